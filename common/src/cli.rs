@@ -1,0 +1,135 @@
+//! The command line every server shares. Each model's `Args` flattens
+//! [`ServerArgs`] and adds only its own knobs (`--workers`, `--threads`, ...),
+//! so `--help` reads the same on all nine binaries.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+
+use crate::session::SessionConfig;
+
+/// Which protocol a server speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Mode {
+    /// Send every received byte back, unchanged (try it with `nc`).
+    Echo,
+    /// The lab's "fake database" web page: every `GET /` waits --db-latency.
+    Http,
+}
+
+impl Mode {
+    /// The name used on the start-up line and in logs.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Echo => "echo",
+            Mode::Http => "http",
+        }
+    }
+}
+
+/// Verbosity of the log on stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogLevel {
+    Error,
+    Warn,
+    /// Start, stop and problems.
+    Info,
+    /// Also every connect, receive, send and close, with pid and thread.
+    Debug,
+}
+
+/// Flags that every server accepts, with the same meaning everywhere.
+#[derive(Debug, Clone, Args)]
+pub struct ServerArgs {
+    /// Where to listen; port 0 lets the OS pick a free port (the start-up
+    /// line tells which).
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:9090")]
+    pub addr: SocketAddr,
+
+    /// Which protocol to serve.
+    #[arg(long, value_enum, default_value = "echo")]
+    pub mode: Mode,
+
+    /// HTTP mode: how long the fake database takes to answer each `GET /`
+    /// (e.g. 300ms, 1s, 0ms).
+    #[arg(long, value_name = "DURATION", default_value = "300ms", value_parser = parse_duration)]
+    pub db_latency: Duration,
+
+    /// Close a connection that sends nothing for this long (an unfinished
+    /// HTTP request gets 408 first).
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub idle_timeout: Duration,
+
+    /// Log level; `debug` logs every connection event with pid and thread.
+    #[arg(long, value_enum, default_value = "info")]
+    pub log: LogLevel,
+
+    /// Listen queue length. The usual default of 128 silently drops bursts
+    /// of connects (clients then wait for SYN retries, 1 s and more).
+    #[arg(long, value_name = "N", default_value_t = 4096)]
+    pub backlog: i32,
+}
+
+impl ServerArgs {
+    /// The protocol settings for sessions of the server called `model`.
+    pub fn session_config(&self, model: &'static str) -> SessionConfig {
+        SessionConfig {
+            mode: self.mode,
+            db_latency: self.db_latency,
+            idle_timeout: self.idle_timeout,
+            server_name: model,
+        }
+    }
+}
+
+/// Parses durations written the way people say them: `300ms`, `10s`, `2m`,
+/// `1.5s`, `250us`. A bare number is refused: `--db-latency 300` could mean
+/// anything.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .ok_or_else(|| format!("`{text}` has no unit: write e.g. 300ms, 10s or 2m"))?;
+    let (number, unit) = text.split_at(split);
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` does not start with a number"))?;
+    let seconds_per_unit = match unit {
+        "us" | "µs" => 1e-6,
+        "ms" => 1e-3,
+        "s" => 1.0,
+        "m" | "min" => 60.0,
+        "h" => 3600.0,
+        _ => {
+            return Err(format!(
+                "unknown unit `{unit}` in `{text}`: use us, ms, s, m or h"
+            ));
+        }
+    };
+    Duration::try_from_secs_f64(value * seconds_per_unit)
+        .map_err(|error| format!("`{text}` is not a valid duration: {error}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_with_units() {
+        assert_eq!(parse_duration("300ms"), Ok(Duration::from_millis(300)));
+        assert_eq!(parse_duration("0ms"), Ok(Duration::ZERO));
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("250us"), Ok(Duration::from_micros(250)));
+    }
+
+    #[test]
+    fn durations_without_units_or_numbers_are_refused() {
+        assert!(parse_duration("300").is_err());
+        assert!(parse_duration("ms").is_err());
+        assert!(parse_duration("3x").is_err());
+        assert!(parse_duration("-1s").is_err());
+    }
+}

@@ -1,0 +1,131 @@
+//! The blocking driver: serves one connection from start to close with
+//! plain blocking calls. 01-05 run it on OS threads, 08 runs the very same
+//! code on may coroutines; the model files only decide *who* runs it.
+
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::os::fd::AsRawFd;
+use std::time::{Duration, Instant};
+
+use crate::session::{Session, SessionConfig};
+use crate::shutdown::Shutdown;
+
+/// Bytes read per `read` call. On the heap, not the stack: a coroutine's
+/// stack (08) is only a few KiB.
+const READ_CHUNK: usize = 8 * 1024;
+
+/// How a blocking world waits. Threads (01-05) block the OS thread;
+/// coroutines (08) implement it with may's socket and `coroutine::sleep`,
+/// which park only the coroutine.
+pub trait BlockingIo {
+    /// The connection type: `std::net::TcpStream` or may's.
+    type Stream: Read + Write + AsRawFd;
+
+    /// Makes the next `read` give up after `timeout` (`None`: wait forever).
+    fn set_read_timeout(stream: &Self::Stream, timeout: Option<Duration>) -> io::Result<()>;
+
+    /// Waits for the fake database. This is the line the lecture's servers
+    /// spend their time in: `time.sleep(0.3)`.
+    fn sleep(duration: Duration);
+
+    /// Who is serving, for the `X-Worker` header and the logs.
+    fn worker_label() -> String {
+        crate::worker_label()
+    }
+}
+
+/// OS threads and std sockets: the driver of 01-05.
+#[derive(Debug)]
+pub struct Threads;
+
+impl BlockingIo for Threads {
+    type Stream = TcpStream;
+
+    fn set_read_timeout(stream: &TcpStream, timeout: Option<Duration>) -> io::Result<()> {
+        stream.set_read_timeout(timeout)
+    }
+
+    fn sleep(duration: Duration) {
+        std::thread::sleep(duration);
+    }
+}
+
+/// Serves one connection until it closes: the whole life of a client in
+/// a blocking model. Errors (a reset, a broken pipe) end only this
+/// connection and are logged at debug level.
+pub fn serve_connection<Io: BlockingIo>(
+    mut stream: Io::Stream,
+    peer: SocketAddr,
+    config: SessionConfig,
+    shutdown: &Shutdown,
+) {
+    // Declared after `stream`, so dropped before it: the registration ends
+    // before the descriptor is closed and its number reused.
+    let _tracked = shutdown.track(stream.as_raw_fd());
+    let mut session = Session::new(config, Io::worker_label(), Instant::now());
+    log::debug!("connect {peer}");
+    match drive::<Io>(&mut stream, &mut session, shutdown) {
+        Ok(()) => log::debug!("close {peer}"),
+        Err(error) => log::debug!("close {peer}: {error}"),
+    }
+}
+
+/// The loop of a blocking connection: send what is pending, then either
+/// sleep for the fake DB or read (with the idle timeout as read timeout).
+fn drive<Io: BlockingIo>(
+    stream: &mut Io::Stream,
+    session: &mut Session,
+    shutdown: &Shutdown,
+) -> io::Result<()> {
+    let mut buffer = vec![0; READ_CHUNK];
+    loop {
+        if shutdown.is_requested() {
+            session.begin_shutdown(Instant::now());
+        }
+        // A blocking write returns once the kernel took some bytes; a client
+        // that does not read makes us wait here, which is the backpressure.
+        while session.wants_write() {
+            let sent = stream.write(session.pending_output())?;
+            if sent == 0 {
+                return Err(io::ErrorKind::WriteZero.into());
+            }
+            log::debug!("send {sent} bytes");
+            session.consume_output(sent, Instant::now());
+        }
+        if session.is_finished() {
+            return Ok(());
+        }
+        let Some(deadline) = session.next_deadline() else {
+            return Ok(());
+        };
+        let wait = deadline.saturating_duration_since(Instant::now());
+        if !session.wants_read() {
+            // Nothing to read and nothing to send: the fake DB is working.
+            // This whole thread (or coroutine) waits, and that is the model.
+            Io::sleep(wait);
+            session.handle_timers(Instant::now());
+            continue;
+        }
+        // std refuses a zero timeout, so wait at least a millisecond.
+        Io::set_read_timeout(stream, Some(wait.max(Duration::from_millis(1))))?;
+        let capacity = session.read_capacity().min(buffer.len());
+        match stream.read(&mut buffer[..capacity]) {
+            Ok(0) => session.receive_eof(Instant::now()),
+            Ok(received) => {
+                log::debug!("recv {received} bytes");
+                session.receive(&buffer[..received], Instant::now());
+            }
+            // A read timeout shows up as WouldBlock (or TimedOut elsewhere).
+            Err(error)
+                if matches!(
+                    error.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                session.handle_timers(Instant::now());
+            }
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+            Err(error) => return Err(error),
+        }
+    }
+}

@@ -1,0 +1,138 @@
+//! What the nine models share, so that each model's `main.rs` shows only its
+//! model: how connections are accepted, who runs them, how they wait.
+//!
+//! - [`session`]: the sans-IO protocol core (echo and the fake-DB web page);
+//! - [`driver`]: the blocking driver that 01-05 and 08 run per connection;
+//! - [`shutdown`]: SIGINT/SIGTERM, waking blocked threads, `accept` with
+//!   back-off when out of file descriptors;
+//! - [`cli`]: the flags every server accepts;
+//! - this file: start-up (logging, fd limit, listen, the start-up line).
+
+pub mod cli;
+pub mod driver;
+pub mod logging;
+pub mod session;
+pub mod shutdown;
+
+use std::fmt::Display;
+use std::io::{self, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::process::ExitCode;
+
+use socket2::{Domain, Protocol, Socket, Type};
+
+pub use cli::{Mode, ServerArgs};
+pub use driver::{BlockingIo, Threads, serve_connection};
+pub use session::{Session, SessionConfig};
+pub use shutdown::{AcceptErrors, GRACE_PERIOD, Shutdown};
+
+/// Binding the listening socket failed; the message names the address and
+/// the OS's reason, e.g. `cannot listen on 127.0.0.1:9090: Address already
+/// in use (os error 98)`.
+#[derive(Debug)]
+pub struct ListenError {
+    pub addr: SocketAddr,
+    pub source: io::Error,
+}
+
+impl Display for ListenError {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(formatter, "cannot listen on {}: {}", self.addr, self.source)
+    }
+}
+
+impl std::error::Error for ListenError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
+}
+
+/// Creates the listening socket with socket2, because std's `bind` gives no
+/// say over the backlog (it uses 128, which drops bursts of connects).
+/// SO_REUSEADDR lets a restarted server bind while old connections sit in
+/// TIME_WAIT; unlike SO_REUSEPORT it does not let two servers share a port,
+/// so "port in use" is still an error. The listener is non-blocking: every
+/// model waits for readiness its own way (poll, select, epoll, tokio).
+pub fn listen(addr: SocketAddr, backlog: i32) -> Result<TcpListener, ListenError> {
+    let bind = || -> io::Result<TcpListener> {
+        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+        socket.set_reuse_address(true)?;
+        socket.bind(&addr.into())?;
+        socket.listen(backlog)?;
+        socket.set_nonblocking(true)?;
+        Ok(socket.into())
+    };
+    bind().map_err(|source| ListenError { addr, source })
+}
+
+/// Everything a server does before its model starts: logging, the
+/// open-file limit, the listening socket and the start-up line. Set up
+/// signal handling *before* calling it: tests send SIGTERM as soon as they
+/// read the start-up line.
+pub fn start(model: &'static str, args: &ServerArgs) -> Result<TcpListener, ListenError> {
+    logging::init(args.log);
+    match raise_open_file_limit() {
+        Ok(limit) => log::debug!("open-file limit {limit}"),
+        Err(error) => log::warn!("cannot raise the open-file limit: {error}"),
+    }
+    let listener = listen(args.addr, args.backlog)?;
+    let addr = listener.local_addr().map_err(|source| ListenError {
+        addr: args.addr,
+        source,
+    })?;
+    announce(addr, model, args.mode);
+    Ok(listener)
+}
+
+/// Prints the one start-up line that tests and scripts wait for, e.g.
+/// `listening on 127.0.0.1:9090 model=06-select mode=http pid=1234`.
+/// It goes to stdout and is flushed at once: when stdout is a pipe, Rust
+/// would otherwise keep it in a buffer and the waiting script would hang.
+pub fn announce(addr: SocketAddr, model: &str, mode: Mode) {
+    let line = format!(
+        "listening on {addr} model={model} mode={} pid={}\n",
+        mode.name(),
+        std::process::id()
+    );
+    let mut stdout = io::stdout().lock();
+    // If nobody reads stdout there is nobody to tell; keep serving.
+    let _ = stdout
+        .write_all(line.as_bytes())
+        .and_then(|()| stdout.flush());
+}
+
+/// Raises the soft limit on open files to the hard limit and returns it.
+/// Each connection is a file descriptor; the usual soft limit of 1024 would
+/// cap a server at about a thousand clients.
+pub fn raise_open_file_limit() -> io::Result<u64> {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE)?;
+    if soft < hard {
+        setrlimit(Resource::RLIMIT_NOFILE, hard, hard)?;
+    }
+    Ok(hard)
+}
+
+/// `pid=1234 thread=conn-7`: who serves, as the `X-Worker` header says.
+pub fn worker_label() -> String {
+    let thread = std::thread::current();
+    format!(
+        "pid={} thread={}",
+        std::process::id(),
+        thread.name().unwrap_or("unnamed")
+    )
+}
+
+/// Turns a server's outcome into its exit status: an error becomes one line
+/// on stderr (`07-epoll: error: cannot listen on ...`) and exit status 1,
+/// never a panic or a backtrace.
+pub fn exit_status<E: Display>(model: &str, result: Result<(), E>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            // `{:#}` prints anyhow's chain of causes on one line.
+            eprintln!("{model}: error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,65 @@
+//! A small logger for the `log` facade: every line says when (seconds since
+//! start), which process and which thread, like the lecture's Python logs:
+//!
+//! ```text
+//!    0.312s DEBUG pid=4242 conn-3: recv 18 bytes
+//! ```
+
+use std::io::Write;
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use log::{Level, LevelFilter, Log, Metadata, Record};
+
+use crate::cli::LogLevel;
+
+static START: OnceLock<Instant> = OnceLock::new();
+static LOGGER: StderrLogger = StderrLogger;
+
+struct StderrLogger;
+
+/// Installs the logger at `level`. Calling it twice is harmless.
+pub fn init(level: LogLevel) {
+    START.get_or_init(Instant::now);
+    let filter = match level {
+        LogLevel::Error => LevelFilter::Error,
+        LogLevel::Warn => LevelFilter::Warn,
+        LogLevel::Info => LevelFilter::Info,
+        LogLevel::Debug => LevelFilter::Debug,
+    };
+    // Only fails if a logger is already set, which then stays.
+    let _ = log::set_logger(&LOGGER);
+    log::set_max_level(filter);
+}
+
+impl Log for StderrLogger {
+    fn enabled(&self, metadata: &Metadata<'_>) -> bool {
+        metadata.level() <= log::max_level()
+    }
+
+    fn log(&self, record: &Record<'_>) {
+        if !self.enabled(record.metadata()) {
+            return;
+        }
+        let elapsed = START.get_or_init(Instant::now).elapsed().as_secs_f64();
+        let thread = std::thread::current();
+        let level = match record.level() {
+            Level::Error => "ERROR",
+            Level::Warn => "WARN ",
+            Level::Info => "INFO ",
+            Level::Debug => "DEBUG",
+            Level::Trace => "TRACE",
+        };
+        // One `write` per line: forked children share stderr, and a line
+        // written in pieces would interleave with theirs.
+        let line = format!(
+            "{elapsed:9.3}s {level} pid={} {}: {}\n",
+            std::process::id(),
+            thread.name().unwrap_or("unnamed"),
+            record.args()
+        );
+        let _ = std::io::stderr().lock().write_all(line.as_bytes());
+    }
+
+    fn flush(&self) {}
+}

@@ -1,0 +1,281 @@
+//! Graceful shutdown for the blocking models (01-05, 08).
+//!
+//! A blocked `accept` or `read` does not notice a flag being set, and a
+//! signal handler may do almost nothing safely. So SIGINT and SIGTERM are
+//! blocked in every thread and one watcher thread waits for them with
+//! `sigwait`. When one arrives it
+//! 1. sets the shutdown flag,
+//! 2. writes to a pipe that [`Shutdown::accept`] polls next to the listener
+//!    (the classic self-pipe: `poll` wakes for either), and
+//! 3. shuts down the reading side of every tracked connection, so a thread
+//!    blocked in `read` gets EOF at once and closes after answering what is
+//!    in flight.
+//!
+//! The event loops (06, 07) and tokio (09) wait on signals their own way.
+
+use std::collections::HashSet;
+use std::io;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sys::signal::{SigSet, Signal};
+use nix::sys::socket::{Shutdown as HalfClose, shutdown};
+
+/// How long in-flight requests may take to finish after SIGINT/SIGTERM.
+pub const GRACE_PERIOD: Duration = Duration::from_secs(5);
+
+/// How long accepting pauses after running out of file descriptors. Long
+/// enough not to spin a core, short enough to recover quickly.
+pub const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+
+/// The signals that ask a server to stop.
+pub fn shutdown_signals() -> SigSet {
+    let mut signals = SigSet::empty();
+    signals.add(Signal::SIGINT);
+    signals.add(Signal::SIGTERM);
+    signals
+}
+
+/// A cheap, cloneable handle on the process's shutdown state.
+#[derive(Clone, Debug)]
+pub struct Shutdown {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    requested: AtomicBool,
+    /// Becomes readable (and stays readable) once shutdown is requested.
+    wake_reader: OwnedFd,
+    wake_writer: OwnedFd,
+    /// File descriptors of open connections that a blocked `read` may hold.
+    connections: Mutex<HashSet<RawFd>>,
+    all_closed: Condvar,
+}
+
+impl Shutdown {
+    /// A shutdown that only [`Shutdown::request`] triggers (no signals).
+    pub fn new() -> io::Result<Shutdown> {
+        let (wake_reader, wake_writer) = nix::unistd::pipe()?;
+        Ok(Shutdown {
+            inner: Arc::new(Inner {
+                requested: AtomicBool::new(false),
+                wake_reader,
+                wake_writer,
+                connections: Mutex::new(HashSet::new()),
+                all_closed: Condvar::new(),
+            }),
+        })
+    }
+
+    /// Blocks SIGINT and SIGTERM and starts the thread that waits for them.
+    ///
+    /// Call it before starting any other thread: threads inherit the signal
+    /// mask of the thread that creates them, and a thread that does not
+    /// block the signals would be killed by them (their default action).
+    /// A second signal exits at once, for when a drain takes too long.
+    pub fn watch_signals() -> io::Result<Shutdown> {
+        let shutdown = Shutdown::new()?;
+        let signals = shutdown_signals();
+        signals.thread_block()?;
+        let watcher = shutdown.clone();
+        thread::Builder::new()
+            .name("signals".into())
+            .spawn(move || {
+                let Ok(first) = signals.wait() else { return };
+                log::info!("received {first}: finishing in-flight requests, then exiting");
+                watcher.request();
+                if let Ok(second) = signals.wait() {
+                    log::warn!("received {second} again: exiting without waiting");
+                    std::process::exit(1);
+                }
+            })?;
+        Ok(shutdown)
+    }
+
+    /// Starts the shutdown: stop accepting, wake blocked readers.
+    pub fn request(&self) {
+        if self.inner.requested.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        // The pipe is never drained, so it stays readable: every thread and
+        // every later poll sees it.
+        let _ = nix::unistd::write(&self.inner.wake_writer, b"x");
+        for &fd in self.inner.lock_connections().iter() {
+            half_close_reading(fd);
+        }
+    }
+
+    pub fn is_requested(&self) -> bool {
+        self.inner.requested.load(Ordering::SeqCst)
+    }
+
+    /// A descriptor that becomes readable when shutdown is requested, for
+    /// models that wait in `poll`/`select`/`epoll` themselves.
+    pub fn wake_fd(&self) -> BorrowedFd<'_> {
+        self.inner.wake_reader.as_fd()
+    }
+
+    /// Waits for the next connection, or returns `None` once shutdown is
+    /// requested. Many threads or processes may call it on one listener.
+    ///
+    /// It waits in `poll(2)` on the listener and the shutdown pipe, because a
+    /// thread blocked in `accept(2)` cannot be woken for shutdown. The
+    /// listener is non-blocking: when several waiters wake for one
+    /// connection, the losers get `WouldBlock` and wait again instead of
+    /// blocking in `accept` where shutdown could not reach them.
+    pub fn accept(&self, listener: &TcpListener) -> Option<(TcpStream, SocketAddr)> {
+        let mut errors = AcceptErrors::default();
+        loop {
+            if self.is_requested() {
+                return None;
+            }
+            let mut fds = [
+                PollFd::new(listener.as_fd(), PollFlags::POLLIN),
+                PollFd::new(self.wake_fd(), PollFlags::POLLIN),
+            ];
+            if let Err(error) = poll(&mut fds, PollTimeout::NONE) {
+                if error != nix::errno::Errno::EINTR {
+                    log::error!("poll on the listener failed: {error}");
+                    thread::sleep(ACCEPT_BACKOFF);
+                }
+                continue;
+            }
+            match listener.accept() {
+                Ok((stream, peer)) => {
+                    errors.succeeded();
+                    // Accepted sockets do not inherit O_NONBLOCK on Linux,
+                    // but say what we rely on.
+                    if let Err(error) = stream.set_nonblocking(false) {
+                        log::warn!("cannot make connection from {peer} blocking: {error}");
+                        continue;
+                    }
+                    return Some((stream, peer));
+                }
+                Err(error) => thread::sleep(errors.failed(&error)),
+            }
+        }
+    }
+
+    /// Registers an open connection so that shutdown can wake a thread
+    /// blocked reading it. Keep the guard until just before the socket is
+    /// closed: the fd number is reused once it is closed.
+    pub fn track(&self, fd: RawFd) -> TrackedConnection {
+        self.inner.lock_connections().insert(fd);
+        if self.is_requested() {
+            half_close_reading(fd);
+        }
+        TrackedConnection {
+            shutdown: self.clone(),
+            fd,
+        }
+    }
+
+    /// Waits until every tracked connection has closed, at most `limit`.
+    /// Returns how many were still open.
+    pub fn wait_for_connections(&self, limit: Duration) -> usize {
+        let deadline = Instant::now() + limit;
+        let mut connections = self.inner.lock_connections();
+        while !connections.is_empty() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                log::warn!(
+                    "{} connection(s) still busy after {limit:?}; exiting anyway",
+                    connections.len()
+                );
+                break;
+            }
+            connections = self
+                .inner
+                .all_closed
+                .wait_timeout(connections, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        connections.len()
+    }
+}
+
+impl Inner {
+    fn lock_connections(&self) -> MutexGuard<'_, HashSet<RawFd>> {
+        // A panic elsewhere must not stop the server from shutting down.
+        self.connections
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Keeps a connection registered with [`Shutdown`] while it lives.
+#[derive(Debug)]
+pub struct TrackedConnection {
+    shutdown: Shutdown,
+    fd: RawFd,
+}
+
+impl Drop for TrackedConnection {
+    fn drop(&mut self) {
+        let inner = &self.shutdown.inner;
+        let mut connections = inner.lock_connections();
+        connections.remove(&self.fd);
+        if connections.is_empty() {
+            inner.all_closed.notify_all();
+        }
+    }
+}
+
+/// `shutdown(fd, SHUT_RD)`: a blocked `read` returns 0 (EOF) at once while
+/// the writing side stays open for the last response.
+fn half_close_reading(fd: RawFd) {
+    // Errors only mean the peer is already gone.
+    let _ = shutdown(fd, HalfClose::Read);
+}
+
+/// Counts a run of failed `accept` calls so that it is logged once, not once
+/// per attempt, and says how long to pause.
+#[derive(Debug, Default)]
+pub struct AcceptErrors {
+    failures: u64,
+}
+
+impl AcceptErrors {
+    /// Records a failed `accept` and returns how long to stop accepting.
+    /// `WouldBlock` and a connection aborted before we took it are normal and
+    /// need no pause. Out of file descriptors (`EMFILE`/`ENFILE`) is not: the
+    /// pending connection stays in the queue and the listener stays readable,
+    /// so retrying at once would spin a core at 100 %.
+    pub fn failed(&mut self, error: &io::Error) -> Duration {
+        use io::ErrorKind::{ConnectionAborted, Interrupted, WouldBlock};
+        if matches!(error.kind(), WouldBlock | Interrupted | ConnectionAborted) {
+            return Duration::ZERO;
+        }
+        if self.failures == 0 {
+            let hint = if is_out_of_fds(error) {
+                " (out of file descriptors; pausing accept until connections close)"
+            } else {
+                ""
+            };
+            log::warn!("accept failed: {error}{hint}");
+        }
+        self.failures += 1;
+        ACCEPT_BACKOFF
+    }
+
+    /// Records a successful `accept`, ending a run of failures.
+    pub fn succeeded(&mut self) {
+        if self.failures > 0 {
+            log::info!("accepting again after {} failed attempts", self.failures);
+            self.failures = 0;
+        }
+    }
+}
+
+/// Whether an error means the process or system ran out of descriptors.
+pub fn is_out_of_fds(error: &io::Error) -> bool {
+    use nix::errno::Errno;
+    matches!(error.raw_os_error(), Some(code) if code == Errno::EMFILE as i32 || code == Errno::ENFILE as i32)
+}

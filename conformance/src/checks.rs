@@ -1,0 +1,537 @@
+//! The checks, one public function each; [`crate::suite!`] turns them into
+//! tests. Every check starts its own server, so they run in parallel.
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::{Arc, Barrier};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::Signal;
+use socket2::SockRef;
+
+use crate::Shape;
+use crate::client::{Client, Response};
+use crate::server::{Server, run_to_exit};
+
+const PAGE: &str = "<html><head><title>Success</title></head><body>Index page</body></html>";
+
+/// A fast fake DB, for checks about the protocol rather than the waiting.
+fn http_server(binary: &str) -> Server {
+    Server::start(binary, &["--mode", "http", "--db-latency", "20ms"])
+}
+
+fn echo_server(binary: &str) -> Server {
+    Server::start(binary, &["--mode", "echo"])
+}
+
+/// Bytes that reveal reordering or loss (not all the same value).
+fn pattern(length: usize) -> Vec<u8> {
+    (0..length)
+        .map(|index| (index * 7 + index / 251) as u8)
+        .collect()
+}
+
+fn binary_name(binary: &str) -> &str {
+    binary.rsplit('/').next().unwrap_or(binary)
+}
+
+fn assert_page(response: &Response, binary: &str) {
+    assert_eq!(response.status, 200, "{response:?}");
+    assert_eq!(response.status_line, "HTTP/1.1 200 OK");
+    assert_eq!(
+        response.header("Content-Type"),
+        Some("text/html; charset=utf-8")
+    );
+    assert_eq!(response.header("Content-Length"), Some("71"));
+    assert_eq!(response.header("Server"), Some(binary_name(binary)));
+    let date = response.header("Date").expect("a Date header");
+    assert!(
+        date.ends_with(" GMT") && date.len() == 29,
+        "Date in IMF-fixdate: {date:?}"
+    );
+    let worker = response.header("X-Worker").expect("an X-Worker header");
+    assert!(
+        worker.starts_with("pid=") && worker.contains(" thread="),
+        "X-Worker: {worker:?}"
+    );
+}
+
+/// An error response: status, short text body, `Connection: close`, then
+/// the server closes.
+fn assert_error_and_close(client: &mut Client, status: u16) {
+    let response = client.read_response(false);
+    assert_eq!(response.status, status, "{response:?}");
+    assert!(!response.body.is_empty(), "an error has a short text body");
+    assert_eq!(response.header("Connection"), Some("close"));
+    assert_eq!(
+        client.read_to_close(),
+        b"",
+        "nothing after the error response"
+    );
+}
+
+pub fn echo_round_trip(binary: &str) {
+    let server = echo_server(binary);
+    let mut client = Client::connect(server.addr);
+    client.send(b"hello\n");
+    let mut answer = [0; 6];
+    client.read_exact(&mut answer);
+    assert_eq!(&answer, b"hello\n");
+}
+
+/// 1 MiB written and read at the same time: a server that reads everything
+/// before writing, or writes without reading, deadlocks here.
+pub fn echo_megabyte_full_duplex(binary: &str) {
+    let server = echo_server(binary);
+    let mut client = Client::connect(server.addr);
+    let payload = pattern(1024 * 1024);
+    let mut writer = client.stream().try_clone().expect("clone the stream");
+    let sent = payload.clone();
+    let sender = thread::spawn(move || writer.write_all(&sent).expect("send 1 MiB"));
+    let mut echoed = vec![0; payload.len()];
+    client.read_exact(&mut echoed);
+    sender.join().expect("the sender finished");
+    assert!(echoed == payload, "the echo differs from what was sent");
+}
+
+pub fn echo_byte_by_byte(binary: &str) {
+    let server = echo_server(binary);
+    let mut client = Client::connect(server.addr);
+    let message = b"one byte at a time";
+    for byte in message {
+        client.send(&[*byte]);
+        thread::sleep(Duration::from_millis(2));
+    }
+    let mut answer = vec![0; message.len()];
+    client.read_exact(&mut answer);
+    assert_eq!(answer, message);
+}
+
+/// The client shuts down its writing side; the server sends what is left
+/// and closes.
+pub fn echo_half_close(binary: &str) {
+    let server = echo_server(binary);
+    let mut client = Client::connect(server.addr);
+    let payload = pattern(100_000);
+    let mut writer = client.stream().try_clone().expect("clone the stream");
+    let sent = payload.clone();
+    let sender = thread::spawn(move || {
+        writer.write_all(&sent).expect("send");
+        writer.shutdown(Shutdown::Write).expect("half-close");
+    });
+    let everything = client.read_to_close();
+    sender.join().expect("the sender finished");
+    assert!(
+        everything == payload,
+        "got {} of {} bytes back",
+        everything.len(),
+        payload.len()
+    );
+}
+
+pub fn echo_many_sequential_clients(binary: &str) {
+    let server = echo_server(binary);
+    for index in 0..50 {
+        let mut client = Client::connect(server.addr);
+        let message = format!("client {index}\n");
+        client.send(message.as_bytes());
+        let mut answer = vec![0; message.len()];
+        client.read_exact(&mut answer);
+        assert_eq!(answer, message.as_bytes());
+    }
+}
+
+/// A client that writes a lot and reads nothing: the server stops reading
+/// (its unsent data is bounded), so the client's writes stall; once the
+/// client reads, everything comes back intact.
+pub fn echo_backpressure_bounds_unread_output(binary: &str) {
+    let server = echo_server(binary);
+    let mut client = Client::connect(server.addr);
+    let stream = client.stream().try_clone().expect("clone the stream");
+    stream.set_nonblocking(true).expect("non-blocking");
+    let payload = pattern(64 * 1024 * 1024);
+    let mut written = 0;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while written < payload.len() && Instant::now() < deadline {
+        match (&stream).write(&payload[written..]) {
+            Ok(count) => written += count,
+            Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {
+                thread::sleep(Duration::from_millis(20))
+            }
+            Err(error) => panic!("write failed: {error}"),
+        }
+    }
+    // Kernel buffers on both sides hold a few MiB at most; a server that
+    // kept reading into memory would have taken all 64 MiB.
+    assert!(
+        written < 32 * 1024 * 1024,
+        "the server accepted {written} bytes without them being read"
+    );
+    stream.set_nonblocking(false).expect("blocking again");
+    let mut echoed = vec![0; written];
+    client.read_exact(&mut echoed);
+    assert!(
+        echoed == payload[..written],
+        "the echo differs from what was sent"
+    );
+}
+
+pub fn http_get(binary: &str) {
+    let server = http_server(binary);
+    let mut client = Client::connect(server.addr);
+    let response = client.get("/");
+    assert_page(&response, binary);
+    assert_eq!(response.body_text(), PAGE);
+    assert_eq!(
+        response.header("Connection"),
+        None,
+        "HTTP/1.1 keeps the connection"
+    );
+}
+
+pub fn http_head(binary: &str) {
+    let server = http_server(binary);
+    let mut client = Client::connect(server.addr);
+    client.send(b"HEAD / HTTP/1.1\r\nHost: test\r\n\r\n");
+    let response = client.read_response(true);
+    assert_page(&response, binary);
+    // No body may follow: the next response must start right away.
+    let next = client.get("/");
+    assert_eq!(next.body_text(), PAGE);
+}
+
+pub fn http_keep_alive(binary: &str) {
+    let server = http_server(binary);
+    let mut client = Client::connect(server.addr);
+    for _ in 0..3 {
+        assert_eq!(client.get("/").body_text(), PAGE);
+    }
+}
+
+pub fn http_pipelined(binary: &str) {
+    let server = http_server(binary);
+    let mut client = Client::connect(server.addr);
+    client.send(
+        b"GET / HTTP/1.1\r\nHost: a\r\n\r\nGET /missing HTTP/1.1\r\nHost: b\r\n\r\n\
+          HEAD / HTTP/1.1\r\nHost: c\r\n\r\n",
+    );
+    assert_eq!(client.read_response(false).status, 200);
+    assert_eq!(client.read_response(false).status, 404);
+    let head = client.read_response(true);
+    assert_eq!(head.status, 200);
+    assert_eq!(
+        client.get("/").status,
+        200,
+        "the connection is still in sync"
+    );
+}
+
+pub fn http_1_0_closes(binary: &str) {
+    let server = http_server(binary);
+    let mut client = Client::connect(server.addr);
+    client.send(b"GET / HTTP/1.0\r\n\r\n");
+    let response = client.read_response(false);
+    assert_eq!(response.body_text(), PAGE);
+    assert_eq!(
+        client.read_to_close(),
+        b"",
+        "HTTP/1.0 closes after the response"
+    );
+}
+
+pub fn http_1_0_keep_alive(binary: &str) {
+    let server = http_server(binary);
+    let mut client = Client::connect(server.addr);
+    for _ in 0..2 {
+        client.send(b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+        let response = client.read_response(false);
+        assert_eq!(response.header("Connection"), Some("keep-alive"));
+        assert_eq!(response.body_text(), PAGE);
+    }
+}
+
+pub fn http_split_request(binary: &str) {
+    let server = http_server(binary);
+    let mut client = Client::connect(server.addr);
+    for byte in b"GET / HTTP/1.1\r\nHost: split\r\n\r\n" {
+        client.send(&[*byte]);
+        thread::sleep(Duration::from_millis(1));
+    }
+    assert_eq!(client.read_response(false).body_text(), PAGE);
+}
+
+pub fn http_body_is_discarded(binary: &str) {
+    let server = http_server(binary);
+    let mut client = Client::connect(server.addr);
+    client.send(b"GET / HTTP/1.1\r\nContent-Length: 11\r\n\r\nhello world");
+    assert_eq!(client.read_response(false).status, 200);
+    assert_eq!(
+        client.get("/").status,
+        200,
+        "the body did not leak into the next request"
+    );
+}
+
+pub fn http_bad_request(binary: &str) {
+    let server = http_server(binary);
+    let mut client = Client::connect(server.addr);
+    client.send(b"GARBAGE\r\n\r\n");
+    assert_error_and_close(&mut client, 400);
+}
+
+pub fn http_not_found_keeps_connection(binary: &str) {
+    let server = Server::start(binary, &["--mode", "http", "--db-latency", "2s"]);
+    let mut client = Client::connect(server.addr);
+    let started = Instant::now();
+    let response = client.get("/nothing-here");
+    assert_eq!(response.status, 404);
+    assert!(
+        started.elapsed() < Duration::from_millis(1500),
+        "404 does not wait for the DB"
+    );
+    assert_eq!(response.header("Connection"), None);
+    assert_eq!(client.get("/nope").status, 404, "the connection stays open");
+}
+
+pub fn http_method_not_allowed(binary: &str) {
+    let server = http_server(binary);
+    let mut client = Client::connect(server.addr);
+    client.send(b"POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\nabcde");
+    let response = client.read_response(false);
+    assert_eq!(response.status, 405);
+    assert_eq!(response.header("Allow"), Some("GET, HEAD"));
+    assert_eq!(
+        client.get("/").status,
+        200,
+        "body discarded, connection open"
+    );
+}
+
+pub fn http_head_too_large(binary: &str) {
+    let server = http_server(binary);
+    let mut client = Client::connect(server.addr);
+    let long = "a".repeat(9000);
+    client.send(format!("GET / HTTP/1.1\r\nX-Long: {long}\r\n\r\n").as_bytes());
+    assert_error_and_close(&mut client, 431);
+}
+
+pub fn http_too_many_headers(binary: &str) {
+    let server = http_server(binary);
+    let mut client = Client::connect(server.addr);
+    let mut request = String::from("GET / HTTP/1.1\r\n");
+    for index in 0..65 {
+        request.push_str(&format!("X-Header-{index}: {index}\r\n"));
+    }
+    request.push_str("\r\n");
+    client.send(request.as_bytes());
+    assert_error_and_close(&mut client, 431);
+}
+
+pub fn http_transfer_encoding(binary: &str) {
+    let server = http_server(binary);
+    let mut client = Client::connect(server.addr);
+    client.send(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n");
+    assert_error_and_close(&mut client, 501);
+}
+
+pub fn http_body_too_large(binary: &str) {
+    let server = http_server(binary);
+    let mut client = Client::connect(server.addr);
+    client.send(b"POST / HTTP/1.1\r\nContent-Length: 2000000\r\n\r\n");
+    assert_error_and_close(&mut client, 413);
+}
+
+pub fn http_request_timeout(binary: &str) {
+    let server = Server::start(
+        binary,
+        &[
+            "--mode",
+            "http",
+            "--db-latency",
+            "0ms",
+            "--idle-timeout",
+            "1s",
+        ],
+    );
+    let mut client = Client::connect(server.addr);
+    client.send(b"GET / HTTP/1.1\r\nHost: slo");
+    assert_error_and_close(&mut client, 408);
+}
+
+pub fn idle_connection_is_closed(binary: &str) {
+    let server = Server::start(binary, &["--mode", "echo", "--idle-timeout", "1s"]);
+    let mut client = Client::connect(server.addr);
+    client.send(b"ping");
+    let mut answer = [0; 4];
+    client.read_exact(&mut answer);
+    let idle_since = Instant::now();
+    assert!(
+        client.is_closed_within(Duration::from_secs(8)),
+        "the idle connection was closed"
+    );
+    assert!(
+        idle_since.elapsed() >= Duration::from_millis(900),
+        "not before the idle timeout"
+    );
+    // And the server still serves others.
+    let mut next = Client::connect(server.addr);
+    next.send(b"pong");
+    next.read_exact(&mut answer);
+    assert_eq!(&answer, b"pong");
+}
+
+/// A client that resets its connection in the middle of a response must
+/// not hurt the next client.
+pub fn reset_client_does_not_hurt_next(binary: &str) {
+    let server = echo_server(binary);
+    for _ in 0..3 {
+        let rude = TcpStream::connect(server.addr).expect("connect");
+        (&rude).write_all(&pattern(512 * 1024)).expect("send");
+        let mut some = [0; 1000];
+        let _ = (&rude).read(&mut some);
+        // SO_LINGER 0: close sends RST instead of FIN, with data unread.
+        SockRef::from(&rude)
+            .set_linger(Some(Duration::ZERO))
+            .expect("set linger");
+        drop(rude);
+    }
+    let http = http_server(binary);
+    let rude = TcpStream::connect(http.addr).expect("connect");
+    (&rude).write_all(b"GET / HTTP/1.1\r\n\r\n").expect("send");
+    SockRef::from(&rude)
+        .set_linger(Some(Duration::ZERO))
+        .expect("set linger");
+    drop(rude);
+
+    let mut client = Client::connect(server.addr);
+    client.send(b"still here");
+    let mut answer = [0; 10];
+    client.read_exact(&mut answer);
+    assert_eq!(&answer, b"still here");
+    assert_eq!(Client::connect(http.addr).get("/").body_text(), PAGE);
+}
+
+/// SIGTERM while a request waits for the DB: the response still arrives,
+/// then the server exits 0.
+pub fn sigterm_finishes_in_flight_request(binary: &str) {
+    let mut server = Server::start(binary, &["--mode", "http", "--db-latency", "1s"]);
+    let mut client = Client::connect(server.addr);
+    client.send(b"GET / HTTP/1.1\r\nHost: test\r\n\r\n");
+    thread::sleep(Duration::from_millis(300));
+    server.signal(Signal::SIGTERM);
+    let response = client.read_response(false);
+    assert_eq!(
+        response.body_text(),
+        PAGE,
+        "the in-flight request is answered"
+    );
+    let status = server
+        .wait_for_exit(Duration::from_secs(8))
+        .expect("exits after SIGTERM");
+    assert_eq!(status.code(), Some(0), "a graceful stop exits 0");
+    assert!(
+        TcpStream::connect_timeout(&server.addr, Duration::from_secs(1)).is_err(),
+        "nothing listens any more"
+    );
+}
+
+pub fn busy_port_exits_1(binary: &str) {
+    let blocker = TcpListener::bind("127.0.0.1:0").expect("bind a port");
+    let addr = blocker.local_addr().expect("its address").to_string();
+    let (status, stderr) = run_to_exit(binary, &["--addr", &addr]);
+    assert_eq!(status.code(), Some(1), "stderr: {stderr}");
+    assert_eq!(
+        stderr.trim_end().lines().count(),
+        1,
+        "one line on stderr: {stderr:?}"
+    );
+    assert!(stderr.contains(&addr), "names the address: {stderr:?}");
+    assert!(
+        stderr.to_lowercase().contains("in use"),
+        "says why: {stderr:?}"
+    );
+}
+
+pub fn bad_flag_exits_2(binary: &str) {
+    let (status, stderr) = run_to_exit(binary, &["--no-such-flag"]);
+    assert_eq!(status.code(), Some(2), "stderr: {stderr}");
+    assert!(stderr.contains("--no-such-flag"), "{stderr}");
+    let (status, stderr) = run_to_exit(binary, &["--db-latency", "300"]);
+    assert_eq!(
+        status.code(),
+        Some(2),
+        "a duration without unit is refused: {stderr}"
+    );
+}
+
+pub fn version_and_help(binary: &str) {
+    let output = std::process::Command::new(binary)
+        .arg("--help")
+        .output()
+        .expect("run --help");
+    assert!(output.status.success());
+    let help = String::from_utf8_lossy(&output.stdout);
+    for flag in [
+        "--addr",
+        "--mode",
+        "--db-latency",
+        "--idle-timeout",
+        "--log",
+        "--backlog",
+    ] {
+        assert!(help.contains(flag), "--help mentions {flag}");
+    }
+    let output = std::process::Command::new(binary)
+        .arg("--version")
+        .output()
+        .expect("run --version");
+    assert!(output.status.success());
+}
+
+/// 16 concurrent `GET /` on separate connections with a 200 ms fake DB; the
+/// total time shows how many the model serves at once (design.md's table).
+/// The margins are generous because client and server share two cores.
+pub fn concurrency_shape(binary: &str, shape: Shape, extra_args: &[&str]) {
+    const CLIENTS: u32 = 16;
+    const LATENCY: Duration = Duration::from_millis(200);
+    let mut args = vec!["--mode", "http", "--db-latency", "200ms"];
+    args.extend_from_slice(extra_args);
+    let server = Server::start(binary, &args);
+    let start_together = Arc::new(Barrier::new(CLIENTS as usize + 1));
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|_| {
+            let addr = server.addr;
+            let barrier = Arc::clone(&start_together);
+            thread::spawn(move || {
+                let mut client = Client::connect(addr);
+                barrier.wait();
+                client.send(b"GET / HTTP/1.0\r\n\r\n");
+                client.read_response(false)
+            })
+        })
+        .collect();
+    start_together.wait();
+    let started = Instant::now();
+    for client in clients {
+        let response = client.join().expect("the client thread finished");
+        assert_eq!(response.status, 200);
+    }
+    let elapsed = started.elapsed();
+    let rounds = match shape {
+        Shape::OneAtATime => CLIENTS,
+        Shape::AtMost(at_once) => CLIENTS.div_ceil(at_once),
+        Shape::Unlimited => 1,
+    };
+    let ideal = LATENCY * rounds;
+    // Never faster than the ideal (that would mean it does not really wait);
+    // slower than ideal by a wide margin, but not so slow that the next
+    // shape down (fewer at once) would also pass.
+    let slowest = (ideal * 7 / 4).max(ideal + LATENCY * 3 / 2);
+    assert!(
+        elapsed >= ideal * 95 / 100 && elapsed <= slowest,
+        "{CLIENTS} requests took {elapsed:?}; shape {shape:?} expects about {ideal:?} \
+         (between {:?} and {slowest:?})",
+        ideal * 95 / 100
+    );
+}

@@ -1,0 +1,68 @@
+//! The conformance suite: the same checks for all nine models, over real
+//! sockets against the real binary in a real child process.
+//!
+//! Each model's `tests/conformance.rs` is one macro call naming its binary
+//! and the concurrency shape design.md expects of it:
+//!
+//! ```ignore
+//! conformance::suite!(env!("CARGO_BIN_EXE_01-blocking"), Shape::OneAtATime);
+//! conformance::suite!(env!("CARGO_BIN_EXE_03-thread-pool"), Shape::AtMost(4), ["--workers", "4"]);
+//! ```
+//!
+//! Every server a test starts is a [`Server`] guard that kills the whole
+//! process group when dropped, also when the test panics, so a failing test
+//! never leaves a server (or a forked child of one) behind.
+
+mod checks;
+mod client;
+mod server;
+
+pub use checks::*;
+pub use client::{Client, Response};
+pub use server::{Server, process_exists, run_to_exit};
+
+/// How many of 16 concurrent fake-DB requests a model serves at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// One after another: 16 requests take 16 latencies (01).
+    OneAtATime,
+    /// A fixed number at a time: 16 requests take 16 / n latencies (03-05).
+    AtMost(u32),
+    /// All at once: 16 requests take about one latency (02, 06-09).
+    Unlimited,
+}
+
+/// Expands to one `#[test]` per check, each starting its own server.
+/// Optional extra arguments are passed to the server in the shape test
+/// (e.g. `["--workers", "4"]`).
+#[macro_export]
+macro_rules! suite {
+    ($binary:expr, $shape:expr) => {
+        $crate::suite!($binary, $shape, []);
+    };
+    ($binary:expr, $shape:expr, [$($shape_arg:expr),* $(,)?]) => {
+        $crate::suite!(@tests $binary;
+            echo_round_trip, echo_megabyte_full_duplex, echo_byte_by_byte, echo_half_close,
+            echo_many_sequential_clients, echo_backpressure_bounds_unread_output,
+            http_get, http_head, http_keep_alive, http_pipelined, http_1_0_closes,
+            http_1_0_keep_alive, http_split_request, http_body_is_discarded,
+            http_bad_request, http_not_found_keeps_connection, http_method_not_allowed,
+            http_head_too_large, http_too_many_headers, http_transfer_encoding,
+            http_body_too_large, http_request_timeout, idle_connection_is_closed,
+            reset_client_does_not_hurt_next, sigterm_finishes_in_flight_request,
+            busy_port_exits_1, bad_flag_exits_2, version_and_help
+        );
+        #[test]
+        fn concurrency_shape() {
+            $crate::concurrency_shape($binary, $shape, &[$($shape_arg),*]);
+        }
+    };
+    (@tests $binary:expr; $($check:ident),*) => {
+        $(
+            #[test]
+            fn $check() {
+                $crate::$check($binary);
+            }
+        )*
+    };
+}
