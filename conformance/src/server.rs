@@ -33,9 +33,27 @@ impl Server {
     /// start-up line `listening on ADDR model=... mode=... pid=PID`.
     pub fn start(binary: &str, args: &[&str]) -> Server {
         let mut command = Command::new(binary);
+        command.args(["--addr", "127.0.0.1:0"]).args(args);
+        Server::spawn(binary, command)
+    }
+
+    /// Like [`Server::start`], but the server runs with at most
+    /// `open_files` descriptors (soft and hard limit, so it cannot raise
+    /// them), to test how it survives running out.
+    pub fn start_with_open_file_limit(binary: &str, args: &[&str], open_files: u32) -> Server {
+        let mut command = Command::new("sh");
         command
-            .args(["--addr", "127.0.0.1:0"])
-            .args(args)
+            .arg("-c")
+            .arg(format!(
+                "ulimit -n {open_files} && exec \"$0\" --addr 127.0.0.1:0 \"$@\""
+            ))
+            .arg(binary)
+            .args(args);
+        Server::spawn(binary, command)
+    }
+
+    fn spawn(binary: &str, mut command: Command) -> Server {
+        command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
