@@ -17,6 +17,7 @@ const READ_CHUNK: usize = 8 * 1024;
 /// How a blocking world waits. Threads (01-05) block the OS thread;
 /// coroutines (08) implement it with may's socket and `coroutine::sleep`,
 /// which park only the coroutine.
+// ANCHOR: blocking_io
 pub trait BlockingIo {
     /// The connection type: `std::net::TcpStream` or may's.
     type Stream: Read + Write + AsRawFd;
@@ -33,6 +34,7 @@ pub trait BlockingIo {
         crate::worker_label()
     }
 }
+// ANCHOR_END: blocking_io
 
 /// OS threads and std sockets: the driver of 01-05.
 #[derive(Debug)]
@@ -70,6 +72,7 @@ pub fn serve_connection<Io: BlockingIo>(
     }
 }
 
+// ANCHOR: drive
 /// The loop of a blocking connection: send what is pending, then either
 /// sleep for the fake DB or read (with the idle timeout as read timeout).
 fn drive<Io: BlockingIo>(
@@ -129,3 +132,4 @@ fn drive<Io: BlockingIo>(
         }
     }
 }
+// ANCHOR_END: drive
