@@ -334,7 +334,12 @@ impl Session {
         self.body_to_discard = content_length;
         let persistence = head.persistence;
         match (head.method, head.path_is_root) {
-            (_, false) => self.text_response(Status::NOT_FOUND, "", persistence),
+            (method, false) => {
+                // HEAD gets no body, or on a persistent connection the
+                // client would read it as the start of the next response.
+                let head_only = method == Method::Head;
+                self.text_response(Status::NOT_FOUND, "", head_only, persistence)
+            }
             (Method::Get | Method::Head, true) => {
                 self.db_query = Some(DbQuery {
                     ready_at: now + self.config.db_latency,
@@ -345,6 +350,7 @@ impl Session {
             (Method::Other, true) => self.text_response(
                 Status::METHOD_NOT_ALLOWED,
                 "Allow: GET, HEAD\r\n",
+                false,
                 persistence,
             ),
         }
@@ -353,17 +359,23 @@ impl Session {
     /// A protocol error: answer, then close (after a broken request we can
     /// no longer tell where the next one starts).
     fn error_response(&mut self, status: Status) {
-        self.text_response(status, "", Persistence::Close);
+        self.text_response(status, "", false, Persistence::Close);
     }
 
-    fn text_response(&mut self, status: Status, extra_headers: &str, persistence: Persistence) {
+    fn text_response(
+        &mut self,
+        status: Status,
+        extra_headers: &str,
+        head_only: bool,
+        persistence: Persistence,
+    ) {
         let body = format!("{} {}\n", status.0, status.1);
         self.write_response(
             status,
             "text/plain; charset=utf-8",
             extra_headers,
             body.as_bytes(),
-            false,
+            head_only,
             persistence,
         );
     }
