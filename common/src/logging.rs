@@ -14,6 +14,11 @@ use log::{Level, LevelFilter, Log, Metadata, Record};
 use crate::cli::LogLevel;
 
 static START: OnceLock<Instant> = OnceLock::new();
+/// Dependencies whose chatter is hidden below `warn`: may logs every
+/// descriptor it adds to or removes from its epoll set at `info`, which
+/// would bury the server's own lines (and cost a locked stderr write per
+/// connection).
+const QUIET_DEPENDENCIES: &[&str] = &["may"];
 static LOGGER: StderrLogger = StderrLogger;
 
 struct StderrLogger;
@@ -34,6 +39,10 @@ pub fn init(level: LogLevel) {
 
 impl Log for StderrLogger {
     fn enabled(&self, metadata: &Metadata<'_>) -> bool {
+        let crate_name = metadata.target().split("::").next().unwrap_or("");
+        if QUIET_DEPENDENCIES.contains(&crate_name) && metadata.level() > Level::Warn {
+            return false;
+        }
         metadata.level() <= log::max_level()
     }
 
