@@ -13,6 +13,7 @@ pub mod driver;
 pub mod logging;
 pub mod session;
 pub mod shutdown;
+pub mod shutdown_wait;
 
 use std::fmt::Display;
 use std::io::{self, Write};
