@@ -10,6 +10,7 @@
 
 pub mod cli;
 pub mod driver;
+pub mod event_loop;
 pub mod logging;
 pub mod session;
 pub mod shutdown;

@@ -1,0 +1,704 @@
+//! What the two event-loop models (06-select, 07-epoll) share: everything
+//! except the readiness syscall itself.
+//!
+//! One thread serves every connection. It never blocks on a socket (all are
+//! non-blocking) and never sleeps for the fake DB: each connection is a small
+//! state machine ([`Session`] plus its socket), and the thread only waits in
+//! one place, `select(2)` or `epoll_wait(2)`, for the first of
+//! - a socket becoming readable or writable,
+//! - the nearest timer (a fake-DB answer, an idle timeout, the end of an
+//!   accept back-off, the end of the shutdown grace period),
+//! - SIGINT/SIGTERM, which arrive as a readable signalfd.
+//!
+//! A model's `main.rs` owns the syscall and talks to [`EventLoop`] in four
+//! steps per round: tell the kernel what to watch (through its
+//! [`InterestList`]), wait at most [`EventLoop::timeout`], hand each ready
+//! descriptor to [`EventLoop::dispatch`], then [`EventLoop::fire_due_timers`].
+//! This is the lecture's `read_waiters`/`write_waiters` loop, with the
+//! timers of asyncio's `loop.call_later` added.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::fd::{AsFd, BorrowedFd};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::Signal;
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+
+use crate::session::{OUTPUT_LIMIT, Session, SessionConfig};
+use crate::shutdown::{AcceptErrors, GRACE_PERIOD, shutdown_signals};
+
+/// What the loop wants to hear about one descriptor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Interest {
+    pub read: bool,
+    pub write: bool,
+}
+
+impl Interest {
+    /// Nothing: e.g. a request waiting for the fake DB, with nothing to send.
+    pub const NONE: Interest = Interest {
+        read: false,
+        write: false,
+    };
+    pub const READ: Interest = Interest {
+        read: true,
+        write: false,
+    };
+}
+
+/// What the kernel reported about one descriptor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Readiness {
+    pub readable: bool,
+    pub writable: bool,
+    /// epoll's `EPOLLERR`/`EPOLLHUP`, reported even with no interest: the
+    /// peer reset the connection. (select reports that as "readable".)
+    pub hung_up: bool,
+}
+
+/// Whom a readiness report is for. epoll carries it as the event's `u64`;
+/// select finds it by scanning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Token {
+    Listener,
+    Signals,
+    /// A connection, by its slot in the connection table.
+    Connection(usize),
+}
+
+impl Token {
+    const LISTENER: u64 = u64::MAX;
+    const SIGNALS: u64 = u64::MAX - 1;
+
+    /// The token as epoll's event data: the slot number itself.
+    pub fn to_u64(self) -> u64 {
+        match self {
+            Token::Listener => Token::LISTENER,
+            Token::Signals => Token::SIGNALS,
+            Token::Connection(slot) => slot as u64,
+        }
+    }
+
+    pub fn from_u64(data: u64) -> Token {
+        match data {
+            Token::LISTENER => Token::Listener,
+            Token::SIGNALS => Token::Signals,
+            slot => Token::Connection(slot as usize),
+        }
+    }
+}
+
+/// How a model tells its readiness syscall what to watch. epoll keeps an
+/// interest list in the kernel, so each call is an `epoll_ctl`; select keeps
+/// none (every call passes the whole list), so its calls only check that a
+/// descriptor fits into an `fd_set`. An error from `add` closes that
+/// connection at once; the loop goes on.
+pub trait InterestList {
+    fn add(&mut self, fd: BorrowedFd<'_>, token: Token, interest: Interest) -> io::Result<()>;
+    fn modify(&mut self, fd: BorrowedFd<'_>, token: Token, interest: Interest) -> io::Result<()>;
+    fn remove(&mut self, fd: BorrowedFd<'_>) -> io::Result<()>;
+}
+
+/// Blocks SIGINT and SIGTERM and returns a signalfd that becomes readable
+/// when one arrives. Call it first thing, before any thread exists and
+/// before the start-up line (tests signal as soon as they read it).
+///
+/// Why signalfd and not the self-pipe trick: a self-pipe needs a signal
+/// handler (installed with `unsafe` `sigaction`, allowed to do nothing but
+/// `write(2)`) to turn the signal into a readable byte. signalfd lets the
+/// kernel do that: the blocked signal is queued and the fd is readable, no
+/// handler, no async-signal-safety rules, and the read says which signal it
+/// was. The price is that it is Linux-only and the signals must stay blocked
+/// in every thread (this server has one).
+pub fn watch_signals() -> io::Result<SignalFd> {
+    let signals = shutdown_signals();
+    signals.thread_block()?;
+    // Non-blocking: a spurious wake-up must not block the whole loop.
+    Ok(SignalFd::with_flags(
+        &signals,
+        SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC,
+    )?)
+}
+
+// ANCHOR: timers
+/// What a timer does when it fires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Timer {
+    /// The session's deadline: a fake-DB answer or an idle timeout. The
+    /// generation tells a reused slot's new connection from the old one.
+    Connection { slot: usize, generation: u64 },
+    /// The accept back-off after running out of descriptors is over.
+    ResumeAccepting,
+    /// The shutdown grace period is over: exit even if clients are busy.
+    GraceOver,
+}
+
+/// The timer heap: a min-heap of (when, what). Entries are never removed
+/// when plans change (a heap cannot find them cheaply); an entry that no
+/// longer matches its connection is skipped when it comes up ("stale").
+#[derive(Debug, Default)]
+struct Timers {
+    heap: BinaryHeap<Reverse<(Instant, Timer)>>,
+}
+
+impl Timers {
+    /// asyncio's `loop.call_at`: run `timer` at `when`.
+    fn call_at(&mut self, when: Instant, timer: Timer) {
+        self.heap.push(Reverse((when, timer)));
+    }
+
+    /// asyncio's `loop.call_later`: run `timer` after `delay`.
+    fn call_later(&mut self, now: Instant, delay: Duration, timer: Timer) {
+        self.call_at(now + delay, timer);
+    }
+
+    /// The nearest deadline: how long the loop may wait.
+    fn next(&self) -> Option<Instant> {
+        self.heap.peek().map(|Reverse((when, _))| *when)
+    }
+
+    /// The next timer due at `now`, earliest first.
+    fn pop_due(&mut self, now: Instant) -> Option<(Instant, Timer)> {
+        if self.next()? > now {
+            return None;
+        }
+        self.heap.pop().map(|Reverse(entry)| entry)
+    }
+}
+// ANCHOR_END: timers
+
+/// One client: its non-blocking socket and its protocol state.
+#[derive(Debug)]
+struct Connection {
+    stream: TcpStream,
+    peer: SocketAddr,
+    session: Session,
+    generation: u64,
+    /// What the interest list holds for this socket now.
+    registered: Interest,
+    /// The earliest deadline of ours in the timer heap, if any.
+    timer_at: Option<Instant>,
+    /// An I/O error (reset, broken pipe): close without further ado.
+    failed: bool,
+}
+
+// ANCHOR: connection
+impl Connection {
+    /// What to watch: readable while the session takes input (not while the
+    /// fake DB works, nor past the 64 KiB of unsent output: backpressure),
+    /// writable only while output is pending. Watching writability of an
+    /// idle socket would wake the loop on every round, for nothing.
+    fn wanted(&self) -> Interest {
+        Interest {
+            read: self.session.wants_read(),
+            write: self.session.wants_write(),
+        }
+    }
+
+    /// One `read` per readiness report. Level-triggered readiness reports
+    /// the rest next round, and one client sending fast cannot keep the
+    /// loop to itself meanwhile.
+    fn read_once(&mut self, buffer: &mut [u8], now: Instant) {
+        let capacity = self.session.read_capacity().min(buffer.len());
+        if capacity == 0 {
+            return;
+        }
+        match self.stream.read(&mut buffer[..capacity]) {
+            Ok(0) => {
+                log::debug!("eof from {}", self.peer);
+                self.session.receive_eof(now);
+            }
+            Ok(received) => {
+                log::debug!("recv {received} bytes from {}", self.peer);
+                self.session.receive(&buffer[..received], now);
+            }
+            // Readiness can be stale (another event changed things): fine.
+            Err(error) if is_retry(&error) => {}
+            Err(error) => self.fail(&error),
+        }
+    }
+
+    /// Writes pending output until it is all sent or the kernel's buffer is
+    /// full. A partial write is normal: the session keeps the rest, and the
+    /// loop asks for writability until it is gone.
+    fn write_pending(&mut self, now: Instant) {
+        while self.session.wants_write() {
+            match self.stream.write(self.session.pending_output()) {
+                Ok(0) => return self.fail(&io::ErrorKind::WriteZero.into()),
+                Ok(sent) => {
+                    log::debug!("send {sent} bytes to {}", self.peer);
+                    self.session.consume_output(sent, now);
+                }
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => return,
+                Err(error) => return self.fail(&error),
+            }
+        }
+    }
+
+    fn fail(&mut self, error: &io::Error) {
+        log::debug!("connection from {} failed: {error}", self.peer);
+        self.failed = true;
+    }
+
+    fn is_finished(&self) -> bool {
+        self.failed || self.session.is_finished()
+    }
+}
+// ANCHOR_END: connection
+
+fn is_retry(error: &io::Error) -> bool {
+    matches!(
+        error.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+    )
+}
+
+/// The state of a one-thread server: the listener, the connection table,
+/// the timer heap, and the shutdown bookkeeping.
+#[derive(Debug)]
+pub struct EventLoop {
+    /// `None` once shutdown began: closing it makes new connects fail.
+    listener: Option<TcpListener>,
+    /// Out of descriptors: the listener is not watched until a timer fires.
+    accept_paused: bool,
+    accept_errors: AcceptErrors,
+    signals: SignalFd,
+    /// The connection table; a connection's index is its token.
+    connections: Vec<Option<Connection>>,
+    free_slots: Vec<usize>,
+    /// Slots closed this round; reused only from the next round on, so a
+    /// readiness report still queued for the old connection can never reach
+    /// a new one in the same slot.
+    released_slots: Vec<usize>,
+    open: usize,
+    accepted: u64,
+    timers: Timers,
+    /// One read buffer for the whole server: one thread reads one socket at
+    /// a time, and the session copies what it keeps.
+    read_buffer: Box<[u8]>,
+    config: SessionConfig,
+    worker: String,
+    draining: bool,
+    grace_over: bool,
+}
+
+impl EventLoop {
+    /// Takes over the listener and the signalfd and registers both.
+    pub fn new(
+        listener: TcpListener,
+        signals: SignalFd,
+        config: SessionConfig,
+        interests: &mut impl InterestList,
+    ) -> io::Result<EventLoop> {
+        interests.add(listener.as_fd(), Token::Listener, Interest::READ)?;
+        interests.add(signals.as_fd(), Token::Signals, Interest::READ)?;
+        Ok(EventLoop {
+            listener: Some(listener),
+            accept_paused: false,
+            accept_errors: AcceptErrors::default(),
+            signals,
+            connections: Vec::new(),
+            free_slots: Vec::new(),
+            released_slots: Vec::new(),
+            open: 0,
+            accepted: 0,
+            timers: Timers::default(),
+            read_buffer: vec![0; OUTPUT_LIMIT].into_boxed_slice(),
+            config,
+            // One thread serves everyone: the label is the same for all.
+            worker: crate::worker_label(),
+            draining: false,
+            grace_over: false,
+        })
+    }
+
+    /// False once shutdown has begun and every connection is closed, or the
+    /// grace period is over.
+    pub fn is_running(&self) -> bool {
+        !(self.draining && (self.open == 0 || self.grace_over))
+    }
+
+    /// How long the readiness syscall may wait: until the nearest timer, or
+    /// for ever (`None`) when there is none. Rounded *up* to whole
+    /// milliseconds (epoll's unit): rounding down would wake up just before
+    /// the deadline, find nothing due and wait 0 ms again and again.
+    pub fn timeout(&self, now: Instant) -> Option<Duration> {
+        let wait = self.timers.next()?.saturating_duration_since(now);
+        let millis = wait.as_nanos().div_ceil(1_000_000);
+        Some(Duration::from_millis(
+            u64::try_from(millis).unwrap_or(u64::MAX),
+        ))
+    }
+
+    /// Every descriptor to watch and for what, for select, which passes the
+    /// whole list on every call. A paused listener is left out.
+    pub fn watched(&self) -> impl Iterator<Item = (Token, BorrowedFd<'_>, Interest)> {
+        let listener = self
+            .listener
+            .as_ref()
+            .filter(|_| !self.accept_paused)
+            .map(|listener| (Token::Listener, listener.as_fd(), Interest::READ));
+        let signals = (Token::Signals, self.signals.as_fd(), Interest::READ);
+        let connections = self
+            .connections
+            .iter()
+            .enumerate()
+            .filter_map(|(slot, connection)| {
+                let connection = connection.as_ref()?;
+                Some((
+                    Token::Connection(slot),
+                    connection.stream.as_fd(),
+                    connection.registered,
+                ))
+            });
+        listener
+            .into_iter()
+            .chain(std::iter::once(signals))
+            .chain(connections)
+    }
+
+    // ANCHOR: dispatch
+    /// Acts on one readiness report.
+    pub fn dispatch(
+        &mut self,
+        token: Token,
+        readiness: Readiness,
+        now: Instant,
+        interests: &mut impl InterestList,
+    ) {
+        match token {
+            Token::Listener => self.accept(now, interests),
+            Token::Signals => self.read_signal(now, interests),
+            Token::Connection(slot) => {
+                // Closed earlier this round (e.g. by shutdown): nothing to do.
+                let Some(connection) = self.connections.get_mut(slot).and_then(Option::as_mut)
+                else {
+                    return;
+                };
+                if readiness.hung_up {
+                    connection.fail(&io::ErrorKind::ConnectionReset.into());
+                } else {
+                    if readiness.readable {
+                        connection.read_once(&mut self.read_buffer, now);
+                    }
+                    if readiness.writable {
+                        connection.write_pending(now);
+                    }
+                }
+                self.settle(slot, now, interests);
+            }
+        }
+    }
+    // ANCHOR_END: dispatch
+
+    // ANCHOR: accept
+    /// Accepts until `WouldBlock`: one readiness report may stand for many
+    /// queued connections.
+    fn accept(&mut self, now: Instant, interests: &mut impl InterestList) {
+        loop {
+            let Some(listener) = self.listener.as_ref().filter(|_| !self.accept_paused) else {
+                return;
+            };
+            match listener.accept() {
+                Ok((stream, peer)) => {
+                    self.accept_errors.succeeded();
+                    self.open_connection(stream, peer, now, interests);
+                }
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => return,
+                Err(error) => {
+                    let pause = self.accept_errors.failed(&error);
+                    if !pause.is_zero() {
+                        // Out of descriptors, most likely. The connection
+                        // stays queued and the listener stays readable, so
+                        // watching it would spin; sleeping would stall every
+                        // client. Instead: stop watching it, and set a timer.
+                        self.pause_accepting(now, pause, interests);
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    fn open_connection(
+        &mut self,
+        stream: TcpStream,
+        peer: SocketAddr,
+        now: Instant,
+        interests: &mut impl InterestList,
+    ) {
+        // Accepted sockets do not inherit O_NONBLOCK on Linux. A blocking
+        // socket here would let one slow client stop the whole server.
+        if let Err(error) = stream.set_nonblocking(true) {
+            log::warn!("cannot make the connection from {peer} non-blocking: {error}");
+            return;
+        }
+        let slot = self.free_slots.pop().unwrap_or_else(|| {
+            self.connections.push(None);
+            self.connections.len() - 1
+        });
+        let session = Session::new(self.config, self.worker.clone(), now);
+        if let Err(error) = interests.add(stream.as_fd(), Token::Connection(slot), Interest::READ) {
+            // Dropping the stream closes it: the client sees EOF at once.
+            log::warn!("closing the connection from {peer} at once: {error}");
+            self.free_slots.push(slot);
+            return;
+        }
+        log::debug!("connect {peer} (slot {slot})");
+        self.accepted += 1;
+        self.connections[slot] = Some(Connection {
+            stream,
+            peer,
+            session,
+            generation: self.accepted,
+            registered: Interest::READ,
+            timer_at: None,
+            failed: false,
+        });
+        self.open += 1;
+        self.settle(slot, now, interests);
+    }
+
+    fn pause_accepting(
+        &mut self,
+        now: Instant,
+        pause: Duration,
+        interests: &mut impl InterestList,
+    ) {
+        if let Some(listener) = &self.listener
+            && let Err(error) = interests.remove(listener.as_fd())
+        {
+            log::warn!("cannot stop watching the listener: {error}");
+        }
+        self.accept_paused = true;
+        self.timers.call_later(now, pause, Timer::ResumeAccepting);
+    }
+
+    fn resume_accepting(&mut self, now: Instant, interests: &mut impl InterestList) {
+        let Some(listener) = &self.listener else {
+            return; // shut down meanwhile
+        };
+        match interests.add(listener.as_fd(), Token::Listener, Interest::READ) {
+            Ok(()) => self.accept_paused = false,
+            Err(error) => {
+                log::warn!("cannot watch the listener again: {error}");
+                self.timers.call_later(
+                    now,
+                    crate::shutdown::ACCEPT_BACKOFF,
+                    Timer::ResumeAccepting,
+                );
+            }
+        }
+    }
+    // ANCHOR_END: accept
+
+    /// After anything happened to a connection: send new output at once,
+    /// close it if it is done, else bring the interest list and the timer
+    /// heap up to date.
+    fn settle(&mut self, slot: usize, now: Instant, interests: &mut impl InterestList) {
+        let Some(connection) = self.connections.get_mut(slot).and_then(Option::as_mut) else {
+            return;
+        };
+        // New output (an echo, a DB answer): try to write it right away. The
+        // socket is nearly always writable; asking the kernel first would
+        // cost a round of the loop. Only what does not fit waits for
+        // writability.
+        if connection.session.wants_write() && !connection.registered.write {
+            connection.write_pending(now);
+        }
+        if connection.is_finished() {
+            return self.close(slot, interests);
+        }
+        let wanted = connection.wanted();
+        if wanted != connection.registered {
+            let fd = connection.stream.as_fd();
+            if let Err(error) = interests.modify(fd, Token::Connection(slot), wanted) {
+                log::warn!(
+                    "cannot watch the connection from {}: {error}",
+                    connection.peer
+                );
+                return self.close(slot, interests);
+            }
+            connection.registered = wanted;
+        }
+        // A later deadline than the one in the heap needs no new entry: the
+        // old one fires early, the session says "not yet", and we come back
+        // here. Only an earlier one (a DB query started) is pushed.
+        if let Some(deadline) = connection.session.next_deadline()
+            && connection
+                .timer_at
+                .is_none_or(|scheduled| deadline < scheduled)
+        {
+            connection.timer_at = Some(deadline);
+            let generation = connection.generation;
+            self.timers
+                .call_at(deadline, Timer::Connection { slot, generation });
+        }
+    }
+
+    fn close(&mut self, slot: usize, interests: &mut impl InterestList) {
+        let Some(connection) = self.connections.get_mut(slot).and_then(Option::take) else {
+            return;
+        };
+        // Closing the socket would drop it from an epoll set too; saying so
+        // explicitly keeps the syscalls visible in a trace.
+        if let Err(error) = interests.remove(connection.stream.as_fd()) {
+            log::debug!("cannot stop watching {}: {error}", connection.peer);
+        }
+        log::debug!("close {}", connection.peer);
+        self.released_slots.push(slot);
+        self.open -= 1;
+        // `connection` is dropped here, which closes the socket.
+    }
+
+    // ANCHOR: fire_timers
+    /// Runs every timer that is due: session deadlines, the end of an
+    /// accept back-off, the end of the grace period. Call it once per round,
+    /// after dispatching.
+    pub fn fire_due_timers(&mut self, now: Instant, interests: &mut impl InterestList) {
+        self.free_slots.append(&mut self.released_slots);
+        while let Some((when, timer)) = self.timers.pop_due(now) {
+            match timer {
+                Timer::Connection { slot, generation } => {
+                    let Some(connection) = self.connections.get_mut(slot).and_then(Option::as_mut)
+                    else {
+                        continue; // closed since
+                    };
+                    if connection.generation != generation || connection.timer_at != Some(when) {
+                        continue; // a newer connection, or superseded by an earlier entry
+                    }
+                    connection.timer_at = None;
+                    connection.session.handle_timers(now);
+                    self.settle(slot, now, interests);
+                }
+                Timer::ResumeAccepting => self.resume_accepting(now, interests),
+                Timer::GraceOver => self.grace_over = true,
+            }
+        }
+        self.compact_timers();
+    }
+    // ANCHOR_END: fire_timers
+
+    /// Whether a heap entry still means something.
+    fn is_live(&self, when: Instant, timer: Timer) -> bool {
+        match timer {
+            Timer::Connection { slot, generation } => self
+                .connections
+                .get(slot)
+                .and_then(Option::as_ref)
+                .is_some_and(|connection| {
+                    connection.generation == generation && connection.timer_at == Some(when)
+                }),
+            Timer::ResumeAccepting | Timer::GraceOver => true,
+        }
+    }
+
+    /// Keeps stale entries from waking the loop early (the top) or piling up
+    /// (each keep-alive request leaves one idle-timeout entry behind).
+    fn compact_timers(&mut self) {
+        while let Some(&Reverse((when, timer))) = self.timers.heap.peek() {
+            if self.is_live(when, timer) {
+                break;
+            }
+            self.timers.heap.pop();
+        }
+        if self.timers.heap.len() > 2 * self.open + 64 {
+            let mut heap = std::mem::take(&mut self.timers.heap);
+            heap.retain(|&Reverse((when, timer))| self.is_live(when, timer));
+            self.timers.heap = heap;
+        }
+    }
+
+    // ANCHOR: shutdown
+    fn read_signal(&mut self, now: Instant, interests: &mut impl InterestList) {
+        let signal = match self.signals.read_signal() {
+            Ok(Some(info)) => {
+                Signal::try_from(info.ssi_signo as i32).map_or("a signal", Signal::as_str)
+            }
+            Ok(None) => return, // spurious wake-up
+            Err(error) => {
+                log::warn!("cannot read the signalfd: {error}");
+                return;
+            }
+        };
+        if self.draining {
+            log::warn!("received {signal} again: exiting without waiting");
+            std::process::exit(1);
+        }
+        log::info!("received {signal}: finishing in-flight requests, then exiting");
+        self.begin_shutdown(now, interests);
+    }
+
+    /// Graceful shutdown: close the listener (new connects are refused),
+    /// let every session finish what is in flight, and give them at most
+    /// the grace period.
+    fn begin_shutdown(&mut self, now: Instant, interests: &mut impl InterestList) {
+        if let Some(listener) = self.listener.take()
+            && !self.accept_paused
+            && let Err(error) = interests.remove(listener.as_fd())
+        {
+            log::debug!("cannot stop watching the listener: {error}");
+        }
+        self.draining = true;
+        self.timers.call_later(now, GRACE_PERIOD, Timer::GraceOver);
+        for slot in 0..self.connections.len() {
+            if let Some(connection) = self.connections[slot].as_mut() {
+                connection.session.begin_shutdown(now);
+                self.settle(slot, now, interests);
+            }
+        }
+    }
+
+    /// After the loop: says how it ended.
+    pub fn finish(self) {
+        if self.open > 0 {
+            log::warn!(
+                "{} connection(s) still busy after {GRACE_PERIOD:?}; exiting anyway",
+                self.open
+            );
+        }
+        log::info!("stopped after serving {} connection(s)", self.accepted);
+    }
+    // ANCHOR_END: shutdown
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timers_fire_earliest_first_and_only_when_due() {
+        let start = Instant::now();
+        let mut timers = Timers::default();
+        timers.call_later(start, Duration::from_millis(30), Timer::GraceOver);
+        timers.call_later(start, Duration::from_millis(10), Timer::ResumeAccepting);
+        assert_eq!(timers.next(), Some(start + Duration::from_millis(10)));
+        assert_eq!(timers.pop_due(start), None);
+        let later = start + Duration::from_millis(40);
+        assert_eq!(
+            timers.pop_due(later).map(|(_, timer)| timer),
+            Some(Timer::ResumeAccepting)
+        );
+        assert_eq!(
+            timers.pop_due(later).map(|(_, timer)| timer),
+            Some(Timer::GraceOver)
+        );
+        assert_eq!(timers.pop_due(later), None);
+    }
+
+    #[test]
+    fn tokens_round_trip_through_epoll_data() {
+        for token in [
+            Token::Listener,
+            Token::Signals,
+            Token::Connection(0),
+            Token::Connection(4999),
+        ] {
+            assert_eq!(Token::from_u64(token.to_u64()), token);
+        }
+    }
+}
