@@ -27,7 +27,7 @@
 //! nc 127.0.0.1 9090                                      # two nc's both echo
 //! cargo run --bin 02-thread-per-client -- --mode http --log debug
 //! curl -si 127.0.0.1:9090/ | grep X-Worker              # thread=conn-1, conn-2, ...
-//! ls /proc/$(pgrep -f 02-thread-per-client)/task | wc -l  # threads: 2 + connections
+//! ls /proc/PID/task | wc -l   # PID from the start-up line: 2 + one per client
 //! ```
 
 use std::process::ExitCode;
