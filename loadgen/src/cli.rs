@@ -1,0 +1,354 @@
+//! The command line: `loadgen echo|http|hold [flags]`. Parsing turns flags
+//! into a [`Config`]; [`run`] runs it, prints the summary and writes the
+//! files. Every flag's help says what it measures and why.
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{CommonConfig, Config, EchoConfig, HoldConfig, HttpConfig, HttpLoad};
+use crate::duration::{DurationRange, parse_duration};
+use crate::report::{CSV_HEADER, Report};
+use crate::{limits, run_echo, run_hold, run_http};
+
+const AFTER_HELP: &str = "\
+Latency is in microseconds, from an HdrHistogram (3 significant digits):
+p50, p90, p99, p99.9, max, mean. Errors are counted by kind: refused, reset,
+closed, timeout, emfile, no_local_port, short_reply, wrong_reply, bad_status,
+other.
+
+--json FILE writes: config (the flags), environment (cores, kernel, fd
+limits, local port range), summary (duration_seconds, requests,
+requests_per_second, bytes_sent, bytes_received, errors by kind,
+errors_total, peak_active_clients), latency and service_time (count, min_us,
+p50_us, p90_us, p99_us, p999_us, max_us, mean_us), resources (server: peak
+and mean of processes, threads, rss_bytes, fds, cpu_percent,
+cpu_user_percent, cpu_system_percent; loadgen_cpu_percent;
+time_wait_sockets), hold (hold mode), warnings, and series (the CSV rows).
+
+--csv FILE writes one row per second with the columns
+  t_seconds,active_clients,requests_per_second,errors_per_second,p50_us,
+  p99_us,max_us,rss_bytes,threads,fds,cpu_percent,loadgen_cpu_percent,
+  time_wait_sockets
+(rss_bytes .. cpu_percent are the server's, empty without --pid; CPU is in %
+of one core, so 200 means two cores busy).
+
+Examples:
+  loadgen http --addr 127.0.0.1:9090 --users 100 --think 5s..15s --spawn-rate 10
+  loadgen http --connections 50 --duration 10s --pid 1234 --json run.json
+  loadgen http --rate 200 --connections 20 --duration 30s
+  loadgen echo --connections 10 --size 1024 --duration 5s
+  loadgen hold --connections 10000 --connect-rate 1000 --duration 30s --pid 1234";
+
+/// Load generator for the nine concurrency-model servers (loopback only).
+#[derive(Debug, Parser)]
+#[command(name = "loadgen", version, after_help = AFTER_HELP)]
+pub struct Cli {
+    /// Worker threads of loadgen's own runtime (default: one per core). The
+    /// server runs on the same cores; fewer threads leave it more CPU, but
+    /// watch "loadgen cpu" in the summary: near 100% per thread means the
+    /// client, not the server, is the bottleneck.
+    #[arg(long, global = true, value_name = "N")]
+    pub threads: Option<usize>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Echo load: each connection writes --size bytes, reads them back with
+    /// read_exact, checks they are the same bytes, and repeats.
+    Echo(EchoArgs),
+    /// HTTP load on the fake-DB page: Locust-like users (--users), a closed
+    /// loop over N connections (--connections), or an open loop (--rate).
+    Http(HttpArgs),
+    /// C10K: open many idle connections at a set rate, keep them, and check
+    /// every second that a sample of them still echoes.
+    Hold(HoldArgs),
+}
+
+/// Flags of every mode.
+#[derive(Debug, Args)]
+pub struct CommonArgs {
+    /// The server to load (host:port).
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:9090")]
+    pub addr: String,
+
+    /// How long to run; the run stops by itself (e.g. 30s, 2m).
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub duration: Duration,
+
+    /// A request (or connect) that takes longer counts as a timeout error
+    /// and its connection is replaced.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+    pub timeout: Duration,
+
+    /// The server's pid: every second, sample RSS, threads, open fds and
+    /// CPU (user and system) of it and all its descendants (a prefork
+    /// server is a tree of processes), for peaks and means in the summary.
+    #[arg(long, value_name = "PID")]
+    pub pid: Option<i32>,
+
+    /// Write the whole report as JSON (fields listed below).
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+
+    /// Write one CSV row per second (columns listed below).
+    #[arg(long, value_name = "FILE")]
+    pub csv: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct EchoArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+
+    /// Connections, each with one message in flight at a time.
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub connections: usize,
+
+    /// Bytes per message. Large messages test backpressure: the server may
+    /// hold only 64 KiB unsent per connection.
+    #[arg(long, value_name = "BYTES", default_value_t = 64)]
+    pub size: usize,
+
+    /// Open loop: messages per second over all connections, on a fixed plan;
+    /// latency then counts from the planned send time. Without it, closed
+    /// loop: each connection sends as soon as its previous echo is back.
+    #[arg(long, value_name = "PER_SECOND")]
+    pub rate: Option<f64>,
+}
+
+#[derive(Debug, Args)]
+pub struct HttpArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+
+    /// Locust-like users: each requests the page, thinks (--think), and
+    /// requests again, on its own keep-alive connection. Throughput is then
+    /// set by the users, like on a real site: users / (latency + think).
+    #[arg(long, value_name = "N", conflicts_with = "rate")]
+    pub users: Option<usize>,
+
+    /// With --users: think time, drawn uniformly from the range each time
+    /// (the lab's Locust file uses 5s..15s). Not part of the latency.
+    #[arg(long, value_name = "MIN..MAX", requires = "users")]
+    pub think: Option<DurationRange>,
+
+    /// Start this many users (or connections) per second instead of all at
+    /// once, so you can watch the server as the load grows.
+    #[arg(long, value_name = "PER_SECOND", conflicts_with = "rate")]
+    pub spawn_rate: Option<f64>,
+
+    /// Closed loop without think time: N connections, each sends its next
+    /// request as soon as the reply is in. This finds the most the server
+    /// can do (saturation), but a server that stalls also stalls the
+    /// clients, so the stall hides in fewer requests rather than in their
+    /// latency. With --rate: the most requests in flight at once (default 100).
+    #[arg(long, value_name = "N", conflicts_with = "users")]
+    pub connections: Option<usize>,
+
+    /// Open loop: R requests per second on a fixed plan, whatever the server
+    /// does. Latency counts from the planned start, so time spent waiting
+    /// for a stalled server is counted (no "coordinated omission"); the
+    /// service time (send to full reply) is reported beside it.
+    #[arg(long, value_name = "PER_SECOND")]
+    pub rate: Option<f64>,
+
+    /// Open a new connection for every request (and send Connection:
+    /// close) instead of reusing one; each request then pays for a TCP
+    /// handshake and the server for an accept.
+    #[arg(long)]
+    pub no_keepalive: bool,
+
+    /// Path to request.
+    #[arg(long, default_value = "/")]
+    pub path: String,
+}
+
+#[derive(Debug, Args)]
+pub struct HoldArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+
+    /// Idle connections to open and keep. Each costs the server a file
+    /// descriptor and, depending on the model, a thread or a stack.
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    pub connections: usize,
+
+    /// New connections per second. Bursts beyond the server's listen
+    /// backlog are dropped by the kernel and retried seconds later.
+    #[arg(long, value_name = "PER_SECOND", default_value_t = 500.0)]
+    pub connect_rate: f64,
+
+    /// About how many held connections send an echo check each second
+    /// (taking turns), to tell held-and-served from merely queued.
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub sample: usize,
+}
+
+/// Resolves `host:port` (loopback names like `localhost` work too).
+fn resolve(addr: &str) -> anyhow::Result<SocketAddr> {
+    addr.to_socket_addrs()
+        .with_context(|| format!("cannot resolve --addr {addr} (expected host:port)"))?
+        .next()
+        .with_context(|| format!("--addr {addr} resolves to no address"))
+}
+
+fn common_config(args: &CommonArgs) -> anyhow::Result<CommonConfig> {
+    Ok(CommonConfig {
+        addr: resolve(&args.addr)?,
+        duration: args.duration,
+        timeout: args.timeout,
+        pid: args.pid,
+        progress: true,
+    })
+}
+
+/// The run the flags ask for.
+pub fn config_from(command: &Command) -> anyhow::Result<Config> {
+    Ok(match command {
+        Command::Echo(args) => Config::Echo(EchoConfig {
+            common: common_config(&args.common)?,
+            connections: args.connections,
+            size: args.size,
+            rate: args.rate,
+        }),
+        Command::Http(args) => {
+            let load = match (args.users, args.rate) {
+                (Some(users), _) => HttpLoad::Users {
+                    users,
+                    think: args.think.unwrap_or(DurationRange {
+                        min: Duration::from_secs(5),
+                        max: Duration::from_secs(15),
+                    }),
+                    spawn_rate: args.spawn_rate,
+                },
+                (None, Some(rate)) => HttpLoad::Rate {
+                    rate,
+                    connections: args.connections.unwrap_or(100),
+                },
+                (None, None) => HttpLoad::Connections {
+                    connections: args.connections.unwrap_or(10),
+                    spawn_rate: args.spawn_rate,
+                },
+            };
+            Config::Http(HttpConfig {
+                common: common_config(&args.common)?,
+                load,
+                path: args.path.clone(),
+                keepalive: !args.no_keepalive,
+            })
+        }
+        Command::Hold(args) => Config::Hold(HoldConfig {
+            common: common_config(&args.common)?,
+            connections: args.connections,
+            connect_rate: args.connect_rate,
+            sample: args.sample,
+        }),
+    })
+}
+
+fn common_args(command: &Command) -> &CommonArgs {
+    match command {
+        Command::Echo(args) => &args.common,
+        Command::Http(args) => &args.common,
+        Command::Hold(args) => &args.common,
+    }
+}
+
+/// Runs one config to its report.
+pub async fn run_config(config: Config) -> anyhow::Result<Report> {
+    match config {
+        Config::Echo(config) => run_echo(config).await,
+        Config::Http(config) => run_http(config).await,
+        Config::Hold(config) => run_hold(config).await,
+    }
+}
+
+/// What the binary does: run, print the summary, write the files.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = config_from(&cli.command)?;
+    let paths = common_args(&cli.command);
+    let connections = match &config {
+        Config::Echo(config) => config.connections,
+        Config::Http(config) => config.load.connections(),
+        Config::Hold(config) => config.connections,
+    };
+    for warning in limits::preflight(connections as u64).warnings {
+        eprintln!("loadgen: warning: {warning}");
+    }
+    if cli.threads == Some(0) {
+        bail!("--threads must be at least 1");
+    }
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if let Some(threads) = cli.threads {
+        runtime.worker_threads(threads);
+    }
+    let runtime = runtime
+        .enable_all()
+        .build()
+        .context("cannot start the tokio runtime")?;
+    eprintln!("loadgen: {config}");
+    let report = runtime.block_on(run_config(config))?;
+
+    print!("{}", report.summary_table());
+    if let Some(path) = &paths.json {
+        report.write_json(path)?;
+        eprintln!("loadgen: wrote {}", path.display());
+    }
+    if let Some(path) = &paths.csv {
+        report.write_csv(path)?;
+        eprintln!("loadgen: wrote {} ({CSV_HEADER})", path.display());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    fn parse(arguments: &[&str]) -> Result<Config, String> {
+        let cli = Cli::try_parse_from(arguments).map_err(|error| error.to_string())?;
+        config_from(&cli.command).map_err(|error| error.to_string())
+    }
+
+    #[test]
+    fn picks_the_http_load_from_the_flags() {
+        let users = parse(&["loadgen", "http", "--users", "20", "--think", "0s..0s"]);
+        let Ok(Config::Http(config)) = users else {
+            panic!("{users:?}")
+        };
+        assert!(matches!(config.load, HttpLoad::Users { users: 20, .. }));
+        let rate = parse(&["loadgen", "http", "--rate", "100", "--connections", "4"]);
+        let Ok(Config::Http(config)) = rate else {
+            panic!("{rate:?}")
+        };
+        assert_eq!(
+            config.load,
+            HttpLoad::Rate {
+                rate: 100.0,
+                connections: 4
+            }
+        );
+        assert!(config.keepalive);
+    }
+
+    #[test]
+    fn refuses_contradictions_and_bad_durations() {
+        assert!(parse(&["loadgen", "http", "--users", "2", "--rate", "5"]).is_err());
+        assert!(parse(&["loadgen", "http", "--think", "1s..2s"]).is_err());
+        let error = parse(&["loadgen", "echo", "--duration", "10"]).expect_err("no unit");
+        assert!(error.contains("no unit"), "{error}");
+    }
+}

@@ -1,0 +1,227 @@
+//! What a run is asked to do, one struct per mode. The command line builds
+//! these; `loadgen compare` (or a test) can build them directly and call
+//! [`crate::run_echo`], [`crate::run_http`] or [`crate::run_hold`].
+//! They are stored in every report, so a result always says how it was made.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::duration::{DurationRange, as_text, format_duration};
+
+/// Settings every mode shares.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CommonConfig {
+    /// The server to load.
+    pub addr: SocketAddr,
+    /// How long to load it; the run stops by itself after this.
+    #[serde(with = "as_text")]
+    pub duration: Duration,
+    /// A request (or connect) not done within this counts as a timeout.
+    #[serde(with = "as_text")]
+    pub timeout: Duration,
+    /// The server's pid: sample its process tree every second.
+    pub pid: Option<i32>,
+    /// Draw a live progress line on stderr if it is a terminal.
+    #[serde(skip)]
+    pub progress: bool,
+}
+
+impl CommonConfig {
+    /// Defaults as on the command line, without progress line.
+    pub fn new(addr: SocketAddr, duration: Duration) -> Self {
+        CommonConfig {
+            addr,
+            duration,
+            timeout: Duration::from_secs(5),
+            pid: None,
+            progress: false,
+        }
+    }
+}
+
+/// `loadgen echo`: connections that send `size` bytes and read them back.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct EchoConfig {
+    #[serde(flatten)]
+    pub common: CommonConfig,
+    pub connections: usize,
+    /// Bytes per message.
+    pub size: usize,
+    /// Open loop: messages per second over all connections; `None` = closed
+    /// loop, each connection sends its next message as soon as it has the
+    /// previous one back.
+    pub rate: Option<f64>,
+}
+
+/// How the HTTP load is generated.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "load", rename_all = "snake_case")]
+pub enum HttpLoad {
+    /// The lab's Locust users: each user requests, thinks for a time drawn
+    /// from `think`, and requests again. Users start at `spawn_rate` per
+    /// second (`None`: all at once).
+    Users {
+        users: usize,
+        think: DurationRange,
+        spawn_rate: Option<f64>,
+    },
+    /// Closed loop without think time: each connection sends its next
+    /// request as soon as the previous reply is in. Finds the saturation
+    /// throughput.
+    Connections {
+        connections: usize,
+        spawn_rate: Option<f64>,
+    },
+    /// Open loop: `rate` requests per second on a fixed plan, whatever the
+    /// server does, over at most `connections` connections at once.
+    Rate { rate: f64, connections: usize },
+}
+
+impl HttpLoad {
+    /// The most connections open at once.
+    pub fn connections(&self) -> usize {
+        match self {
+            HttpLoad::Users { users, .. } => *users,
+            HttpLoad::Connections { connections, .. } | HttpLoad::Rate { connections, .. } => {
+                *connections
+            }
+        }
+    }
+}
+
+/// `loadgen http`: `GET` requests with a small HTTP/1.1 client.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct HttpConfig {
+    #[serde(flatten)]
+    pub common: CommonConfig,
+    #[serde(flatten)]
+    pub load: HttpLoad,
+    /// Request path, `/` for the fake-DB page.
+    pub path: String,
+    /// Reuse connections (HTTP/1.1 keep-alive); `false` opens one per request.
+    pub keepalive: bool,
+}
+
+/// `loadgen hold`: many idle connections, opened at a set rate and kept.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct HoldConfig {
+    #[serde(flatten)]
+    pub common: CommonConfig,
+    pub connections: usize,
+    /// New connections per second.
+    pub connect_rate: f64,
+    /// About how many held connections to check with an echo each second.
+    pub sample: usize,
+}
+
+/// The config of any mode, tagged with the mode's name in JSON.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(tag = "mode", rename_all = "snake_case")]
+pub enum Config {
+    Echo(EchoConfig),
+    Http(HttpConfig),
+    Hold(HoldConfig),
+}
+
+impl Config {
+    pub fn common(&self) -> &CommonConfig {
+        match self {
+            Config::Echo(config) => &config.common,
+            Config::Http(config) => &config.common,
+            Config::Hold(config) => &config.common,
+        }
+    }
+
+    pub fn mode(&self) -> &'static str {
+        match self {
+            Config::Echo(_) => "echo",
+            Config::Http(_) => "http",
+            Config::Hold(_) => "hold",
+        }
+    }
+
+    /// Whether latency is measured from an intended start (open loop).
+    pub fn is_open_loop(&self) -> bool {
+        matches!(
+            self,
+            Config::Echo(EchoConfig { rate: Some(_), .. })
+                | Config::Http(HttpConfig {
+                    load: HttpLoad::Rate { .. },
+                    ..
+                })
+        )
+    }
+}
+
+fn spawning(spawn_rate: Option<f64>) -> String {
+    match spawn_rate {
+        Some(rate) => format!(", started at {rate}/s"),
+        None => String::new(),
+    }
+}
+
+impl fmt::Display for Config {
+    /// One line saying what the run did, for the summary.
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let common = self.common();
+        write!(
+            formatter,
+            "{} {} for {}: ",
+            self.mode(),
+            common.addr,
+            format_duration(common.duration)
+        )?;
+        match self {
+            Config::Echo(config) => {
+                write!(
+                    formatter,
+                    "{} connections, {} B messages, ",
+                    config.connections, config.size
+                )?;
+                match config.rate {
+                    Some(rate) => write!(formatter, "open loop at {rate} msg/s"),
+                    None => write!(formatter, "closed loop"),
+                }
+            }
+            Config::Http(config) => {
+                match &config.load {
+                    HttpLoad::Users {
+                        users,
+                        think,
+                        spawn_rate,
+                    } => write!(
+                        formatter,
+                        "{users} users thinking {think}{}",
+                        spawning(*spawn_rate)
+                    )?,
+                    HttpLoad::Connections {
+                        connections,
+                        spawn_rate,
+                    } => write!(
+                        formatter,
+                        "{connections} connections, closed loop{}",
+                        spawning(*spawn_rate)
+                    )?,
+                    HttpLoad::Rate { rate, connections } => write!(
+                        formatter,
+                        "open loop at {rate} req/s over up to {connections} connections"
+                    )?,
+                }
+                let keepalive = if config.keepalive {
+                    "keep-alive"
+                } else {
+                    "a connection per request"
+                };
+                write!(formatter, ", GET {}, {keepalive}", config.path)
+            }
+            Config::Hold(config) => write!(
+                formatter,
+                "{} idle connections opened at {}/s, ~{} checked per second",
+                config.connections, config.connect_rate, config.sample
+            ),
+        }
+    }
+}

@@ -1,0 +1,437 @@
+//! The result of a run: one serde-serializable [`Report`] with the summary,
+//! the percentiles, the resource peaks and means, and a row per second.
+//! The same value becomes the summary table, `--json` and `--csv`.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+
+use crate::config::Config;
+use crate::limits::Environment;
+use crate::stats::{ErrorCounts, Percentiles};
+
+/// Everything a run measured.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Report {
+    pub config: Config,
+    pub environment: Environment,
+    /// Things that may have distorted the run (limits, a server that died).
+    pub warnings: Vec<String>,
+    pub summary: Summary,
+    /// Latency in microseconds. Closed loop: from sending a request to its
+    /// full reply. Open loop (`--rate`): from the moment the plan said the
+    /// request should start, so waiting for a stalled server is counted.
+    pub latency: Percentiles,
+    /// Open loop only: service time, from actually sending to the full
+    /// reply. The gap between this and `latency` is time spent waiting for
+    /// the chance to send.
+    pub service_time: Option<Percentiles>,
+    pub resources: Resources,
+    /// Hold mode only: what happened to the held connections.
+    pub hold: Option<HoldSummary>,
+    /// One row per second of the run.
+    pub series: Vec<SecondRow>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Summary {
+    /// Wall-clock length of the run.
+    pub duration_seconds: f64,
+    /// Requests (echo: messages; hold: echo checks) answered completely and
+    /// correctly.
+    pub requests: u64,
+    pub requests_per_second: f64,
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+    pub errors: ErrorCounts,
+    pub errors_total: u64,
+    /// Most clients active at once (users, connections, held connections).
+    pub peak_active_clients: u64,
+}
+
+/// The highest and the average of a per-second quantity.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PeakMean {
+    pub peak: f64,
+    pub mean: f64,
+}
+
+/// Collects per-second values into a [`PeakMean`].
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Accumulator {
+    peak: f64,
+    sum: f64,
+    count: u64,
+}
+
+impl Accumulator {
+    pub fn add(&mut self, value: f64) {
+        self.peak = if self.count == 0 {
+            value
+        } else {
+            self.peak.max(value)
+        };
+        self.sum += value;
+        self.count += 1;
+    }
+
+    pub fn finish(&self) -> Option<PeakMean> {
+        (self.count > 0).then(|| PeakMean {
+            peak: self.peak,
+            mean: self.sum / self.count as f64,
+        })
+    }
+}
+
+/// The server's process tree (`--pid`), sampled every second.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct ServerResources {
+    pub pid: i32,
+    /// How many samples the peaks and means are made of.
+    pub samples: u64,
+    pub processes: PeakMean,
+    pub threads: PeakMean,
+    pub rss_bytes: PeakMean,
+    pub fds: PeakMean,
+    /// User + system CPU, % of one core.
+    pub cpu_percent: PeakMean,
+    pub cpu_user_percent: PeakMean,
+    pub cpu_system_percent: PeakMean,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Resources {
+    /// Present when a `--pid` was given.
+    pub server: Option<ServerResources>,
+    /// The load generator's own CPU, % of one core.
+    pub loadgen_cpu_percent: Option<PeakMean>,
+    /// Sockets in TIME_WAIT on the server's port (both ends).
+    pub time_wait_sockets: PeakMean,
+}
+
+/// What happened to the connections of `hold`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct HoldSummary {
+    /// Connections asked for.
+    pub target: u64,
+    /// Connects that succeeded. The kernel completes a connect as soon as
+    /// the connection is in the listen queue, even if the server never
+    /// accepts it; the echo checks tell those apart.
+    pub opened: u64,
+    pub refused: u64,
+    pub connect_timeouts: u64,
+    /// Connects that failed for any reason (including the two above).
+    pub connect_failures: u64,
+    /// Held connections the server closed or reset.
+    pub dropped: u64,
+    /// Connections still open when the run ended.
+    pub open_at_end: u64,
+    /// Echo checks sent on held connections, and those answered in time.
+    pub checks_sent: u64,
+    pub checks_answered: u64,
+}
+
+/// One second of the run; the CSV has the same columns.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SecondRow {
+    /// Seconds since the start, at the end of this interval.
+    pub t_seconds: f64,
+    pub active_clients: u64,
+    pub requests_per_second: f64,
+    pub errors_per_second: f64,
+    /// Latency percentiles of the requests completed in this second.
+    pub p50_us: u64,
+    pub p99_us: u64,
+    pub max_us: u64,
+    pub rss_bytes: Option<u64>,
+    pub threads: Option<u64>,
+    pub fds: Option<u64>,
+    /// Server CPU (user + system), % of one core.
+    pub cpu_percent: Option<f64>,
+    pub loadgen_cpu_percent: Option<f64>,
+    pub time_wait_sockets: u64,
+}
+
+/// The CSV header, in the order of [`SecondRow`]'s fields.
+pub const CSV_HEADER: &str = "t_seconds,active_clients,requests_per_second,errors_per_second,\
+p50_us,p99_us,max_us,rss_bytes,threads,fds,cpu_percent,loadgen_cpu_percent,time_wait_sockets";
+
+/// The handful of numbers a comparison table needs per run.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Headline {
+    pub requests_per_second: f64,
+    pub p50_us: u64,
+    pub p90_us: u64,
+    pub p99_us: u64,
+    pub p999_us: u64,
+    pub max_us: u64,
+    pub errors: u64,
+    pub rss_peak_bytes: Option<u64>,
+    pub threads_peak: Option<u64>,
+    pub fds_peak: Option<u64>,
+    pub cpu_mean_percent: Option<f64>,
+}
+
+fn optional<T: ToString>(value: Option<T>) -> String {
+    value.map(|value| value.to_string()).unwrap_or_default()
+}
+
+/// `850us`, `12.3ms`, `1.25s`.
+pub fn format_microseconds(microseconds: f64) -> String {
+    if microseconds < 1_000.0 {
+        format!("{microseconds:.0}us")
+    } else if microseconds < 1_000_000.0 {
+        format!("{:.1}ms", microseconds / 1e3)
+    } else {
+        format!("{:.2}s", microseconds / 1e6)
+    }
+}
+
+/// `512 B`, `3.4 KiB`, `12.0 MiB`.
+pub fn format_bytes(bytes: f64) -> String {
+    if bytes < 1024.0 {
+        format!("{bytes:.0} B")
+    } else if bytes < 1024.0 * 1024.0 {
+        format!("{:.1} KiB", bytes / 1024.0)
+    } else if bytes < 1024.0 * 1024.0 * 1024.0 {
+        format!("{:.1} MiB", bytes / (1024.0 * 1024.0))
+    } else {
+        format!("{:.2} GiB", bytes / (1024.0 * 1024.0 * 1024.0))
+    }
+}
+
+fn percentile_line(percentiles: &Percentiles) -> String {
+    if percentiles.count == 0 {
+        return "no completed requests".to_string();
+    }
+    let value = |microseconds: u64| format_microseconds(microseconds as f64);
+    format!(
+        "p50 {}  p90 {}  p99 {}  p99.9 {}  max {}  mean {}",
+        value(percentiles.p50_us),
+        value(percentiles.p90_us),
+        value(percentiles.p99_us),
+        value(percentiles.p999_us),
+        value(percentiles.max_us),
+        format_microseconds(percentiles.mean_us)
+    )
+}
+
+fn peak_mean(values: &PeakMean, format: impl Fn(f64) -> String) -> String {
+    format!("peak {}, mean {}", format(values.peak), format(values.mean))
+}
+
+impl Report {
+    pub fn headline(&self) -> Headline {
+        let server = self.resources.server.as_ref();
+        Headline {
+            requests_per_second: self.summary.requests_per_second,
+            p50_us: self.latency.p50_us,
+            p90_us: self.latency.p90_us,
+            p99_us: self.latency.p99_us,
+            p999_us: self.latency.p999_us,
+            max_us: self.latency.max_us,
+            errors: self.summary.errors_total,
+            rss_peak_bytes: server.map(|server| server.rss_bytes.peak as u64),
+            threads_peak: server.map(|server| server.threads.peak as u64),
+            fds_peak: server.map(|server| server.fds.peak as u64),
+            cpu_mean_percent: server.map(|server| server.cpu_percent.mean),
+        }
+    }
+
+    /// The human-readable summary printed at the end of a run.
+    pub fn summary_table(&self) -> String {
+        let summary = &self.summary;
+        let mut table = String::new();
+        let mut line = |label: &str, text: String| {
+            let _ = writeln!(table, "{label:<14}{text}");
+        };
+        line("run", self.config.to_string());
+        let what = match self.config.mode() {
+            "echo" => "messages",
+            "hold" => "echo checks",
+            _ => "requests",
+        };
+        line(
+            what,
+            format!(
+                "{} in {:.2} s = {:.1}/s, {} clients at most",
+                summary.requests,
+                summary.duration_seconds,
+                summary.requests_per_second,
+                summary.peak_active_clients
+            ),
+        );
+        line(
+            "bytes",
+            format!(
+                "sent {}, received {}",
+                format_bytes(summary.bytes_sent as f64),
+                format_bytes(summary.bytes_received as f64)
+            ),
+        );
+        line(
+            "errors",
+            format!("{} ({})", summary.errors_total, summary.errors.describe()),
+        );
+        if self.service_time.is_some() {
+            line(
+                "latency",
+                format!(
+                    "{} (from the intended start)",
+                    percentile_line(&self.latency)
+                ),
+            );
+        } else {
+            line("latency", percentile_line(&self.latency));
+        }
+        if let Some(service) = &self.service_time {
+            line(
+                "service time",
+                format!("{} (from the actual send)", percentile_line(service)),
+            );
+        }
+        if let Some(hold) = &self.hold {
+            line(
+                "held",
+                format!(
+                    "opened {} of {}, refused {}, connect timeouts {}, other connect errors {}",
+                    hold.opened,
+                    hold.target,
+                    hold.refused,
+                    hold.connect_timeouts,
+                    hold.connect_failures - hold.refused - hold.connect_timeouts
+                ),
+            );
+            line(
+                "",
+                format!(
+                    "dropped by the server {}, open at the end {}, echo checks answered {} of {}",
+                    hold.dropped, hold.open_at_end, hold.checks_answered, hold.checks_sent
+                ),
+            );
+        }
+        if let Some(server) = &self.resources.server {
+            let count = |value: f64| format!("{value:.0}");
+            let percent = |value: f64| format!("{value:.0}%");
+            line(
+                "server",
+                format!(
+                    "pid {} and descendants, {} samples",
+                    server.pid, server.samples
+                ),
+            );
+            line("  rss", peak_mean(&server.rss_bytes, format_bytes));
+            line("  threads", peak_mean(&server.threads, count));
+            line("  processes", peak_mean(&server.processes, count));
+            line("  open fds", peak_mean(&server.fds, count));
+            line(
+                "  cpu",
+                format!(
+                    "{} (user mean {:.0}%, system mean {:.0}%; 100% = one core)",
+                    peak_mean(&server.cpu_percent, percent),
+                    server.cpu_user_percent.mean,
+                    server.cpu_system_percent.mean
+                ),
+            );
+        }
+        if let Some(cpu) = &self.resources.loadgen_cpu_percent {
+            line(
+                "loadgen cpu",
+                peak_mean(cpu, |value| format!("{value:.0}%")),
+            );
+        }
+        line(
+            "TIME_WAIT",
+            peak_mean(&self.resources.time_wait_sockets, |value| {
+                format!("{value:.0}")
+            }),
+        );
+        for warning in &self.warnings {
+            line("warning", warning.clone());
+        }
+        table
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("a report is plain data and always serializes")
+    }
+
+    pub fn write_json(&self, path: &Path) -> anyhow::Result<()> {
+        std::fs::write(path, self.to_json() + "\n")
+            .with_context(|| format!("cannot write {}", path.display()))
+    }
+
+    /// The per-second series as CSV, header first; empty cells where a value
+    /// was not measured (no `--pid`, or the first second of CPU).
+    pub fn to_csv(&self) -> String {
+        let mut csv = format!("{CSV_HEADER}\n");
+        for row in &self.series {
+            let _ = writeln!(
+                csv,
+                "{:.3},{},{:.1},{:.1},{},{},{},{},{},{},{},{},{}",
+                row.t_seconds,
+                row.active_clients,
+                row.requests_per_second,
+                row.errors_per_second,
+                row.p50_us,
+                row.p99_us,
+                row.max_us,
+                optional(row.rss_bytes),
+                optional(row.threads),
+                optional(row.fds),
+                optional(row.cpu_percent.map(|cpu| format!("{cpu:.1}"))),
+                optional(row.loadgen_cpu_percent.map(|cpu| format!("{cpu:.1}"))),
+                row.time_wait_sockets
+            );
+        }
+        csv
+    }
+
+    pub fn write_csv(&self, path: &Path) -> anyhow::Result<()> {
+        std::fs::write(path, self.to_csv())
+            .with_context(|| format!("cannot write {}", path.display()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accumulator_keeps_peak_and_mean() {
+        let mut accumulator = Accumulator::default();
+        assert_eq!(accumulator.finish(), None);
+        for value in [2.0, 6.0, 4.0] {
+            accumulator.add(value);
+        }
+        assert_eq!(
+            accumulator.finish(),
+            Some(PeakMean {
+                peak: 6.0,
+                mean: 4.0
+            })
+        );
+    }
+
+    #[test]
+    fn human_units() {
+        assert_eq!(format_microseconds(850.0), "850us");
+        assert_eq!(format_microseconds(12_345.0), "12.3ms");
+        assert_eq!(format_microseconds(1_250_000.0), "1.25s");
+        assert_eq!(format_bytes(512.0), "512 B");
+        assert_eq!(format_bytes(3.0 * 1024.0 * 1024.0), "3.0 MiB");
+    }
+
+    #[test]
+    fn csv_header_matches_row_fields() {
+        let fields = serde_json::to_value(SecondRow::default()).expect("serializes");
+        let names: Vec<&str> = CSV_HEADER.split(',').collect();
+        let object = fields.as_object().expect("a struct is an object");
+        assert_eq!(names.len(), object.len());
+        for name in names {
+            assert!(object.contains_key(name), "{name} is not a SecondRow field");
+        }
+    }
+}

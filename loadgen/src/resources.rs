@@ -1,0 +1,163 @@
+//! What the server costs while it is under load: memory (RSS), threads,
+//! open file descriptors and CPU, read from `/proc` with the `procfs` crate.
+//!
+//! A prefork server is a tree of processes, so every sample adds up the
+//! given pid and all its descendants; counting only the parent would make
+//! 04-prefork look almost free. CPU is a percentage of one core (200 % =
+//! both cores of a 2-core machine busy), like `top` shows it.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use procfs::net::TcpState;
+use procfs::process::{Process, all_processes};
+use serde::{Deserialize, Serialize};
+
+/// One look at a process tree.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TreeSample {
+    /// The process and its descendants that were alive.
+    pub processes: u64,
+    pub threads: u64,
+    pub rss_bytes: u64,
+    pub fds: u64,
+    /// CPU in user mode since the previous sample, in % of one core; `None`
+    /// on the first sample, which only sets the starting point.
+    pub cpu_user_percent: Option<f64>,
+    /// CPU in the kernel (system calls, TCP) since the previous sample.
+    pub cpu_system_percent: Option<f64>,
+}
+
+/// Turns growing CPU tick counters into "% of one core since last time".
+#[derive(Debug)]
+struct CpuMeter {
+    ticks_per_second: f64,
+    previous: Option<(Instant, u64)>,
+}
+
+impl CpuMeter {
+    fn new() -> Self {
+        CpuMeter {
+            ticks_per_second: procfs::ticks_per_second() as f64,
+            previous: None,
+        }
+    }
+
+    fn update(&mut self, now: Instant, ticks: u64) -> Option<f64> {
+        let previous = self.previous.replace((now, ticks));
+        let (then, previous_ticks) = previous?;
+        let seconds = now.duration_since(then).as_secs_f64();
+        if seconds <= 0.0 {
+            return None;
+        }
+        // A child that exited takes its ticks with it, so the sum can shrink.
+        let used = ticks.saturating_sub(previous_ticks) as f64 / self.ticks_per_second;
+        Some(100.0 * used / seconds)
+    }
+}
+
+/// Samples a process and all its descendants, e.g. a prefork server.
+#[derive(Debug)]
+pub struct ProcessTreeSampler {
+    root: i32,
+    page_size: u64,
+    user: CpuMeter,
+    system: CpuMeter,
+}
+
+impl ProcessTreeSampler {
+    /// Fails if there is no process `root`, so a mistyped `--pid` is caught
+    /// before the run.
+    pub fn new(root: i32) -> anyhow::Result<Self> {
+        Process::new(root)
+            .and_then(|process| process.stat())
+            .with_context(|| format!("no process with pid {root} to watch"))?;
+        Ok(ProcessTreeSampler {
+            root,
+            page_size: procfs::page_size(),
+            user: CpuMeter::new(),
+            system: CpuMeter::new(),
+        })
+    }
+
+    pub fn root(&self) -> i32 {
+        self.root
+    }
+
+    /// Adds up the tree now. Fails once the root process is gone.
+    pub fn sample(&mut self) -> anyhow::Result<TreeSample> {
+        let now = Instant::now();
+        // There is no "children of" lookup in /proc that works everywhere
+        // (task/*/children needs a kernel option), so read every process's
+        // parent and walk down from the root.
+        let mut children: HashMap<i32, Vec<i32>> = HashMap::new();
+        let mut processes = HashMap::new();
+        for process in all_processes().context("cannot list processes in /proc")? {
+            // Processes come and go while we read; skip the ones that went.
+            let Ok(process) = process else { continue };
+            let Ok(stat) = process.stat() else { continue };
+            children.entry(stat.ppid).or_default().push(stat.pid);
+            processes.insert(stat.pid, (process, stat));
+        }
+        if !processes.contains_key(&self.root) {
+            bail!("process {} has ended", self.root);
+        }
+
+        let mut sample = TreeSample::default();
+        let (mut user_ticks, mut system_ticks) = (0, 0);
+        let mut to_visit = vec![self.root];
+        while let Some(pid) = to_visit.pop() {
+            let Some((process, stat)) = processes.get(&pid) else {
+                continue;
+            };
+            sample.processes += 1;
+            sample.threads += u64::try_from(stat.num_threads).unwrap_or(0);
+            sample.rss_bytes += stat.rss * self.page_size;
+            // A process can exit between the two reads; count it as 0 fds.
+            sample.fds += process.fd_count().unwrap_or(0) as u64;
+            user_ticks += stat.utime;
+            system_ticks += stat.stime;
+            to_visit.extend(children.get(&pid).into_iter().flatten());
+        }
+        sample.cpu_user_percent = self.user.update(now, user_ticks);
+        sample.cpu_system_percent = self.system.update(now, system_ticks);
+        Ok(sample)
+    }
+}
+
+/// The load generator's own CPU, user + system, in % of one core. If it is
+/// near 100 % per runtime thread, the client is the bottleneck, not the
+/// server.
+#[derive(Debug)]
+pub struct OwnCpu {
+    meter: CpuMeter,
+}
+
+impl Default for OwnCpu {
+    fn default() -> Self {
+        OwnCpu {
+            meter: CpuMeter::new(),
+        }
+    }
+}
+
+impl OwnCpu {
+    pub fn sample(&mut self) -> Option<f64> {
+        let stat = Process::myself().and_then(|myself| myself.stat()).ok()?;
+        self.meter.update(Instant::now(), stat.utime + stat.stime)
+    }
+}
+
+/// Sockets in TIME_WAIT to or from `port`. Whoever closes a TCP connection
+/// first keeps it in TIME_WAIT for a minute, holding its local port; with a
+/// connection per request these pile up and can exhaust the port range.
+pub fn time_wait_sockets(port: u16) -> u64 {
+    let mut entries = procfs::net::tcp().unwrap_or_default();
+    entries.extend(procfs::net::tcp6().unwrap_or_default());
+    entries
+        .iter()
+        .filter(|entry| entry.state == TcpState::TimeWait)
+        .filter(|entry| entry.local_address.port() == port || entry.remote_address.port() == port)
+        .count() as u64
+}

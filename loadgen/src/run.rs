@@ -1,0 +1,419 @@
+//! What the three modes share: the clock of a run, closed- and open-loop
+//! pacing, starting clients at a spawn rate, and the once-a-second look at
+//! the counters and the server's resources that becomes the per-second
+//! rows, the live progress line and the totals.
+
+use std::future::Future;
+use std::io::IsTerminal;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use indicatif::{ProgressBar, ProgressStyle};
+use tokio::task::JoinHandle;
+
+use crate::config::CommonConfig;
+use crate::report::{Accumulator, Resources, SecondRow, ServerResources};
+use crate::resources::{OwnCpu, ProcessTreeSampler, time_wait_sockets};
+use crate::stats::{Percentiles, Recorder, Window};
+
+/// After a failed connect a client waits this long before trying again, so
+/// a server that is down does not turn the load generator into a busy loop
+/// that counts millions of errors.
+pub(crate) const RECONNECT_PAUSE: Duration = Duration::from_millis(50);
+
+/// How long clients get after the deadline before they are cancelled. They
+/// stop at the deadline by themselves; this only guards against a bug.
+const GRACE: Duration = Duration::from_secs(2);
+
+/// `tokio::time::sleep_until` for a `std::time::Instant`.
+pub(crate) async fn sleep_until(when: Instant) {
+    tokio::time::sleep_until(tokio::time::Instant::from_std(when)).await;
+}
+
+/// When a run started and when it must stop.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Clock {
+    pub start: Instant,
+    pub deadline: Instant,
+}
+
+impl Clock {
+    pub fn starting_now(duration: Duration) -> Self {
+        let start = Instant::now();
+        Clock {
+            start,
+            deadline: start + duration,
+        }
+    }
+}
+
+/// When a client sends its next request.
+///
+/// Closed loop: right after the previous reply. A slow server then slows
+/// the clients down, and the requests it would have received while it was
+/// stuck are never sent, so they never show up as slow ("coordinated
+/// omission"). Open loop: on a fixed plan, request `i` is due at
+/// `start + i / rate` whatever happens; a client that gets to it late
+/// still measures latency from the planned time.
+#[derive(Clone, Debug)]
+pub(crate) enum Pacing {
+    Closed,
+    Open(Arc<OpenSchedule>),
+}
+
+/// The plan of an open loop, shared by all clients: each takes the next
+/// planned request, so requests queue up behind busy clients exactly like
+/// they would queue up for a stalled server.
+#[derive(Debug)]
+pub(crate) struct OpenSchedule {
+    start: Instant,
+    rate: f64,
+    next: AtomicU64,
+}
+
+impl Pacing {
+    pub fn open(start: Instant, rate: f64) -> Self {
+        Pacing::Open(Arc::new(OpenSchedule {
+            start,
+            rate,
+            next: AtomicU64::new(0),
+        }))
+    }
+
+    /// Waits until the next request is due and returns when it was meant to
+    /// start; `None` once the plan reaches the deadline.
+    pub async fn next_start(&self, deadline: Instant) -> Option<Instant> {
+        match self {
+            Pacing::Closed => {
+                let now = Instant::now();
+                (now < deadline).then_some(now)
+            }
+            Pacing::Open(schedule) => {
+                let index = schedule.next.fetch_add(1, Ordering::Relaxed);
+                let due = schedule.start + Duration::from_secs_f64(index as f64 / schedule.rate);
+                if due >= deadline {
+                    return None;
+                }
+                sleep_until(due).await;
+                Some(due)
+            }
+        }
+    }
+}
+
+/// How many clients to start, and how fast.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Spawning {
+    pub clients: usize,
+    /// Clients started per second; `None` starts them all at once.
+    pub per_second: Option<f64>,
+}
+
+/// The server's and the load generator's resources, sampled every second.
+#[derive(Debug)]
+pub(crate) struct ResourceWatch {
+    tree: Option<ProcessTreeSampler>,
+    own: OwnCpu,
+    port: u16,
+    server: ServerAccumulators,
+    loadgen_cpu: Accumulator,
+    time_wait: Accumulator,
+    warnings: Vec<String>,
+}
+
+#[derive(Debug, Default)]
+struct ServerAccumulators {
+    samples: u64,
+    processes: Accumulator,
+    threads: Accumulator,
+    rss_bytes: Accumulator,
+    fds: Accumulator,
+    cpu: Accumulator,
+    cpu_user: Accumulator,
+    cpu_system: Accumulator,
+}
+
+impl ResourceWatch {
+    /// Fails if `--pid` names no process. Takes the first CPU readings, so
+    /// the first second already has CPU figures.
+    pub fn new(common: &CommonConfig) -> anyhow::Result<Self> {
+        let mut tree = common.pid.map(ProcessTreeSampler::new).transpose()?;
+        if let Some(tree) = &mut tree {
+            tree.sample()?;
+        }
+        let mut own = OwnCpu::default();
+        own.sample();
+        Ok(ResourceWatch {
+            tree,
+            own,
+            port: common.addr.port(),
+            server: ServerAccumulators::default(),
+            loadgen_cpu: Accumulator::default(),
+            time_wait: Accumulator::default(),
+            warnings: Vec::new(),
+        })
+    }
+
+    /// Fills the resource columns of a per-second row.
+    fn sample(&mut self, row: &mut SecondRow) {
+        if let Some(tree) = &mut self.tree {
+            match tree.sample() {
+                Ok(sample) => {
+                    let server = &mut self.server;
+                    server.samples += 1;
+                    server.processes.add(sample.processes as f64);
+                    server.threads.add(sample.threads as f64);
+                    server.rss_bytes.add(sample.rss_bytes as f64);
+                    server.fds.add(sample.fds as f64);
+                    if let (Some(user), Some(system)) =
+                        (sample.cpu_user_percent, sample.cpu_system_percent)
+                    {
+                        server.cpu.add(user + system);
+                        server.cpu_user.add(user);
+                        server.cpu_system.add(system);
+                        row.cpu_percent = Some(user + system);
+                    }
+                    row.rss_bytes = Some(sample.rss_bytes);
+                    row.threads = Some(sample.threads);
+                    row.fds = Some(sample.fds);
+                }
+                Err(error) => {
+                    self.warnings.push(format!(
+                        "stopped watching the server after {:.0} s: {error:#}",
+                        row.t_seconds
+                    ));
+                    self.tree = None;
+                }
+            }
+        }
+        row.loadgen_cpu_percent = self.own.sample();
+        if let Some(cpu) = row.loadgen_cpu_percent {
+            self.loadgen_cpu.add(cpu);
+        }
+        row.time_wait_sockets = time_wait_sockets(self.port);
+        self.time_wait.add(row.time_wait_sockets as f64);
+    }
+
+    fn finish(self, pid: Option<i32>) -> (Resources, Vec<String>) {
+        let server = &self.server;
+        let finish = |accumulator: &Accumulator| accumulator.finish().unwrap_or_default();
+        let resources = Resources {
+            server: pid
+                .filter(|_| server.samples > 0)
+                .map(|pid| ServerResources {
+                    pid,
+                    samples: server.samples,
+                    processes: finish(&server.processes),
+                    threads: finish(&server.threads),
+                    rss_bytes: finish(&server.rss_bytes),
+                    fds: finish(&server.fds),
+                    cpu_percent: finish(&server.cpu),
+                    cpu_user_percent: finish(&server.cpu_user),
+                    cpu_system_percent: finish(&server.cpu_system),
+                }),
+            loadgen_cpu_percent: self.loadgen_cpu.finish(),
+            time_wait_sockets: self.time_wait.finish().unwrap_or_default(),
+        };
+        (resources, self.warnings)
+    }
+}
+
+/// What [`drive`] measured, for the mode to turn into a report.
+#[derive(Debug)]
+pub(crate) struct Measured {
+    pub elapsed_seconds: f64,
+    pub totals: Window,
+    pub series: Vec<SecondRow>,
+    pub resources: Resources,
+    pub warnings: Vec<String>,
+    pub peak_active: u64,
+}
+
+/// The live progress line: only when asked for and stderr is a terminal,
+/// so logs and pipes never get animation escape codes.
+fn progress_bar(common: &CommonConfig) -> Option<ProgressBar> {
+    if !common.progress || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = ProgressBar::new(common.duration.as_secs().max(1));
+    let style = ProgressStyle::with_template("{elapsed_precise} [{bar:24}] {msg}")
+        .map(|style| style.progress_chars("=> "))
+        .unwrap_or_else(|_| ProgressStyle::default_bar());
+    bar.set_style(style);
+    bar.enable_steady_tick(Duration::from_millis(250));
+    Some(bar)
+}
+
+/// Starts the clients (`make_client(index)` builds client number `index`),
+/// looks at the counters once a second until the deadline, then stops the
+/// clients and returns the measurements. Every client runs under the
+/// deadline, so a run always ends on time.
+pub(crate) async fn drive<F, Fut>(
+    common: &CommonConfig,
+    clock: Clock,
+    mut watch: ResourceWatch,
+    recorder: &Arc<Recorder>,
+    spawning: Spawning,
+    make_client: F,
+) -> anyhow::Result<Measured>
+where
+    F: Fn(usize) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let progress = progress_bar(common);
+    let spawner = tokio::spawn(spawn_clients(clock, spawning, make_client));
+
+    let mut series = Vec::new();
+    let mut totals = Window::default();
+    let mut previous_tick = clock.start;
+    let mut peak_active = 0;
+    for second in 1u64.. {
+        let tick = (clock.start + Duration::from_secs(second)).min(clock.deadline);
+        sleep_until(tick).await;
+        let now = Instant::now();
+        let window = recorder.take_window();
+        let seconds = now.duration_since(previous_tick).as_secs_f64().max(1e-3);
+        previous_tick = now;
+        let active = recorder.active();
+        peak_active = peak_active.max(active);
+        let latency = Percentiles::from_histogram(&window.latency);
+        let mut row = SecondRow {
+            t_seconds: now.duration_since(clock.start).as_secs_f64(),
+            active_clients: active,
+            requests_per_second: window.requests as f64 / seconds,
+            errors_per_second: window.errors.total() as f64 / seconds,
+            p50_us: latency.p50_us,
+            p99_us: latency.p99_us,
+            max_us: latency.max_us,
+            ..SecondRow::default()
+        };
+        watch.sample(&mut row);
+        totals.merge(&window);
+        if let Some(bar) = &progress {
+            bar.set_position(second);
+            bar.set_message(format!(
+                "{:.0} req/s now, {} errors, {} active",
+                row.requests_per_second,
+                totals.errors.total(),
+                row.active_clients
+            ));
+        }
+        series.push(row);
+        if tick >= clock.deadline {
+            break;
+        }
+    }
+    let elapsed_seconds = clock.start.elapsed().as_secs_f64();
+    if let Some(bar) = progress {
+        bar.finish_and_clear();
+    }
+
+    let handles = spawner
+        .await
+        .context("the task that starts clients failed")?;
+    let grace_end = clock.deadline + GRACE;
+    for handle in handles {
+        let abort = handle.abort_handle();
+        if tokio::time::timeout_at(tokio::time::Instant::from_std(grace_end), handle)
+            .await
+            .is_err()
+        {
+            abort.abort();
+        }
+    }
+    // Replies that arrived between the last look and the deadline.
+    totals.merge(&recorder.take_window());
+
+    let (resources, warnings) = watch.finish(common.pid);
+    Ok(Measured {
+        elapsed_seconds,
+        totals,
+        series,
+        resources,
+        warnings,
+        peak_active,
+    })
+}
+
+async fn spawn_clients<F, Fut>(
+    clock: Clock,
+    spawning: Spawning,
+    make_client: F,
+) -> Vec<JoinHandle<()>>
+where
+    F: Fn(usize) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let mut handles = Vec::with_capacity(spawning.clients);
+    for index in 0..spawning.clients {
+        if let Some(per_second) = spawning.per_second {
+            let due = clock.start + Duration::from_secs_f64(index as f64 / per_second);
+            if due >= clock.deadline {
+                break;
+            }
+            sleep_until(due).await;
+        }
+        let client = make_client(index);
+        let deadline = tokio::time::Instant::from_std(clock.deadline);
+        handles.push(tokio::spawn(async move {
+            // Cancelling at the deadline drops requests still in flight:
+            // they are neither counted as done nor as errors.
+            let _ = tokio::time::timeout_at(deadline, client).await;
+        }));
+    }
+    handles
+}
+
+/// Opens a connection with Nagle's algorithm off: requests are small and
+/// written whole, and waiting to batch them would only add latency.
+pub(crate) async fn connect(
+    addr: std::net::SocketAddr,
+    timeout: Duration,
+) -> Result<tokio::net::TcpStream, crate::stats::ErrorKind> {
+    use crate::stats::ErrorKind;
+    match tokio::time::timeout(timeout, tokio::net::TcpStream::connect(addr)).await {
+        Ok(Ok(stream)) => {
+            // Only fails on a socket that is already broken; the next read
+            // or write reports that properly.
+            let _ = stream.set_nodelay(true);
+            Ok(stream)
+        }
+        Ok(Err(error)) => Err(ErrorKind::from_io(&error)),
+        Err(_) => Err(ErrorKind::Timeout),
+    }
+}
+
+/// Puts the totals and the per-second series into a [`crate::Report`].
+pub(crate) fn into_report(
+    config: crate::config::Config,
+    preflight: crate::limits::Preflight,
+    measured: Measured,
+    hold: Option<crate::report::HoldSummary>,
+) -> crate::Report {
+    let totals = &measured.totals;
+    let open_loop = config.is_open_loop();
+    let mut warnings = preflight.warnings;
+    warnings.extend(measured.warnings);
+    crate::Report {
+        summary: crate::report::Summary {
+            duration_seconds: measured.elapsed_seconds,
+            requests: totals.requests,
+            requests_per_second: totals.requests as f64 / measured.elapsed_seconds.max(1e-3),
+            bytes_sent: totals.bytes_sent,
+            bytes_received: totals.bytes_received,
+            errors: totals.errors.clone(),
+            errors_total: totals.errors.total(),
+            peak_active_clients: measured.peak_active,
+        },
+        latency: Percentiles::from_histogram(&totals.latency),
+        service_time: open_loop.then(|| Percentiles::from_histogram(&totals.service)),
+        resources: measured.resources,
+        hold,
+        series: measured.series,
+        config,
+        environment: preflight.environment,
+        warnings,
+    }
+}
