@@ -12,6 +12,7 @@ pub mod cli;
 pub mod driver;
 pub mod event_loop;
 pub mod logging;
+pub mod prefork;
 pub mod session;
 pub mod shutdown;
 pub mod shutdown_wait;
