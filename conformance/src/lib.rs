@@ -15,6 +15,7 @@
 
 mod checks;
 mod client;
+pub mod prefork;
 mod server;
 
 pub use checks::*;

@@ -1,0 +1,225 @@
+//! Checks that only the prefork models (04, 05) must pass: the supervisor
+//! spreads clients over processes, replaces a killed child, and leaves no
+//! process behind when it stops. Whether a process is gone is read from
+//! /proc, never guessed from a pause.
+//!
+//! Each check takes the model's extra flags (e.g. `["--workers", "3"]`).
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Barrier};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill, killpg};
+use nix::unistd::Pid;
+
+use crate::client::Client;
+use crate::server::{Server, process_exists};
+
+const PAGE: &str = "<html><head><title>Success</title></head><body>Index page</body></html>";
+
+/// How long the supervisor may take to fork, replace or reap children.
+const SETTLE: Duration = Duration::from_secs(10);
+
+/// The living (not zombie) processes whose parent is `parent`, from
+/// `/proc/*/stat`.
+pub fn children_of(parent: u32) -> BTreeSet<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return BTreeSet::new();
+    };
+    entries
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&pid| {
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+                return false;
+            };
+            // After the parenthesised name: state, then the parent's pid.
+            let mut fields = stat
+                .rsplit_once(')')
+                .map_or("", |(_, rest)| rest)
+                .split_whitespace();
+            let (state, ppid) = (fields.next(), fields.next());
+            ppid == Some(&parent.to_string()) && !matches!(state, Some("Z" | "X"))
+        })
+        .collect()
+}
+
+/// Waits until `parent` has exactly `count` living children and returns them.
+pub fn wait_for_children(parent: u32, count: usize) -> BTreeSet<u32> {
+    wait_until(|| Some(children_of(parent)).filter(|children| children.len() == count))
+        .unwrap_or_else(|| {
+            panic!(
+                "{parent} has {:?} as children, expected {count}",
+                children_of(parent)
+            )
+        })
+}
+
+/// Polls `check` every 20 ms until it gives a value or [`SETTLE`] passes.
+fn wait_until<T>(mut check: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + SETTLE;
+    loop {
+        if let Some(value) = check() {
+            return Some(value);
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// `pid=1234 thread=worker-3` -> (1234, "worker-3").
+fn parse_worker(label: &str) -> (u32, String) {
+    let mut words = label.split_whitespace();
+    let pid = words
+        .next()
+        .and_then(|word| word.strip_prefix("pid="))
+        .and_then(|pid| pid.parse().ok())
+        .unwrap_or_else(|| panic!("X-Worker without pid: {label:?}"));
+    let thread = words
+        .next()
+        .and_then(|word| word.strip_prefix("thread="))
+        .unwrap_or_else(|| panic!("X-Worker without thread: {label:?}"));
+    (pid, thread.to_string())
+}
+
+/// 16 concurrent `GET /`: at least two different child processes answer,
+/// and only children of the server do. Returns who served each request,
+/// as (pid, thread name), for the model's own further checks.
+pub fn requests_spread_over_processes(binary: &str, args: &[&str]) -> Vec<(u32, String)> {
+    const CLIENTS: usize = 16;
+    let mut all_args = vec!["--mode", "http", "--db-latency", "100ms"];
+    all_args.extend_from_slice(args);
+    let server = Server::start(binary, &all_args);
+    let start_together = Arc::new(Barrier::new(CLIENTS));
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|_| {
+            let (addr, barrier) = (server.addr, Arc::clone(&start_together));
+            thread::spawn(move || {
+                let mut client = Client::connect(addr);
+                barrier.wait();
+                client.send(b"GET / HTTP/1.0\r\n\r\n");
+                let response = client.read_response(false);
+                assert_eq!(response.status, 200);
+                parse_worker(response.header("X-Worker").expect("an X-Worker header"))
+            })
+        })
+        .collect();
+    let workers: Vec<_> = clients
+        .into_iter()
+        .map(|client| client.join().expect("the client thread finished"))
+        .collect();
+    let pids: BTreeSet<u32> = workers.iter().map(|(pid, _)| *pid).collect();
+    assert!(pids.len() >= 2, "16 requests served by processes {pids:?}");
+    let children = children_of(server.pid);
+    assert!(
+        pids.is_subset(&children),
+        "served by {pids:?}, but the server's children are {children:?}"
+    );
+    workers
+}
+
+/// `kill -9` of one child: the supervisor logs it, forks a replacement,
+/// and the server keeps answering.
+pub fn killed_child_is_replaced(binary: &str, args: &[&str], workers: usize) {
+    let mut all_args = vec!["--mode", "http", "--db-latency", "0ms"];
+    all_args.extend_from_slice(args);
+    let server = Server::start(binary, &all_args);
+    let before = wait_for_children(server.pid, workers);
+    let victim = *before.first().expect("at least one child");
+    kill(Pid::from_raw(victim as i32), Signal::SIGKILL).expect("kill a child");
+    let after = wait_until(|| {
+        let children = children_of(server.pid);
+        (children.len() == workers && !children.contains(&victim)).then_some(children)
+    })
+    .unwrap_or_else(|| panic!("no replacement for {victim}: {:?}", children_of(server.pid)));
+    let newcomers: Vec<_> = after.difference(&before).collect();
+    assert_eq!(
+        newcomers.len(),
+        1,
+        "one new child: before {before:?}, after {after:?}"
+    );
+    let logged = format!("child {victim} exited with signal SIGKILL; starting a replacement");
+    assert!(
+        wait_until(|| server.stderr().contains(&logged).then_some(())).is_some(),
+        "logs {logged:?}"
+    );
+    for _ in 0..4 {
+        let response = Client::connect(server.addr).get("/");
+        assert_eq!(
+            response.body_text(),
+            PAGE,
+            "still serving after a child died"
+        );
+    }
+}
+
+/// SIGTERM to the supervisor: it exits 0 and every child it ever had is
+/// gone (reaped, not a zombie, not an orphan) by the time it has exited.
+pub fn sigterm_leaves_no_process(binary: &str, args: &[&str], workers: usize) {
+    let mut server = Server::start(binary, args);
+    let children = wait_for_children(server.pid, workers);
+    let mut client = Client::connect(server.addr);
+    client.send(b"hello");
+    server.signal(Signal::SIGTERM);
+    let status = server.wait_for_exit(SETTLE).expect("exits after SIGTERM");
+    assert_eq!(status.code(), Some(0), "a graceful stop exits 0");
+    assert!(!process_exists(server.pid), "the supervisor is gone");
+    for child in children {
+        assert!(
+            !process_exists(child),
+            "child {child} outlived its supervisor"
+        );
+    }
+}
+
+/// Ctrl-C in a terminal signals the whole process group: each child gets
+/// SIGINT from the terminal and again from the supervisor. That must still
+/// be one graceful stop: the request in flight is answered, exit 0.
+pub fn ctrl_c_to_the_group_finishes_in_flight(binary: &str, args: &[&str], workers: usize) {
+    let mut all_args = vec!["--mode", "http", "--db-latency", "800ms"];
+    all_args.extend_from_slice(args);
+    let mut server = Server::start(binary, &all_args);
+    let children = wait_for_children(server.pid, workers);
+    let mut client = Client::connect(server.addr);
+    client.send(b"GET / HTTP/1.1\r\nHost: test\r\n\r\n");
+    thread::sleep(Duration::from_millis(300));
+    killpg(Pid::from_raw(server.pid as i32), Signal::SIGINT).expect("signal the group");
+    let response = client.read_response(false);
+    assert_eq!(
+        response.body_text(),
+        PAGE,
+        "the in-flight request is answered"
+    );
+    let status = server.wait_for_exit(SETTLE).expect("exits after Ctrl-C");
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "one Ctrl-C is a graceful stop: {}",
+        server.stderr()
+    );
+    for child in children {
+        assert!(
+            !process_exists(child),
+            "child {child} outlived its supervisor"
+        );
+    }
+}
+
+/// Even `kill -9` of the supervisor leaves no orphan: the children learn
+/// of it (PR_SET_PDEATHSIG) and exit.
+pub fn killed_supervisor_leaves_no_orphans(binary: &str, args: &[&str], workers: usize) {
+    let mut server = Server::start(binary, args);
+    let children = wait_for_children(server.pid, workers);
+    server.signal(Signal::SIGKILL);
+    server.wait_for_exit(SETTLE).expect("the supervisor dies");
+    let survivors = wait_until(|| {
+        let alive: Vec<_> = children
+            .iter()
+            .filter(|&&pid| process_exists(pid))
+            .collect();
+        alive.is_empty().then_some(())
+    });
+    assert!(survivors.is_some(), "children of a killed supervisor exit");
+}
