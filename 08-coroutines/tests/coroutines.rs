@@ -1,0 +1,125 @@
+//! What makes 08 a coroutine server rather than a thread server: one worker
+//! thread still serves many waiting clients at once, `X-Worker` names the
+//! coroutine, and shutdown reaches coroutines parked in `accept` and `read`.
+
+use std::io::Read;
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use conformance::{Client, Server, Shape};
+use nix::sys::signal::Signal;
+
+const BINARY: &str = env!("CARGO_BIN_EXE_08-coroutines");
+
+/// With a single may worker, 16 clients waiting 200 ms each for the fake DB
+/// are still answered in about 200 ms: the coroutines wait, not the thread.
+#[test]
+fn one_worker_serves_16_concurrent_requests_in_one_latency() {
+    conformance::concurrency_shape(BINARY, Shape::Unlimited, &["--workers", "1"]);
+}
+
+#[test]
+fn x_worker_names_the_coroutine() {
+    let server = Server::start(BINARY, &["--mode", "http", "--db-latency", "0ms"]);
+    let mut first = Client::connect(server.addr);
+    let mut second = Client::connect(server.addr);
+    let label = |client: &mut Client| {
+        client
+            .get("/")
+            .header("X-Worker")
+            .expect("an X-Worker header")
+            .to_owned()
+    };
+    let (one, two) = (label(&mut first), label(&mut second));
+    assert!(
+        one.starts_with(&format!("pid={} thread=coroutine-", server.pid)),
+        "{one}"
+    );
+    assert_ne!(one, two, "each connection has its own coroutine");
+}
+
+/// Idle clients hold parked coroutines, and the acceptor is parked in
+/// `accept`: SIGTERM must still end the process promptly, with status 0.
+#[test]
+fn sigterm_with_idle_connections_exits_promptly() {
+    let mut server = Server::start(BINARY, &["--mode", "echo", "--workers", "1"]);
+    let mut idle: Vec<TcpStream> = (0..20)
+        .map(|_| TcpStream::connect(server.addr).expect("connect"))
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let signalled = Instant::now();
+    server.signal(Signal::SIGTERM);
+    let status = server
+        .wait_for_exit(Duration::from_secs(8))
+        .expect("exits after SIGTERM");
+    assert_eq!(status.code(), Some(0));
+    assert!(
+        signalled.elapsed() < Duration::from_secs(2),
+        "idle connections do not hold up shutdown: {:?}",
+        signalled.elapsed()
+    );
+    for stream in &mut idle {
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        let mut byte = [0; 1];
+        assert!(
+            matches!(stream.read(&mut byte), Ok(0) | Err(_)),
+            "closed by the server"
+        );
+    }
+}
+
+#[test]
+fn stack_size_flag_states_its_unit_and_refuses_nonsense() {
+    let output = std::process::Command::new(BINARY)
+        .arg("--help")
+        .output()
+        .expect("run --help");
+    let help = String::from_utf8_lossy(&output.stdout);
+    assert!(help.contains("--stack-size <KiB>"), "{help}");
+    assert!(help.contains("--workers <N>"), "{help}");
+    for bad in [["--stack-size", "1"], ["--workers", "0"]] {
+        let (status, stderr) = conformance::run_to_exit(BINARY, &bad);
+        assert_eq!(status.code(), Some(2), "{bad:?}: {stderr}");
+    }
+}
+
+/// Out of file descriptors: the acceptor backs off (one log line, no busy
+/// loop), and serves again once descriptors are free.
+#[test]
+fn out_of_descriptors_is_survived() {
+    let server = Server::start_with_open_file_limit(BINARY, &["--mode", "echo"], 40);
+    let clients: Vec<TcpStream> = (0..60)
+        .map(|_| TcpStream::connect(server.addr).expect("connect"))
+        .collect();
+    let cpu_before = cpu_ticks(server.pid);
+    std::thread::sleep(Duration::from_secs(1));
+    let cpu_used = cpu_ticks(server.pid) - cpu_before;
+    // 100 ticks per second is a whole core; a back-off uses almost nothing.
+    assert!(
+        cpu_used < 30,
+        "{cpu_used} ticks of CPU in 1 s while out of fds"
+    );
+    let stderr = server.stderr();
+    assert_eq!(
+        stderr.matches("accept failed").count(),
+        1,
+        "logged once: {stderr}"
+    );
+    drop(clients);
+    let mut client = Client::connect(server.addr);
+    client.send(b"back");
+    let mut answer = [0; 4];
+    client.read_exact(&mut answer);
+    assert_eq!(&answer, b"back");
+}
+
+/// User plus system CPU time of a process, in clock ticks (/proc/PID/stat).
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("read stat");
+    let (_, rest) = stat.rsplit_once(')').expect("a command name");
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15; `rest` starts at field 3.
+    fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime")
+}
