@@ -200,8 +200,8 @@ where
     //    KiB). Nothing recurses; the deepest path (httparse with 64 header
     //    slots on the stack, then formatting the response) was measured at
     //    under 8 KiB, and the driver keeps its 8 KiB read buffer on the heap.
-    //    An overflow would hit may's guard page and be reported (may then
-    //    exits), not corrupt memory.
+    //    An overflow would hit the guard page below the stack and be
+    //    reported, never silently corrupt memory.
     unsafe { builder.spawn(body) }
 }
 // ANCHOR_END: spawn
