@@ -38,6 +38,7 @@ fn main() -> ExitCode {
     common::exit_status(MODEL, run(&args))
 }
 
+// ANCHOR: run
 fn run(args: &Args) -> anyhow::Result<()> {
     // Before anything else: signals are then handled by a watcher thread,
     // never by surprise in the middle of this loop.
@@ -60,3 +61,4 @@ fn run(args: &Args) -> anyhow::Result<()> {
     log::info!("stopped");
     Ok(())
 }
+// ANCHOR_END: run

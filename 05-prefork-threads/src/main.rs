@@ -75,7 +75,6 @@ fn run(args: &Args) -> anyhow::Result<()> {
     // ANCHOR_END: fork
     Ok(())
 }
-// ANCHOR_END: child
 
 // ANCHOR: child
 /// One worker process: `threads` threads, started now that we are in the

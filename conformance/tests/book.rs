@@ -1,0 +1,165 @@
+//! The book must never drift from the code. mdBook renders a missing
+//! include file or anchor as an empty code block and still exits 0, so this
+//! test checks every `{{#include ...}}` in `docs/src` itself: the file must
+//! exist and a named anchor must have both `ANCHOR: name` and
+//! `ANCHOR_END: name` in it. It also checks that the committed diffs between
+//! neighbouring models (made by `scripts/book-diffs.sh`) are current.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("conformance/ sits in the workspace")
+        .into()
+}
+
+/// One problem with one include, as a readable line.
+fn check_includes(docs_source: &Path) -> Vec<String> {
+    let mut problems = Vec::new();
+    for page in markdown_files(docs_source) {
+        let text = fs::read_to_string(&page).expect("read a book page");
+        for (target, anchor) in includes(&text) {
+            let file = page.parent().expect("a page is in a folder").join(&target);
+            let Ok(content) = fs::read_to_string(&file) else {
+                problems.push(format!(
+                    "{}: includes missing file {target}",
+                    page.display()
+                ));
+                continue;
+            };
+            let Some(anchor) = anchor else { continue };
+            // Line ranges (`file:3:10`, `file:3:`) are not anchors.
+            if anchor
+                .chars()
+                .next()
+                .is_some_and(|first| first.is_ascii_digit())
+            {
+                continue;
+            }
+            let has = |marker: &str| {
+                content.lines().any(|line| {
+                    line.split_once(marker)
+                        .is_some_and(|(_, name)| name.trim() == anchor)
+                })
+            };
+            if !has("ANCHOR:") || !has("ANCHOR_END:") {
+                problems.push(format!(
+                    "{}: anchor `{anchor}` not found (ANCHOR: and ANCHOR_END:) in {target}",
+                    page.display()
+                ));
+            }
+        }
+    }
+    problems
+}
+
+/// `{{#include path}}`, `{{#include path:anchor}}`, `{{#rustdoc_include ...}}`
+/// -> (path, anchor).
+fn includes(text: &str) -> Vec<(String, Option<String>)> {
+    let mut found = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("{{#") {
+        let after = &rest[start + 3..];
+        let Some(end) = after.find("}}") else { break };
+        let directive = after[..end].trim();
+        rest = &after[end..];
+        let argument = directive
+            .strip_prefix("include ")
+            .or_else(|| directive.strip_prefix("rustdoc_include "));
+        if let Some(argument) = argument {
+            let argument = argument.trim();
+            match argument.split_once(':') {
+                Some((path, anchor)) => found.push((path.into(), Some(anchor.into()))),
+                None => found.push((argument.into(), None)),
+            }
+        }
+    }
+    found
+}
+
+fn markdown_files(folder: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let Ok(entries) = fs::read_dir(folder) else {
+        return files;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(markdown_files(&path));
+        } else if path.extension().is_some_and(|extension| extension == "md") {
+            files.push(path);
+        }
+    }
+    files.sort();
+    files
+}
+
+#[test]
+fn every_include_in_the_book_resolves() {
+    let docs = workspace_root().join("docs/src");
+    assert!(docs.is_dir(), "the book's sources are in docs/src");
+    let problems = check_includes(&docs);
+    assert!(
+        problems.is_empty(),
+        "broken includes:\n{}",
+        problems.join("\n")
+    );
+}
+
+/// The check itself: an anchor renamed in the code makes it fail.
+#[test]
+fn a_renamed_anchor_is_reported() {
+    let folder = std::env::temp_dir().join(format!("book-check-{}", std::process::id()));
+    fs::create_dir_all(&folder).expect("make a scratch folder");
+    fs::write(
+        folder.join("page.md"),
+        "```rust\n{{#include model.rs:accept_loop}}\n```\n",
+    )
+    .expect("write a page");
+    let model = "// ANCHOR: accept_loop\nloop {}\n// ANCHOR_END: accept_loop\n";
+    fs::write(folder.join("model.rs"), model).expect("write code");
+    assert_eq!(check_includes(&folder), Vec::<String>::new());
+
+    fs::write(
+        folder.join("model.rs"),
+        model.replace("accept_loop", "accept_connections"),
+    )
+    .expect("rename the anchor");
+    let problems = check_includes(&folder);
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(
+        problems[0].contains("anchor `accept_loop` not found"),
+        "{problems:?}"
+    );
+
+    fs::remove_file(folder.join("model.rs")).expect("remove the code");
+    let problems = check_includes(&folder);
+    assert!(
+        problems[0].contains("missing file model.rs"),
+        "{problems:?}"
+    );
+    let _ = fs::remove_dir_all(&folder);
+}
+
+/// Each model chapter shows a diff from the previous model; the committed
+/// diffs must match the code (regenerate with `scripts/book-diffs.sh`).
+#[test]
+fn model_diffs_in_the_book_are_current() {
+    let root = workspace_root();
+    let script = root.join("scripts/book-diffs.sh");
+    let output = Command::new("bash")
+        .arg(&script)
+        .arg("--check")
+        .current_dir(&root)
+        .output()
+        .expect("run scripts/book-diffs.sh --check");
+    assert!(
+        output.status.success(),
+        "the book's diffs are stale; run scripts/book-diffs.sh\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}

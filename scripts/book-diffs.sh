@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Writes the diffs that the book shows between neighbouring models into
+# docs/src/diffs/, so each chapter can show "what changed from the previous
+# model" as a real diff of the real code. With --check, only verifies that
+# the committed diffs are current (the test suite runs this).
+#
+#   scripts/book-diffs.sh            # regenerate
+#   scripts/book-diffs.sh --check    # exit 1 if any diff is stale
+set -euo pipefail
+cd "$(dirname "$0")/.."
+command -v diff >/dev/null || { echo "diff is missing: apt-get install diffutils" >&2; exit 1; }
+
+# "model previous" pairs: each model against the one before it, and
+# 08-coroutines also against 02-thread-per-client, which it reads like.
+pairs=(
+  "02-thread-per-client 01-blocking"
+  "03-thread-pool 02-thread-per-client"
+  "04-prefork 03-thread-pool"
+  "05-prefork-threads 04-prefork"
+  "06-select 05-prefork-threads"
+  "07-epoll 06-select"
+  "08-coroutines 07-epoll"
+  "08-coroutines 02-thread-per-client"
+  "09-async 08-coroutines"
+)
+
+check=false
+[ "${1:-}" = "--check" ] && check=true
+out=docs/src/diffs
+$check || mkdir -p "$out"
+stale=0
+for pair in "${pairs[@]}"; do
+  read -r model previous <<<"$pair"
+  [ -f "$model/src/main.rs" ] && [ -f "$previous/src/main.rs" ] || continue
+  target="$out/$model-vs-$previous.diff"
+  # diff exits 1 when the files differ, which is the normal case here.
+  fresh=$(diff -u --label "$previous/src/main.rs" --label "$model/src/main.rs" \
+    "$previous/src/main.rs" "$model/src/main.rs" || true)
+  if $check; then
+    if [ ! -f "$target" ] || [ "$fresh" != "$(cat "$target")" ]; then
+      echo "stale: $target" >&2
+      stale=1
+    fi
+  else
+    printf '%s\n' "$fresh" >"$target"
+    echo "wrote $target"
+  fi
+done
+exit $stale
