@@ -62,12 +62,15 @@ pub struct Cli {
 pub enum Command {
     /// Echo load: each connection writes --size bytes, reads them back with
     /// read_exact, checks they are the same bytes, and repeats.
+    #[command(after_help = AFTER_HELP)]
     Echo(EchoArgs),
     /// HTTP load on the fake-DB page: Locust-like users (--users), a closed
     /// loop over N connections (--connections), or an open loop (--rate).
+    #[command(after_help = AFTER_HELP)]
     Http(HttpArgs),
     /// C10K: open many idle connections at a set rate, keep them, and check
     /// every second that a sample of them still echoes.
+    #[command(after_help = AFTER_HELP)]
     Hold(HoldArgs),
 }
 

@@ -98,9 +98,7 @@ async fn echo_client(target: Target, pacing: Pacing, recorder: Arc<Recorder>, de
                 }
             },
         };
-        let Some(intended) = pacing.next_start(deadline).await else {
-            return;
-        };
+        let intended = pacing.next_start(deadline).await;
         sequence += 1;
         let stamp = sequence.to_le_bytes();
         let stamp_length = stamp.len().min(message.len());

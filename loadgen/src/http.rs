@@ -348,9 +348,7 @@ async fn user(
                 }
             }
         }
-        let Some(intended) = pacing.next_start(deadline).await else {
-            return;
-        };
+        let intended = pacing.next_start(deadline).await;
         let sent = Instant::now();
         let outcome = tokio::time::timeout(client.target.timeout, client.request()).await;
         let done = Instant::now();

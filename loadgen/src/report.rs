@@ -107,7 +107,7 @@ pub struct Resources {
     pub server: Option<ServerResources>,
     /// The load generator's own CPU, % of one core.
     pub loadgen_cpu_percent: Option<PeakMean>,
-    /// Sockets in TIME_WAIT on the server's port (both ends).
+    /// Sockets in TIME_WAIT on the machine, from /proc/net/sockstat.
     pub time_wait_sockets: PeakMean,
 }
 
@@ -344,9 +344,12 @@ impl Report {
         }
         line(
             "TIME_WAIT",
-            peak_mean(&self.resources.time_wait_sockets, |value| {
-                format!("{value:.0}")
-            }),
+            format!(
+                "{} sockets on this machine",
+                peak_mean(&self.resources.time_wait_sockets, |value| format!(
+                    "{value:.0}"
+                ))
+            ),
         );
         for warning in &self.warnings {
             line("warning", warning.clone());

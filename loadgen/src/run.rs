@@ -23,8 +23,8 @@ use crate::stats::{Percentiles, Recorder, Window};
 /// that counts millions of errors.
 pub(crate) const RECONNECT_PAUSE: Duration = Duration::from_millis(50);
 
-/// How long clients get after the deadline before they are cancelled. They
-/// stop at the deadline by themselves; this only guards against a bug.
+/// How long clients get to stop once told to. Stopping is cancelling, which
+/// is immediate; this only guards against a bug.
 const GRACE: Duration = Duration::from_secs(2);
 
 /// `tokio::time::sleep_until` for a `std::time::Instant`.
@@ -83,23 +83,23 @@ impl Pacing {
     }
 
     /// Waits until the next request is due and returns when it was meant to
-    /// start; `None` once the plan reaches the deadline.
-    pub async fn next_start(&self, deadline: Instant) -> Option<Instant> {
-        match self {
-            Pacing::Closed => {
-                let now = Instant::now();
-                (now < deadline).then_some(now)
-            }
+    /// start. Past the deadline it never returns: the client idles with its
+    /// connection open until the run has taken its last measurement and
+    /// stops it, so the end of the run does not show up in that
+    /// measurement (as closed connections in TIME_WAIT, for example).
+    pub async fn next_start(&self, deadline: Instant) -> Instant {
+        let due = match self {
+            Pacing::Closed => Instant::now(),
             Pacing::Open(schedule) => {
                 let index = schedule.next.fetch_add(1, Ordering::Relaxed);
-                let due = schedule.start + Duration::from_secs_f64(index as f64 / schedule.rate);
-                if due >= deadline {
-                    return None;
-                }
-                sleep_until(due).await;
-                Some(due)
+                schedule.start + Duration::from_secs_f64(index as f64 / schedule.rate)
             }
+        };
+        if due >= deadline {
+            std::future::pending::<()>().await;
         }
+        sleep_until(due).await;
+        due
     }
 }
 
@@ -116,7 +116,6 @@ pub(crate) struct Spawning {
 pub(crate) struct ResourceWatch {
     tree: Option<ProcessTreeSampler>,
     own: OwnCpu,
-    port: u16,
     server: ServerAccumulators,
     loadgen_cpu: Accumulator,
     time_wait: Accumulator,
@@ -148,7 +147,6 @@ impl ResourceWatch {
         Ok(ResourceWatch {
             tree,
             own,
-            port: common.addr.port(),
             server: ServerAccumulators::default(),
             loadgen_cpu: Accumulator::default(),
             time_wait: Accumulator::default(),
@@ -192,7 +190,7 @@ impl ResourceWatch {
         if let Some(cpu) = row.loadgen_cpu_percent {
             self.loadgen_cpu.add(cpu);
         }
-        row.time_wait_sockets = time_wait_sockets(self.port);
+        row.time_wait_sockets = time_wait_sockets().unwrap_or(0);
         self.time_wait.add(row.time_wait_sockets as f64);
     }
 
@@ -248,8 +246,8 @@ fn progress_bar(common: &CommonConfig) -> Option<ProgressBar> {
 
 /// Starts the clients (`make_client(index)` builds client number `index`),
 /// looks at the counters once a second until the deadline, then stops the
-/// clients and returns the measurements. Every client runs under the
-/// deadline, so a run always ends on time.
+/// clients and returns the measurements. Clients keep going until the last
+/// look is taken; what they complete after it is not counted.
 pub(crate) async fn drive<F, Fut>(
     common: &CommonConfig,
     clock: Clock,
@@ -263,24 +261,27 @@ where
     Fut: Future<Output = ()> + Send + 'static,
 {
     let progress = progress_bar(common);
-    let spawner = tokio::spawn(spawn_clients(clock, spawning, make_client));
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let spawner = tokio::spawn(spawn_clients(clock, spawning, stopped, make_client));
 
     let mut series = Vec::new();
     let mut totals = Window::default();
     let mut previous_tick = clock.start;
     let mut peak_active = 0;
+    let mut elapsed_seconds = 0.0;
     for second in 1u64.. {
         let tick = (clock.start + Duration::from_secs(second)).min(clock.deadline);
         sleep_until(tick).await;
         let now = Instant::now();
         let window = recorder.take_window();
+        elapsed_seconds = now.duration_since(clock.start).as_secs_f64();
         let seconds = now.duration_since(previous_tick).as_secs_f64().max(1e-3);
         previous_tick = now;
         let active = recorder.active();
         peak_active = peak_active.max(active);
         let latency = Percentiles::from_histogram(&window.latency);
         let mut row = SecondRow {
-            t_seconds: now.duration_since(clock.start).as_secs_f64(),
+            t_seconds: elapsed_seconds,
             active_clients: active,
             requests_per_second: window.requests as f64 / seconds,
             errors_per_second: window.errors.total() as f64 / seconds,
@@ -305,15 +306,16 @@ where
             break;
         }
     }
-    let elapsed_seconds = clock.start.elapsed().as_secs_f64();
     if let Some(bar) = progress {
         bar.finish_and_clear();
     }
 
+    // Requests in flight now are dropped: neither done nor errors.
+    let _ = stop.send(true);
     let handles = spawner
         .await
         .context("the task that starts clients failed")?;
-    let grace_end = clock.deadline + GRACE;
+    let grace_end = Instant::now() + GRACE;
     for handle in handles {
         let abort = handle.abort_handle();
         if tokio::time::timeout_at(tokio::time::Instant::from_std(grace_end), handle)
@@ -323,8 +325,6 @@ where
             abort.abort();
         }
     }
-    // Replies that arrived between the last look and the deadline.
-    totals.merge(&recorder.take_window());
 
     let (resources, warnings) = watch.finish(common.pid);
     Ok(Measured {
@@ -340,6 +340,7 @@ where
 async fn spawn_clients<F, Fut>(
     clock: Clock,
     spawning: Spawning,
+    stopped: tokio::sync::watch::Receiver<bool>,
     make_client: F,
 ) -> Vec<JoinHandle<()>>
 where
@@ -355,12 +356,17 @@ where
             }
             sleep_until(due).await;
         }
+        if Instant::now() >= clock.deadline {
+            break;
+        }
         let client = make_client(index);
-        let deadline = tokio::time::Instant::from_std(clock.deadline);
+        let mut stopped = stopped.clone();
         handles.push(tokio::spawn(async move {
-            // Cancelling at the deadline drops requests still in flight:
-            // they are neither counted as done nor as errors.
-            let _ = tokio::time::timeout_at(deadline, client).await;
+            tokio::select! {
+                () = client => {}
+                // Also ends the client if the run itself went away.
+                _ = stopped.wait_for(|stop| *stop) => {}
+            }
         }));
     }
     handles
