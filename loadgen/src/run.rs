@@ -98,7 +98,12 @@ impl Pacing {
         if due >= deadline {
             std::future::pending::<()>().await;
         }
-        sleep_until(due).await;
+        // Only sleep when there is time to wait: tokio's timer rounds up to
+        // the next millisecond, so sleeping until "now" would add up to 1 ms
+        // to every request of a closed loop.
+        if due > Instant::now() {
+            sleep_until(due).await;
+        }
         due
     }
 }
