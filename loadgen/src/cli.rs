@@ -11,7 +11,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::config::{CommonConfig, Config, EchoConfig, HoldConfig, HttpConfig, HttpLoad};
 use crate::duration::{DurationRange, parse_duration};
-use crate::report::{CSV_HEADER, Report};
+use crate::report::Report;
 use crate::{limits, run_echo, run_hold, run_http};
 
 const AFTER_HELP: &str = "\
@@ -22,12 +22,14 @@ other.
 
 --json FILE writes: config (the flags), environment (cores, kernel, fd
 limits, local port range), summary (duration_seconds, requests,
-requests_per_second, bytes_sent, bytes_received, errors by kind,
-errors_total, peak_active_clients), latency and service_time (count, min_us,
-p50_us, p90_us, p99_us, p999_us, max_us, mean_us), resources (server: peak
-and mean of processes, threads, rss_bytes, fds, cpu_percent,
-cpu_user_percent, cpu_system_percent; loadgen_cpu_percent;
-time_wait_sockets), hold (hold mode), warnings, and series (the CSV rows).
+planned_requests (--rate only), requests_per_second, bytes_sent,
+bytes_received, errors by kind, errors_total, peak_active_clients),
+latency and service_time (count, min_us, p50_us, p90_us, p99_us, p999_us,
+max_us, mean_us), resources (server: peak and mean of processes, threads,
+rss_bytes, fds, cpu_percent, cpu_user_percent, cpu_system_percent;
+loadgen_cpu_percent; time_wait_sockets), hold (hold mode only: target,
+opened, refused, connect_timeouts, connect_failures, dropped, open_at_end,
+checks_sent, checks_answered), warnings, and series (the CSV rows).
 
 --csv FILE writes one row per second with the columns
   t_seconds,active_clients,requests_per_second,errors_per_second,p50_us,
@@ -306,7 +308,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     }
     if let Some(path) = &paths.csv {
         report.write_csv(path)?;
-        eprintln!("loadgen: wrote {} ({CSV_HEADER})", path.display());
+        eprintln!("loadgen: wrote {}", path.display());
     }
     Ok(())
 }

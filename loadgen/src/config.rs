@@ -143,16 +143,21 @@ impl Config {
         }
     }
 
+    /// The planned rate of an open loop (`--rate`); `None` for closed loops.
+    pub fn open_loop_rate(&self) -> Option<f64> {
+        match self {
+            Config::Echo(config) => config.rate,
+            Config::Http(HttpConfig {
+                load: HttpLoad::Rate { rate, .. },
+                ..
+            }) => Some(*rate),
+            _ => None,
+        }
+    }
+
     /// Whether latency is measured from an intended start (open loop).
     pub fn is_open_loop(&self) -> bool {
-        matches!(
-            self,
-            Config::Echo(EchoConfig { rate: Some(_), .. })
-                | Config::Http(HttpConfig {
-                    load: HttpLoad::Rate { .. },
-                    ..
-                })
-        )
+        self.open_loop_rate().is_some()
     }
 }
 
@@ -223,5 +228,36 @@ impl fmt::Display for Config {
                 config.connections, config.connect_rate, config.sample
             ),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn configs_read_back_from_json() {
+        let mut common = CommonConfig::new(
+            "127.0.0.1:9090".parse().expect("an address"),
+            Duration::from_secs(10),
+        );
+        common.pid = Some(42);
+        let config = Config::Http(HttpConfig {
+            common,
+            load: HttpLoad::Users {
+                users: 100,
+                think: "5s..15s".parse().expect("a range"),
+                spawn_rate: Some(10.0),
+            },
+            path: "/".to_string(),
+            keepalive: true,
+        });
+        let json = serde_json::to_value(&config).expect("serializes");
+        assert_eq!(json["mode"], "http");
+        assert_eq!(json["load"], "users");
+        assert_eq!(json["think"], "5s..15s");
+        assert_eq!(json["duration"], "10s");
+        let back: Config = serde_json::from_value(json).expect("deserializes");
+        assert_eq!(back.to_string(), config.to_string());
     }
 }

@@ -42,6 +42,10 @@ pub struct Summary {
     /// Requests (echo: messages; hold: echo checks) answered completely and
     /// correctly.
     pub requests: u64,
+    /// Open loop only: requests the plan had due before the deadline. Those
+    /// neither answered nor failed were still waiting to be sent: the
+    /// server fell behind the plan.
+    pub planned_requests: Option<u64>,
     pub requests_per_second: f64,
     pub bytes_sent: u64,
     pub bytes_received: u64,
@@ -263,6 +267,13 @@ impl Report {
                 summary.peak_active_clients
             ),
         );
+        if let Some(planned) = summary.planned_requests {
+            let unsent = planned.saturating_sub(summary.requests + summary.errors_total);
+            line(
+                "planned",
+                format!("{planned}; {unsent} were still waiting to be sent at the end"),
+            );
+        }
         line(
             "bytes",
             format!(

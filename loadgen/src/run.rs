@@ -405,12 +405,17 @@ pub(crate) fn into_report(
 ) -> crate::Report {
     let totals = &measured.totals;
     let open_loop = config.is_open_loop();
+    let planned_requests = config.open_loop_rate().map(|rate| {
+        // Request i is due at i / rate; those due before the deadline.
+        (rate * config.common().duration.as_secs_f64()).ceil() as u64
+    });
     let mut warnings = preflight.warnings;
     warnings.extend(measured.warnings);
     crate::Report {
         summary: crate::report::Summary {
             duration_seconds: measured.elapsed_seconds,
             requests: totals.requests,
+            planned_requests,
             requests_per_second: totals.requests as f64 / measured.elapsed_seconds.max(1e-3),
             bytes_sent: totals.bytes_sent,
             bytes_received: totals.bytes_received,
