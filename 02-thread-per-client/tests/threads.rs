@@ -177,3 +177,10 @@ fn refused_thread_closes_one_connection_and_the_server_goes_on() {
     let mut client = connect(&server);
     assert_eq!(echo(&mut client, b"again").as_deref(), Some(&b"again"[..]));
 }
+
+/// Out of file descriptors in the accept loop: logged once, backed off
+/// (no spinning core), and accepting again once clients leave.
+#[test]
+fn out_of_descriptors_is_survived() {
+    conformance::scale::out_of_file_descriptors_is_survived(BINARY, &[]);
+}

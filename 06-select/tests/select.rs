@@ -1,11 +1,11 @@
 //! What is particular to 06-select: the FD_SETSIZE wall, and surviving an
 //! exhausted descriptor table without spinning.
 
-use std::io::{ErrorKind, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::TcpStream;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use conformance::scale::{connect, echoes};
 use conformance::{Client, Server, process_exists};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_06-select");
@@ -65,93 +65,9 @@ fn connections_past_fd_setsize_are_closed_and_the_rest_still_echo() {
     );
 }
 
-/// Out of file descriptors: `accept` fails with EMFILE while clients'
-/// connects still succeed. The server logs it once, stops watching the
-/// listener for a moment instead of spinning, keeps serving its clients,
-/// and accepts again once descriptors are free.
+/// Out of descriptors: the listener leaves the select set for a moment
+/// instead of spinning, and the server accepts again once fds are free.
 #[test]
 fn out_of_descriptors_is_logged_once_survived_and_does_not_spin() {
-    let server = Server::start_with_open_file_limit(
-        BINARY,
-        &["--mode", "echo", "--idle-timeout", "60s"],
-        40,
-    );
-    let clients: Vec<TcpStream> = (0..60).map(|_| connect(server.addr)).collect();
-    wait_until(|| server.stderr().contains("out of file descriptors"));
-    assert!(echoes(&clients[0], 1), "accepted clients are still served");
-
-    let cpu_before = cpu_ticks(server.pid);
-    thread::sleep(Duration::from_secs(1));
-    let cpu_used = cpu_ticks(server.pid) - cpu_before;
-    // /proc counts in USER_HZ = 100 ticks per second: 100 is a whole core.
-    assert!(
-        cpu_used < 30,
-        "{cpu_used} ticks of CPU in 1 s while out of fds"
-    );
-    let stderr = server.stderr();
-    assert_eq!(
-        stderr.matches("accept failed").count(),
-        1,
-        "logged once: {stderr}"
-    );
-
-    drop(clients);
-    let mut client = Client::connect(server.addr);
-    client.send(b"back");
-    let mut answer = [0; 4];
-    client.read_exact(&mut answer);
-    assert_eq!(&answer, b"back");
-    assert!(process_exists(server.pid));
-    // The log line was written before the accept; our reader may lag.
-    wait_until(|| server.stderr().contains("accepting again"));
-}
-
-/// A client socket whose reads and writes give up rather than hang.
-fn connect(addr: SocketAddr) -> TcpStream {
-    let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
-        .unwrap_or_else(|error| panic!("connect {addr}: {error}"));
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("set a read timeout");
-    stream
-        .set_write_timeout(Some(Duration::from_secs(10)))
-        .expect("set a write timeout");
-    stream
-}
-
-/// Sends one byte: true if it comes back, false if the server closed the
-/// connection (EOF or reset). No answer at all fails the test.
-fn echoes(mut stream: &TcpStream, byte: u8) -> bool {
-    if stream.write_all(&[byte]).is_err() {
-        return false; // already reset by the server
-    }
-    let mut answer = [0; 1];
-    match stream.read(&mut answer) {
-        Ok(1) => {
-            assert_eq!(answer[0], byte, "echoed unchanged");
-            true
-        }
-        Ok(_) => false,
-        Err(error) if matches!(error.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-            panic!("no echo and no close within the timeout")
-        }
-        Err(_) => false,
-    }
-}
-
-fn wait_until(condition: impl Fn() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !condition() {
-        assert!(Instant::now() < deadline, "timed out waiting");
-        thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// User plus system CPU time of a process, in clock ticks (/proc/PID/stat).
-fn cpu_ticks(pid: u32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("read stat");
-    let (_, rest) = stat.rsplit_once(')').expect("a command name");
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    // utime and stime are fields 14 and 15; `rest` starts at field 3.
-    fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime")
+    conformance::scale::out_of_file_descriptors_is_survived(BINARY, &[]);
 }

@@ -85,41 +85,9 @@ fn stack_size_flag_states_its_unit_and_refuses_nonsense() {
     }
 }
 
-/// Out of file descriptors: the acceptor backs off (one log line, no busy
-/// loop), and serves again once descriptors are free.
+/// Out of file descriptors: the acceptor coroutine backs off (one log line,
+/// no busy loop), and serves again once descriptors are free.
 #[test]
 fn out_of_descriptors_is_survived() {
-    let server = Server::start_with_open_file_limit(BINARY, &["--mode", "echo"], 40);
-    let clients: Vec<TcpStream> = (0..60)
-        .map(|_| TcpStream::connect(server.addr).expect("connect"))
-        .collect();
-    let cpu_before = cpu_ticks(server.pid);
-    std::thread::sleep(Duration::from_secs(1));
-    let cpu_used = cpu_ticks(server.pid) - cpu_before;
-    // 100 ticks per second is a whole core; a back-off uses almost nothing.
-    assert!(
-        cpu_used < 30,
-        "{cpu_used} ticks of CPU in 1 s while out of fds"
-    );
-    let stderr = server.stderr();
-    assert_eq!(
-        stderr.matches("accept failed").count(),
-        1,
-        "logged once: {stderr}"
-    );
-    drop(clients);
-    let mut client = Client::connect(server.addr);
-    client.send(b"back");
-    let mut answer = [0; 4];
-    client.read_exact(&mut answer);
-    assert_eq!(&answer, b"back");
-}
-
-/// User plus system CPU time of a process, in clock ticks (/proc/PID/stat).
-fn cpu_ticks(pid: u32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("read stat");
-    let (_, rest) = stat.rsplit_once(')').expect("a command name");
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    // utime and stime are fields 14 and 15; `rest` starts at field 3.
-    fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime")
+    conformance::scale::out_of_file_descriptors_is_survived(BINARY, &[]);
 }

@@ -2,9 +2,7 @@
 //! go on while replies are pending, shutdown drains in-flight requests, and
 //! thousands of connections are held and served. Plus the `EMFILE` back-off.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::sync::Once;
+use std::io::Write;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -108,93 +106,6 @@ fn sigterm_drains_in_flight_requests(runtime: &[&str]) {
     assert_eq!(status.code(), Some(0));
 }
 
-/// 5,000 connections open at once, then every one echoes its own message.
-/// Connects come from 4 threads at loopback speed; the listen backlog
-/// (4096) absorbs the burst. Bounded: 60 s overall, 15 s per read.
-fn five_thousand_concurrent_connections_echo(runtime: &[&str]) {
-    const CONNECTIONS: usize = 5000;
-    const THREADS: usize = 4;
-    raise_own_open_file_limit();
-    let server = Server::start(BINARY, &with(runtime, &["--mode", "echo"]));
-    let started = Instant::now();
-    let addr = server.addr;
-    let connect = |first: usize| {
-        thread::spawn(move || -> Vec<(usize, TcpStream)> {
-            (first..CONNECTIONS)
-                .step_by(THREADS)
-                .map(|index| (index, connect_with_retry(addr)))
-                .collect()
-        })
-    };
-    let groups: Vec<Vec<(usize, TcpStream)>> = (0..THREADS)
-        .map(connect)
-        .map(|handle| handle.join().expect("connector"))
-        .collect();
-    assert_eq!(groups.iter().map(Vec::len).sum::<usize>(), CONNECTIONS);
-    // All are accepted and held by the server at the same time.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while open_descriptors(server.pid) < CONNECTIONS && Instant::now() < deadline {
-        thread::sleep(Duration::from_millis(50));
-    }
-    assert!(
-        open_descriptors(server.pid) >= CONNECTIONS,
-        "the server holds all {CONNECTIONS} connections"
-    );
-    let echoers: Vec<_> = groups
-        .into_iter()
-        .map(|group| {
-            thread::spawn(move || {
-                for (index, stream) in &group {
-                    let message = format!("connection {index}\n");
-                    (&*stream).write_all(message.as_bytes()).expect("send");
-                }
-                for (index, stream) in &group {
-                    let message = format!("connection {index}\n");
-                    let mut answer = vec![0; message.len()];
-                    (&*stream).read_exact(&mut answer).expect("echo");
-                    assert_eq!(answer, message.as_bytes(), "connection {index}");
-                }
-            })
-        })
-        .collect();
-    for echoer in echoers {
-        echoer.join().expect("every connection echoed correctly");
-    }
-    assert!(
-        started.elapsed() < Duration::from_secs(60),
-        "5,000 connections took {:?}",
-        started.elapsed()
-    );
-}
-
-/// Out of file descriptors: accept is paused and retried, logged once,
-/// no core spinning, and the server serves again once descriptors free up.
-#[test]
-fn out_of_descriptors_is_logged_once_and_survived() {
-    let server = Server::start_with_open_file_limit(BINARY, &["--mode", "echo"], 40);
-    let clients: Vec<TcpStream> = (0..60).map(|_| connect_with_retry(server.addr)).collect();
-    let cpu_before = cpu_ticks(server.pid);
-    thread::sleep(Duration::from_secs(1));
-    let cpu_used = cpu_ticks(server.pid) - cpu_before;
-    // 100 ticks per second is a whole core; a back-off uses almost nothing.
-    assert!(
-        cpu_used < 30,
-        "{cpu_used} ticks of CPU in 1 s while out of fds"
-    );
-    let stderr = server.stderr();
-    assert_eq!(
-        stderr.matches("accept failed").count(),
-        1,
-        "logged once: {stderr}"
-    );
-    drop(clients);
-    let mut client = Client::connect(server.addr);
-    client.send(b"back");
-    let mut answer = [0; 4];
-    client.read_exact(&mut answer);
-    assert_eq!(&answer, b"back");
-}
-
 #[test]
 fn x_worker_names_thread_and_task() {
     let server = Server::start(BINARY, &["--mode", "http", "--db-latency", "0ms"]);
@@ -218,50 +129,14 @@ fn runtime_flags_are_checked() {
     assert_eq!(status.code(), Some(2), "{stderr}");
 }
 
-/// The test process holds thousands of client sockets too.
-fn raise_own_open_file_limit() {
-    static RAISED: Once = Once::new();
-    RAISED.call_once(|| {
-        use nix::sys::resource::{Resource, getrlimit, setrlimit};
-        let (_, hard) = getrlimit(Resource::RLIMIT_NOFILE).expect("getrlimit");
-        setrlimit(Resource::RLIMIT_NOFILE, hard, hard).expect("raise the soft fd limit");
-    });
+/// 5,000 connections open at once, every one echoing its own bytes.
+fn five_thousand_concurrent_connections_echo(runtime: &[&str]) {
+    conformance::scale::many_connections_all_echo(BINARY, 5000, runtime);
 }
 
-/// Connects, retrying a few times: under a burst the kernel may refuse
-/// briefly. Every stream gets timeouts so a hung server fails the test.
-fn connect_with_retry(addr: SocketAddr) -> TcpStream {
-    let mut attempt = 0;
-    loop {
-        match TcpStream::connect_timeout(&addr, Duration::from_secs(5)) {
-            Ok(stream) => {
-                stream
-                    .set_read_timeout(Some(Duration::from_secs(15)))
-                    .expect("timeout");
-                stream
-                    .set_write_timeout(Some(Duration::from_secs(15)))
-                    .expect("timeout");
-                return stream;
-            }
-            Err(error) if attempt < 5 => {
-                attempt += 1;
-                eprintln!("connect {addr} failed ({error}); retrying");
-                thread::sleep(Duration::from_millis(100));
-            }
-            Err(error) => panic!("connect {addr}: {error}"),
-        }
-    }
-}
-
-fn open_descriptors(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |entries| entries.count())
-}
-
-/// User plus system CPU time of a process, in clock ticks (/proc/PID/stat).
-fn cpu_ticks(pid: u32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("read stat");
-    let (_, rest) = stat.rsplit_once(')').expect("a command name");
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    // utime and stime are fields 14 and 15; `rest` starts at field 3.
-    fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime")
+/// Out of file descriptors: accept is paused and retried, logged once,
+/// no core spinning, and the server serves again once descriptors free up.
+#[test]
+fn out_of_descriptors_is_logged_once_and_survived() {
+    conformance::scale::out_of_file_descriptors_is_survived(BINARY, &[]);
 }

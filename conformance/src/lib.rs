@@ -16,6 +16,7 @@
 mod checks;
 mod client;
 pub mod prefork;
+pub mod scale;
 mod server;
 
 pub use checks::*;

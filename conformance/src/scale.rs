@@ -1,0 +1,157 @@
+//! Checks of scale, for the models that serve many clients from few threads
+//! (02, 06-09): thousands of connections held at once, and surviving an
+//! exhausted descriptor table. Each takes the model's extra flags.
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Once;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::client::Client;
+use crate::server::{Server, process_exists};
+
+/// `clients` connections open at the same time: each sends its own message
+/// before any is read back, and each gets exactly its own bytes back. The
+/// server's /proc fd table shows them all open at once.
+pub fn many_connections_all_echo(binary: &str, clients: usize, extra_args: &[&str]) {
+    let started = Instant::now();
+    raise_own_open_file_limit();
+    let mut args = vec!["--mode", "echo", "--idle-timeout", "60s"];
+    args.extend_from_slice(extra_args);
+    let server = Server::start(binary, &args);
+    let streams: Vec<TcpStream> = (0..clients)
+        .map(|index| {
+            if index % 250 == 249 {
+                thread::sleep(Duration::from_millis(10)); // a sane connect pace
+            }
+            connect(server.addr)
+        })
+        .collect();
+    let message = |index: usize| format!("client {index:05} says hello\n");
+    for (index, mut stream) in streams.iter().enumerate() {
+        stream.write_all(message(index).as_bytes()).expect("send");
+    }
+    for (index, mut stream) in streams.iter().enumerate() {
+        let expected = message(index);
+        let mut answer = vec![0; expected.len()];
+        stream.read_exact(&mut answer).expect("read the echo");
+        assert_eq!(answer, expected.as_bytes(), "connection {index}");
+    }
+    let open = open_descriptors(server.pid);
+    assert!(
+        open >= clients,
+        "the server holds {open} descriptors for {clients} clients"
+    );
+    assert!(process_exists(server.pid));
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "{clients} connections took {:?}",
+        started.elapsed()
+    );
+}
+
+/// Out of file descriptors: `accept` fails with EMFILE while clients'
+/// connects still succeed (they wait in the kernel's queue). The server
+/// logs it once, backs off instead of spinning a core, keeps serving the
+/// clients it has, and accepts again once descriptors are free.
+pub fn out_of_file_descriptors_is_survived(binary: &str, extra_args: &[&str]) {
+    let mut args = vec!["--mode", "echo", "--idle-timeout", "60s"];
+    args.extend_from_slice(extra_args);
+    let server = Server::start_with_open_file_limit(binary, &args, 40);
+    let clients: Vec<TcpStream> = (0..60).map(|_| connect(server.addr)).collect();
+    wait_until(|| server.stderr().contains("out of file descriptors"));
+    assert!(echoes(&clients[0], 1), "accepted clients are still served");
+
+    let cpu_before = cpu_ticks(server.pid);
+    thread::sleep(Duration::from_secs(1));
+    let cpu_used = cpu_ticks(server.pid) - cpu_before;
+    // /proc counts USER_HZ = 100 ticks per second: 100 is a whole core.
+    assert!(
+        cpu_used < 30,
+        "{cpu_used} ticks of CPU in 1 s while out of fds"
+    );
+    let stderr = server.stderr();
+    assert_eq!(
+        stderr.matches("accept failed").count(),
+        1,
+        "logged once: {stderr}"
+    );
+
+    drop(clients);
+    let mut client = Client::connect(server.addr);
+    client.send(b"back");
+    let mut answer = [0; 4];
+    client.read_exact(&mut answer);
+    assert_eq!(&answer, b"back");
+    assert!(process_exists(server.pid));
+    // The line is logged when accepting resumes; our stderr reader may lag.
+    wait_until(|| server.stderr().contains("accepting again"));
+}
+
+/// A client socket whose reads and writes give up rather than hang.
+pub fn connect(addr: SocketAddr) -> TcpStream {
+    let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
+        .unwrap_or_else(|error| panic!("connect {addr}: {error}"));
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("set a read timeout");
+    stream
+        .set_write_timeout(Some(Duration::from_secs(10)))
+        .expect("set a write timeout");
+    stream
+}
+
+/// Sends one byte: true if it comes back, false if the server closed the
+/// connection (EOF or reset). No answer at all fails the test.
+pub fn echoes(mut stream: &TcpStream, byte: u8) -> bool {
+    if stream.write_all(&[byte]).is_err() {
+        return false; // already reset by the server
+    }
+    let mut answer = [0; 1];
+    match stream.read(&mut answer) {
+        Ok(1) => {
+            assert_eq!(answer[0], byte, "echoed unchanged");
+            true
+        }
+        Ok(_) => false,
+        Err(error) if matches!(error.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+            panic!("no echo and no close within the timeout")
+        }
+        Err(_) => false,
+    }
+}
+
+/// Polls `condition` for up to 10 s instead of sleeping and hoping.
+pub fn wait_until(condition: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !condition() {
+        assert!(Instant::now() < deadline, "timed out waiting");
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// User plus system CPU time of a process, in clock ticks (/proc/PID/stat).
+pub fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("read stat");
+    let (_, rest) = stat.rsplit_once(')').expect("a command name");
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15; `rest` starts at field 3.
+    fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime")
+}
+
+/// How many descriptors a process has open (/proc/PID/fd).
+pub fn open_descriptors(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, Iterator::count)
+}
+
+/// The test process holds thousands of client sockets too: raise its soft
+/// open-file limit to the hard one, once.
+pub fn raise_own_open_file_limit() {
+    static RAISED: Once = Once::new();
+    RAISED.call_once(|| {
+        use nix::sys::resource::{Resource, getrlimit, setrlimit};
+        let (_, hard) = getrlimit(Resource::RLIMIT_NOFILE).expect("getrlimit");
+        setrlimit(Resource::RLIMIT_NOFILE, hard, hard).expect("raise the soft fd limit");
+    });
+}
