@@ -68,6 +68,7 @@ fn default_workers() -> u16 {
     std::thread::available_parallelism().map_or(1, |cores| cores.get().min(1024) as u16)
 }
 
+// ANCHOR: blocking_io
 /// The blocking driver's view of the world, implemented with may: the
 /// socket type, its read timeout and the sleep all park the *coroutine*.
 #[derive(Debug)]
@@ -96,6 +97,7 @@ impl BlockingIo for Coroutines {
         format!("pid={} thread={name}", std::process::id())
     }
 }
+// ANCHOR_END: blocking_io
 
 fn main() -> ExitCode {
     let args = Args::parse();

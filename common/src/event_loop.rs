@@ -496,6 +496,7 @@ impl EventLoop {
     }
     // ANCHOR_END: accept
 
+    // ANCHOR: settle
     /// After anything happened to a connection: send new output at once,
     /// close it if it is done, else bring the interest list and the timer
     /// heap up to date.
@@ -539,6 +540,7 @@ impl EventLoop {
                 .call_at(deadline, Timer::Connection { slot, generation });
         }
     }
+    // ANCHOR_END: settle
 
     fn close(&mut self, slot: usize, interests: &mut impl InterestList) {
         let Some(connection) = self.connections.get_mut(slot).and_then(Option::take) else {

@@ -85,6 +85,7 @@ impl Supervisor {
         })
     }
 
+    // ANCHOR: supervise
     /// Keeps `workers` children running `child` until SIGINT or SIGTERM,
     /// then stops them and returns once every one is reaped: no zombies,
     /// no orphans. An error means a second signal cut the stop short.
@@ -133,7 +134,9 @@ impl Supervisor {
         }
         Ok(())
     }
+    // ANCHOR_END: supervise
 
+    // ANCHOR: fork
     fn spawn<F: Fn(&Shutdown) -> io::Result<()>>(&mut self, child: &F) {
         let parent = nix::unistd::getpid();
         debug_assert!(is_single_threaded(), "fork from a process with threads");
@@ -160,6 +163,7 @@ impl Supervisor {
             }
         }
     }
+    // ANCHOR_END: fork
 
     /// Waits (at most `timeout`) and returns the signals that arrived.
     fn wait_for_signals(&self, timeout: PollTimeout) -> Vec<Signal> {
