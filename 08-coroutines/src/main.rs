@@ -81,6 +81,14 @@ impl BlockingIo for Coroutines {
         stream.set_read_timeout(timeout)
     }
 
+    fn set_write_timeout(stream: &Self::Stream, timeout: Option<Duration>) -> io::Result<()> {
+        stream.set_write_timeout(timeout)
+    }
+
+    fn set_nodelay(stream: &Self::Stream) -> io::Result<()> {
+        stream.set_nodelay(true)
+    }
+
     fn sleep(duration: Duration) {
         // Not `std::thread::sleep`: that would stall the whole worker.
         coroutine::sleep(duration);

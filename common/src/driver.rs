@@ -25,6 +25,12 @@ pub trait BlockingIo {
     /// Makes the next `read` give up after `timeout` (`None`: wait forever).
     fn set_read_timeout(stream: &Self::Stream, timeout: Option<Duration>) -> io::Result<()>;
 
+    /// Makes a `write` that cannot progress give up after `timeout`.
+    fn set_write_timeout(stream: &Self::Stream, timeout: Option<Duration>) -> io::Result<()>;
+
+    /// Turns Nagle's algorithm off (TCP_NODELAY), see [`serve_connection`].
+    fn set_nodelay(stream: &Self::Stream) -> io::Result<()>;
+
     /// Waits for the fake database. This is the line the lecture's servers
     /// spend their time in: `time.sleep(0.3)`.
     fn sleep(duration: Duration);
@@ -47,6 +53,14 @@ impl BlockingIo for Threads {
         stream.set_read_timeout(timeout)
     }
 
+    fn set_write_timeout(stream: &TcpStream, timeout: Option<Duration>) -> io::Result<()> {
+        stream.set_write_timeout(timeout)
+    }
+
+    fn set_nodelay(stream: &TcpStream) -> io::Result<()> {
+        stream.set_nodelay(true)
+    }
+
     fn sleep(duration: Duration) {
         std::thread::sleep(duration);
     }
@@ -66,10 +80,30 @@ pub fn serve_connection<Io: BlockingIo>(
     let _tracked = shutdown.track(stream.as_raw_fd());
     let mut session = Session::new(config, Io::worker_label(), Instant::now());
     log::debug!("connect {peer}");
-    match drive::<Io>(&mut stream, &mut session, shutdown) {
+    match prepare::<Io>(&stream, config)
+        .and_then(|()| drive::<Io>(&mut stream, &mut session, shutdown))
+    {
         Ok(()) => log::debug!("close {peer}"),
         Err(error) => log::debug!("close {peer}: {error}"),
     }
+}
+
+/// Socket options every blocking connection needs.
+fn prepare<Io: BlockingIo>(stream: &Io::Stream, config: SessionConfig) -> io::Result<()> {
+    // Without a write timeout, a client that sends but never reads would
+    // hold this thread in `write` for ever (and in 01 the whole server):
+    // its window fills and the kernel waits for it. A write that makes no
+    // progress for an idle timeout ends the connection instead. (std
+    // refuses a zero timeout.)
+    Io::set_write_timeout(
+        stream,
+        Some(config.idle_timeout.max(Duration::from_millis(1))),
+    )?;
+    // Nagle's algorithm holds a small write back until the previous one is
+    // acknowledged, and the client delays its ACK by up to 40 ms: an echo
+    // of a few bytes, or a response written in two pieces, would wait for
+    // it. We always write everything we have at once, so send it now.
+    Io::set_nodelay(stream)
 }
 
 // ANCHOR: drive

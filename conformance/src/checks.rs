@@ -177,6 +177,44 @@ pub fn echo_backpressure_bounds_unread_output(binary: &str) {
     );
 }
 
+/// A client that sends a lot and never reads: the server's writes to it
+/// stop making progress, and after the idle timeout it gives that client up.
+/// Everyone else is served meanwhile (on 01-blocking: once it gives up).
+pub fn non_reading_client_is_dropped(binary: &str) {
+    let server = Server::start(binary, &["--mode", "echo", "--idle-timeout", "1s"]);
+    let hog = TcpStream::connect(server.addr).expect("connect");
+    hog.set_nonblocking(true).expect("non-blocking");
+    let chunk = pattern(64 * 1024);
+    let mut stuck_since = None;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    // Write until the buffers on both sides are full for a while.
+    while Instant::now() < deadline {
+        match (&hog).write(&chunk) {
+            Ok(_) => stuck_since = None,
+            Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {
+                let since = *stuck_since.get_or_insert_with(Instant::now);
+                if since.elapsed() > Duration::from_millis(300) {
+                    break;
+                }
+                thread::sleep(Duration::from_millis(10));
+            }
+            Err(_) => break, // already dropped by the server
+        }
+    }
+    let started = Instant::now();
+    let mut client = Client::connect(server.addr);
+    client.send(b"next");
+    let mut answer = [0; 4];
+    client.read_exact(&mut answer);
+    assert_eq!(&answer, b"next");
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "the next client waited {:?}",
+        started.elapsed()
+    );
+    drop(hog);
+}
+
 pub fn http_get(binary: &str) {
     let server = http_server(binary);
     let mut client = Client::connect(server.addr);

@@ -46,6 +46,7 @@ macro_rules! suite {
         $crate::suite!(@tests $binary;
             echo_round_trip, echo_megabyte_full_duplex, echo_byte_by_byte, echo_half_close,
             echo_many_sequential_clients, echo_backpressure_bounds_unread_output,
+            non_reading_client_is_dropped,
             http_get, http_head, http_keep_alive, http_pipelined, http_1_0_closes,
             http_1_0_keep_alive, http_split_request, http_body_is_discarded,
             http_bad_request, http_not_found_keeps_connection, http_method_not_allowed,
