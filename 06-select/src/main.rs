@@ -31,7 +31,8 @@
 //! nc 127.0.0.1 9090                             # two nc at once both echo
 //! cargo run --bin 06-select -- --mode http --log debug
 //! curl -v 127.0.0.1:9090/                       # the page after ~300 ms
-//! strace -e trace=select,accept4,read,write -p PID   # watch the loop
+//! strace -e trace=pselect6,accept4,recvfrom,sendto -p PID  # watch the loop
+//!                     # (glibc's select is pselect6; std reads with recvfrom)
 //! ```
 
 use std::io;

@@ -437,6 +437,11 @@ impl EventLoop {
             log::warn!("cannot make the connection from {peer} non-blocking: {error}");
             return;
         }
+        // No Nagle: we write whatever the session has at once; holding a
+        // small write back for the client's delayed ACK only adds latency.
+        if let Err(error) = stream.set_nodelay(true) {
+            log::debug!("cannot set TCP_NODELAY for {peer}: {error}");
+        }
         let slot = self.free_slots.pop().unwrap_or_else(|| {
             self.connections.push(None);
             self.connections.len() - 1
