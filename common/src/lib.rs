@@ -5,6 +5,9 @@
 //! - [`driver`]: the blocking driver that 01-05 and 08 run per connection;
 //! - [`shutdown`]: SIGINT/SIGTERM, waking blocked threads, `accept` with
 //!   back-off when out of file descriptors;
+//! - [`prefork`]: the single-threaded supervisor that 04 and 05 fork under;
+//! - [`event_loop`]: the connection table, timers and shutdown that 06 and
+//!   07 share (each brings only its readiness syscall);
 //! - [`cli`]: the flags every server accepts;
 //! - this file: start-up (logging, fd limit, listen, the start-up line).
 
@@ -15,7 +18,6 @@ pub mod logging;
 pub mod prefork;
 pub mod session;
 pub mod shutdown;
-pub mod shutdown_wait;
 
 use std::fmt::Display;
 use std::io::{self, Write};

@@ -115,6 +115,25 @@ impl Shutdown {
         self.inner.requested.load(Ordering::SeqCst)
     }
 
+    /// Blocks the calling thread until shutdown is requested, for a thread
+    /// with nothing else to do (the main thread of a pool, whose workers do
+    /// the accepting): it cannot join them, since a busy one may outlive the
+    /// grace period, and must not spin on [`Shutdown::is_requested`]. It
+    /// sleeps in `poll(2)` on the shutdown pipe.
+    pub fn wait_until_requested(&self) {
+        while !self.is_requested() {
+            let mut fds = [PollFd::new(self.wake_fd(), PollFlags::POLLIN)];
+            if let Err(error) = poll(&mut fds, PollTimeout::NONE)
+                && error != nix::errno::Errno::EINTR
+            {
+                // Cannot happen with one valid fd; recheck the flag slowly
+                // rather than spin or give up.
+                log::error!("poll on the shutdown pipe failed: {error}");
+                thread::sleep(ACCEPT_BACKOFF);
+            }
+        }
+    }
+
     /// A descriptor that becomes readable when shutdown is requested, for
     /// models that wait in `poll`/`select`/`epoll` themselves.
     pub fn wake_fd(&self) -> BorrowedFd<'_> {
@@ -278,4 +297,34 @@ impl AcceptErrors {
 pub fn is_out_of_fds(error: &io::Error) -> bool {
     use nix::errno::Errno;
     matches!(error.raw_os_error(), Some(code) if code == Errno::EMFILE as i32 || code == Errno::ENFILE as i32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wait_until_requested_returns_once_another_thread_requests() {
+        let shutdown = Shutdown::new().expect("a pipe");
+        let requester = shutdown.clone();
+        let started = Instant::now();
+        let thread = thread::spawn(move || {
+            thread::sleep(Duration::from_millis(100));
+            requester.request();
+        });
+        shutdown.wait_until_requested();
+        assert!(started.elapsed() >= Duration::from_millis(90));
+        thread.join().expect("the requester finished");
+        // And at once when already requested.
+        shutdown.wait_until_requested();
+    }
+
+    #[test]
+    fn tracked_connections_are_waited_for() {
+        let shutdown = Shutdown::new().expect("a pipe");
+        let tracked = shutdown.track(1000);
+        assert_eq!(shutdown.wait_for_connections(Duration::from_millis(50)), 1);
+        drop(tracked);
+        assert_eq!(shutdown.wait_for_connections(Duration::from_millis(50)), 0);
+    }
 }
