@@ -24,6 +24,13 @@ pub struct CommonConfig {
     pub timeout: Duration,
     /// The server's pid: sample its process tree every second.
     pub pid: Option<i32>,
+    /// Leave the first seconds out of the totals (throughput, percentiles,
+    /// errors): while clients connect and queues fill, the numbers describe
+    /// the start, not the steady state. Counted in whole seconds, because
+    /// the run looks at its counters once a second; the per-second series
+    /// and the resource peaks still cover the whole run.
+    #[serde(with = "as_text", default)]
+    pub warmup: Duration,
     /// Draw a live progress line on stderr if it is a terminal.
     #[serde(skip)]
     pub progress: bool,
@@ -37,6 +44,7 @@ impl CommonConfig {
             duration,
             timeout: Duration::from_secs(5),
             pid: None,
+            warmup: Duration::ZERO,
             progress: false,
         }
     }

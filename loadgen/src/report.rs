@@ -9,6 +9,7 @@ use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
+use crate::duration::format_duration;
 use crate::limits::Environment;
 use crate::stats::{ErrorCounts, Percentiles};
 
@@ -39,6 +40,9 @@ pub struct Report {
 pub struct Summary {
     /// Wall-clock length of the run.
     pub duration_seconds: f64,
+    /// The part the totals cover: the run minus its warm-up (`--warmup`).
+    #[serde(default)]
+    pub measured_seconds: f64,
     /// Requests (echo: messages; hold: echo checks) answered completely and
     /// correctly.
     pub requests: u64,
@@ -257,12 +261,18 @@ impl Report {
             "hold" => "echo checks",
             _ => "requests",
         };
+        let warmup = self.config.common().warmup;
+        let after_warmup = if warmup.is_zero() {
+            String::new()
+        } else {
+            format!(" (after {} of warm-up)", format_duration(warmup))
+        };
         line(
             what,
             format!(
-                "{} in {:.2} s = {:.1}/s, {} clients at most",
+                "{} in {:.2} s{after_warmup} = {:.1}/s, {} clients at most",
                 summary.requests,
-                summary.duration_seconds,
+                summary.measured_seconds,
                 summary.requests_per_second,
                 summary.peak_active_clients
             ),

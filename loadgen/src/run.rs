@@ -227,6 +227,8 @@ impl ResourceWatch {
 #[derive(Debug)]
 pub(crate) struct Measured {
     pub elapsed_seconds: f64,
+    /// The part of the run the totals cover: all of it minus the warm-up.
+    pub measured_seconds: f64,
     pub totals: Window,
     pub series: Vec<SecondRow>,
     pub resources: Resources,
@@ -274,6 +276,10 @@ where
     let mut previous_tick = clock.start;
     let mut peak_active = 0;
     let mut elapsed_seconds = 0.0;
+    // Windows that end within the warm-up stay in the series but not in
+    // the totals; the measurement starts at the last tick of the warm-up.
+    let warmup_end = clock.start + common.warmup;
+    let mut measuring_since = clock.start;
     for second in 1u64.. {
         let tick = (clock.start + Duration::from_secs(second)).min(clock.deadline);
         sleep_until(tick).await;
@@ -296,7 +302,11 @@ where
             ..SecondRow::default()
         };
         watch.sample(&mut row);
-        totals.merge(&window);
+        if tick <= warmup_end && tick < clock.deadline {
+            measuring_since = now;
+        } else {
+            totals.merge(&window);
+        }
         if let Some(bar) = &progress {
             bar.set_position(second);
             bar.set_message(format!(
@@ -332,8 +342,10 @@ where
     }
 
     let (resources, warnings) = watch.finish(common.pid);
+    let measured_seconds = previous_tick.duration_since(measuring_since).as_secs_f64();
     Ok(Measured {
         elapsed_seconds,
+        measured_seconds,
         totals,
         series,
         resources,
@@ -414,9 +426,10 @@ pub(crate) fn into_report(
     crate::Report {
         summary: crate::report::Summary {
             duration_seconds: measured.elapsed_seconds,
+            measured_seconds: measured.measured_seconds,
             requests: totals.requests,
             planned_requests,
-            requests_per_second: totals.requests as f64 / measured.elapsed_seconds.max(1e-3),
+            requests_per_second: totals.requests as f64 / measured.measured_seconds.max(1e-3),
             bytes_sent: totals.bytes_sent,
             bytes_received: totals.bytes_received,
             errors: totals.errors.clone(),
