@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 
+use crate::compare::{self, CompareOptions, PlanRequest, Scenario, scenarios};
 use crate::config::{CommonConfig, Config, EchoConfig, HoldConfig, HttpConfig, HttpLoad};
 use crate::duration::{DurationRange, parse_duration};
 use crate::report::Report;
@@ -74,6 +75,89 @@ pub enum Command {
     /// every second that a sample of them still echoes.
     #[command(after_help = AFTER_HELP)]
     Hold(HoldArgs),
+    /// Start every model, put it under the same scenarios, stop it, and
+    /// write tables and plots (JSON, CSV, Markdown, SVG) into a folder.
+    #[command(after_help = COMPARE_HELP)]
+    Compare(CompareArgs),
+}
+
+const COMPARE_HELP: &str = "\
+Scenarios (each cell starts the model fresh, loads it, stops it):
+
+  lab         The lecture's Locust run: 100 users, think 5..15 s, fake DB
+              300 ms, started at 10 per second; once with a new connection
+              per request, once with keep-alive. Shows Little's law: about
+              9.7 req/s at a 300 ms median for a concurrent model, 3.3 req/s
+              and a median of many seconds for 01-blocking; and with
+              keep-alive, how a thinking user holds a blocking worker until
+              the server's 10 s idle timeout frees it (01, 03, 04, 05).
+  http-sweep  Fake DB 300 ms, no think time, 1, 10, 100, 1000, 5000
+              keep-alive connections. Throughput against the bound
+              min(clients, workers) / 0.3 s: where each model stops scaling.
+  echo-sweep  64-byte echoes over 1, 10, 100, 1000 connections: no waiting,
+              just system calls and scheduling; who spends the CPU.
+  c10k        Hold 1000, 5000, 10000 idle connections (2000 connects/s):
+              RSS, threads and fds per connection. A model that cannot get
+              there (01 serves one client, 06 stops at FD_SETSIZE, thread
+              limits) is reported with the reason.
+
+Full run: about an hour on 2 cores. --quick: the same matrix with cells of
+1-8 s, a few minutes, rough numbers.
+
+Output in --out: results.json (everything), results.csv (one row per cell),
+results.md (a table per scenario, with what the numbers mean), and SVG
+plots. Each says the machine and this command. Files are rewritten after
+every cell, so an interrupted run keeps what it measured.
+
+Examples:
+  loadgen compare --quick --out /tmp/quick
+  loadgen compare --scenario lab --models 01,07 --out /tmp/lab
+  loadgen compare --scenario http-sweep --models 07-epoll --clients 10 --cell-duration 2s";
+
+/// Flags of `loadgen compare`.
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// Scenarios to run, comma-separated: lab, http-sweep, echo-sweep,
+    /// c10k, or all.
+    #[arg(
+        long,
+        value_name = "LIST",
+        value_delimiter = ',',
+        default_value = "all"
+    )]
+    pub scenario: Vec<String>,
+
+    /// Models to compare, comma-separated, by name or number (07 =
+    /// 07-epoll), or all.
+    #[arg(
+        long,
+        value_name = "LIST",
+        value_delimiter = ',',
+        default_value = "all"
+    )]
+    pub models: Vec<String>,
+
+    /// Client counts for every selected scenario instead of its own
+    /// (lab: users; sweeps: connections; c10k: held connections).
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    pub clients: Option<Vec<usize>>,
+
+    /// Short cells (1-8 s): the whole matrix in a few minutes.
+    #[arg(long)]
+    pub quick: bool,
+
+    /// The results folder (created if missing).
+    #[arg(long, value_name = "DIR", default_value = "compare-results")]
+    pub out: PathBuf,
+
+    /// Where the model binaries are.
+    #[arg(long, value_name = "DIR", default_value = "target/release")]
+    pub bin_dir: PathBuf,
+
+    /// Every cell's length (c10k: the hold after the last connect),
+    /// instead of the scenario's.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub cell_duration: Option<Duration>,
 }
 
 /// Flags of every mode.
@@ -97,6 +181,11 @@ pub struct CommonArgs {
     /// server is a tree of processes), for peaks and means in the summary.
     #[arg(long, value_name = "PID")]
     pub pid: Option<i32>,
+
+    /// Leave the first seconds out of throughput, latency and errors (the
+    /// ramp-up while clients connect); whole seconds, shorter than --duration.
+    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = parse_duration)]
+    pub warmup: Duration,
 
     /// Write the whole report as JSON (fields listed below).
     #[arg(long, value_name = "FILE")]
@@ -210,6 +299,7 @@ fn common_config(args: &CommonArgs) -> anyhow::Result<CommonConfig> {
         duration: args.duration,
         timeout: args.timeout,
         pid: args.pid,
+        warmup: args.warmup,
         progress: true,
     })
 }
@@ -255,15 +345,68 @@ pub fn config_from(command: &Command) -> anyhow::Result<Config> {
             connect_rate: args.connect_rate,
             sample: args.sample,
         }),
+        Command::Compare(_) => bail!("compare runs many loads, not one"),
     })
 }
 
-fn common_args(command: &Command) -> &CommonArgs {
+fn common_args(command: &Command) -> Option<&CommonArgs> {
     match command {
-        Command::Echo(args) => &args.common,
-        Command::Http(args) => &args.common,
-        Command::Hold(args) => &args.common,
+        Command::Echo(args) => Some(&args.common),
+        Command::Http(args) => Some(&args.common),
+        Command::Hold(args) => Some(&args.common),
+        Command::Compare(_) => None,
     }
+}
+
+/// The comparison the flags ask for.
+pub fn compare_options(
+    args: &CompareArgs,
+    threads: Option<usize>,
+    command: String,
+) -> anyhow::Result<CompareOptions> {
+    let scenarios = if args.scenario.iter().any(|name| name == "all") {
+        Scenario::ALL.to_vec()
+    } else {
+        args.scenario
+            .iter()
+            .map(|name| name.parse::<Scenario>().map_err(anyhow::Error::msg))
+            .collect::<anyhow::Result<Vec<_>>>()?
+    };
+    let models = scenarios::resolve_models(&args.models).map_err(anyhow::Error::msg)?;
+    if let Some(clients) = &args.clients
+        && clients.contains(&0)
+    {
+        bail!("--clients must all be at least 1");
+    }
+    Ok(CompareOptions {
+        plan: PlanRequest {
+            scenarios,
+            models,
+            clients: args.clients.clone(),
+            quick: args.quick,
+            cell_duration: args.cell_duration,
+        },
+        out: args.out.clone(),
+        bin_dir: args.bin_dir.clone(),
+        command,
+        threads,
+    })
+}
+
+/// The command line as typed, quoted where a shell would need it.
+fn command_line() -> String {
+    std::env::args()
+        .map(|argument| {
+            if argument.is_empty()
+                || argument.contains(|c: char| c.is_whitespace() || "'\"$`\\".contains(c))
+            {
+                format!("'{}'", argument.replace('\'', "'\\''"))
+            } else {
+                argument
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Runs one config to its report.
@@ -277,8 +420,25 @@ pub async fn run_config(config: Config) -> anyhow::Result<Report> {
 
 /// What the binary does: run, print the summary, write the files.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Command::Compare(args) = &cli.command {
+        let options = compare_options(args, cli.threads, command_line())?;
+        let results = compare::run_compare(&options)?;
+        let failed = results
+            .cells
+            .iter()
+            .filter(|result| result.headline.is_none())
+            .count();
+        println!(
+            "{} cells, {failed} without numbers; results in {}",
+            results.cells.len(),
+            options.out.display()
+        );
+        return Ok(());
+    }
     let config = config_from(&cli.command)?;
-    let paths = common_args(&cli.command);
+    let Some(paths) = common_args(&cli.command) else {
+        bail!("no single run for this command");
+    };
     let connections = match &config {
         Config::Echo(config) => config.connections,
         Config::Http(config) => config.load.connections(),

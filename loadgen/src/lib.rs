@@ -10,7 +10,8 @@
 //! - [`run_hold`]: many idle connections, opened at a set rate and kept.
 //!
 //! The binary (`src/main.rs`) is a thin shell around [`cli`]; other code
-//! (a comparison over all models, tests) calls the run functions directly.
+//! calls the run functions directly, as [`compare`] does: it starts every
+//! model, runs the same scenarios against each, and writes the results.
 //!
 //! Module map: [`config`] says what to do, [`stats`] counts (histograms,
 //! errors), [`resources`] reads the server's process tree from `/proc`,
@@ -18,6 +19,7 @@
 //! it all into a summary table, JSON and CSV.
 
 pub mod cli;
+pub mod compare;
 pub mod config;
 pub mod duration;
 pub mod echo;

@@ -1,0 +1,345 @@
+//! `loadgen compare`: every model through the same scenarios, one cell at a
+//! time, into a results folder a student can read.
+//!
+//! A cell is one model under one load: start the model's release binary
+//! fresh (so its memory and threads belong to this cell alone), read its
+//! start-up line, note its memory right away (the baseline), run the load
+//! in-process with the server's pid so its process tree is sampled, stop
+//! it with SIGTERM, and record everything, including how it stopped.
+//!
+//! Nothing is lost to a failing cell: a model that does not start, a load
+//! that errors, a server that dies are all recorded with their reason and
+//! the run goes on. After every cell the JSON, CSV, Markdown and plots are
+//! written again, so an interrupted run keeps what it has measured.
+//!
+//! Module map: [`scenarios`] says what to run, [`server`] starts and stops
+//! a model, [`output`] holds the results and writes the files, [`plot`]
+//! draws the SVGs.
+
+pub mod output;
+pub mod plot;
+pub mod scenarios;
+pub mod server;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use tokio::signal::unix::{Signal, SignalKind, signal};
+
+use crate::config::Config;
+use crate::limits;
+use crate::report::{Report, format_bytes, format_microseconds};
+use crate::resources::ProcessTreeSampler;
+
+pub use output::{CellResult, Machine, Results};
+pub use scenarios::{Cell, ModelSetup, PlanRequest, Scenario};
+use server::ModelServer;
+
+/// How long a model may take to print its start-up line.
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a model may take to exit after SIGTERM: the contract's 5 s of
+/// draining plus a margin, then the whole process group is killed.
+const STOP_GRACE: Duration = Duration::from_secs(8);
+/// A load run stops by itself after its duration; if it has not returned
+/// this long after that, the cell is recorded as stuck and the run goes on.
+const CELL_CAP_MARGIN: Duration = Duration::from_secs(20);
+
+/// Everything `loadgen compare` was asked for.
+#[derive(Clone, Debug)]
+pub struct CompareOptions {
+    pub plan: PlanRequest,
+    /// The results folder.
+    pub out: PathBuf,
+    /// Where the model binaries are (`target/release`).
+    pub bin_dir: PathBuf,
+    /// The command line, written into every results file.
+    pub command: String,
+    /// Worker threads of the load generator's runtime (default: one per
+    /// core).
+    pub threads: Option<usize>,
+}
+
+/// Runs the comparison, writing the results folder after every cell.
+pub fn run_compare(options: &CompareOptions) -> anyhow::Result<Results> {
+    let cells = scenarios::plan(&options.plan);
+    if cells.is_empty() {
+        bail!("nothing to run: no scenario, model or client count selected");
+    }
+    let missing: Vec<&String> = options
+        .plan
+        .models
+        .iter()
+        .filter(|model| !options.bin_dir.join(model).is_file())
+        .collect();
+    if missing.len() == options.plan.models.len() {
+        bail!(
+            "no model binaries in {} (looked for {}); build them with `cargo build --release \
+             --workspace` or point --bin-dir at them",
+            options.bin_dir.display(),
+            missing
+                .iter()
+                .map(|model| model.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    std::fs::create_dir_all(&options.out)
+        .with_context(|| format!("cannot create {}", options.out.display()))?;
+    // The client holds up to 10,000 connections at once.
+    limits::raise_open_file_limit();
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if let Some(threads) = options.threads {
+        runtime.worker_threads(threads.max(1));
+    }
+    let runtime = runtime
+        .enable_all()
+        .build()
+        .context("cannot start the tokio runtime")?;
+
+    // From here on Ctrl-C and SIGTERM do not kill the comparison: they end
+    // the current cell, which stops its server (it runs in a process group
+    // of its own and would not hear the terminal's Ctrl-C), and the results
+    // so far are written before exiting.
+    let mut interrupts = runtime.block_on(Interrupts::new())?;
+
+    let machine = Machine::current();
+    let mut results = Results::new(options, machine.clone(), cells.len());
+    let planned_seconds: f64 = cells.iter().map(cell_budget_seconds).sum();
+    let started = Instant::now();
+    let mut done_seconds = 0.0;
+    eprintln!(
+        "compare: {} cells, about {} of load plus start/stop; results in {}",
+        cells.len(),
+        format_minutes(planned_seconds),
+        options.out.display()
+    );
+    for (index, cell) in cells.iter().enumerate() {
+        let setup = scenarios::model_setup(&cell.model, machine.cores);
+        let result = run_cell(&runtime, cell, &setup, &options.bin_dir, &mut interrupts);
+        done_seconds += cell_budget_seconds(cell);
+        // The ETA scales the remaining planned load time by how much longer
+        // than planned the cells so far really took (start, stop, drain).
+        let elapsed = started.elapsed().as_secs_f64();
+        let remaining = (planned_seconds - done_seconds) * elapsed / done_seconds.max(1e-3);
+        eprintln!(
+            "[{}/{}] {}",
+            index + 1,
+            cells.len(),
+            progress_line(&result, remaining)
+        );
+        results.cells.push(result);
+        results.finished_cells = results.cells.len();
+        results.elapsed_seconds = elapsed;
+        if let Err(error) = output::write_all(&results, &options.out) {
+            eprintln!("compare: warning: {error:#}");
+        }
+        if interrupts.seen || runtime.block_on(interrupts.arrived_already()) {
+            bail!(
+                "interrupted after {} of {} cells; what was measured is in {}",
+                results.cells.len(),
+                cells.len(),
+                options.out.display()
+            );
+        }
+    }
+    results.complete = true;
+    output::write_all(&results, &options.out)?;
+    eprintln!(
+        "compare: done in {}; wrote {}",
+        format_minutes(started.elapsed().as_secs_f64()),
+        options.out.display()
+    );
+    Ok(results)
+}
+
+/// The load time a cell is planned to take, for the ETA.
+fn cell_budget_seconds(cell: &Cell) -> f64 {
+    cell.duration.as_secs_f64() + 0.5
+}
+
+fn format_minutes(seconds: f64) -> String {
+    if seconds < 90.0 {
+        format!("{seconds:.0} s")
+    } else {
+        format!(
+            "{:.0} min {:02.0} s",
+            (seconds / 60.0).floor(),
+            seconds % 60.0
+        )
+    }
+}
+
+/// One line per cell on stderr: what ran, what it measured, how long.
+fn progress_line(result: &CellResult, remaining_seconds: f64) -> String {
+    let cell = &result.cell;
+    let variant = if cell.variant().is_empty() {
+        String::new()
+    } else {
+        format!(" {}", cell.variant())
+    };
+    let numbers = match (&result.headline, &result.error) {
+        (Some(headline), _) if cell.scenario == Scenario::C10k => format!(
+            "held {} of {}, echo checks answered {} of {}, RSS {}, {} threads{}",
+            result.hold.as_ref().map_or(0, |hold| hold.open_at_end),
+            cell.clients,
+            result.hold.as_ref().map_or(0, |hold| hold.checks_answered),
+            result.hold.as_ref().map_or(0, |hold| hold.checks_sent),
+            headline
+                .rss_peak_bytes
+                .map_or_else(|| "-".to_string(), |rss| format_bytes(rss as f64)),
+            headline.threads_peak.unwrap_or_default(),
+            if result.reached == Some(false) {
+                ", did not get there"
+            } else {
+                ""
+            }
+        ),
+        (Some(headline), _) => format!(
+            "{:.1}/s, p99 {}, {} errors{}",
+            headline.requests_per_second,
+            format_microseconds(headline.p99_us as f64),
+            headline.errors,
+            if result.saturated == Some(true) {
+                ", saturated"
+            } else {
+                ""
+            }
+        ),
+        (None, Some(error)) => format!("failed: {error}"),
+        (None, None) => "no result".to_string(),
+    };
+    format!(
+        "{}{} {} clients={}: {numbers}; {:.1} s, ETA {}",
+        cell.scenario,
+        variant,
+        cell.model,
+        cell.clients,
+        result.elapsed_seconds,
+        format_minutes(remaining_seconds)
+    )
+}
+
+/// Runs one cell; never fails: what went wrong is in the result.
+fn run_cell(
+    runtime: &tokio::runtime::Runtime,
+    cell: &Cell,
+    setup: &ModelSetup,
+    bin_dir: &Path,
+    interrupts: &mut Interrupts,
+) -> CellResult {
+    let started = Instant::now();
+    let mut result = CellResult::new(cell.clone(), setup, cell.server_args(setup));
+    let binary = bin_dir.join(&cell.model);
+    let mut server = match ModelServer::start(&binary, &result.server_args, STARTUP_TIMEOUT) {
+        Ok(server) => server,
+        Err(error) => {
+            result.error = Some(format!("did not start: {error:#}"));
+            result.elapsed_seconds = started.elapsed().as_secs_f64();
+            return result;
+        }
+    };
+    result.startup_line = Some(server.startup_line.clone());
+    // The baseline: what the server costs before any client connects.
+    result.baseline = ProcessTreeSampler::new(server.pid)
+        .and_then(|mut sampler| sampler.sample())
+        .ok();
+
+    let config = cell.load(server.addr, server.pid);
+    let cap = cell.duration + CELL_CAP_MARGIN;
+    let outcome = runtime.block_on(async {
+        tokio::select! {
+            outcome = tokio::time::timeout(cap, run_load(config)) => Some(outcome),
+            () = interrupts.wait() => None,
+        }
+    });
+    match outcome {
+        None => result.error = Some("interrupted (Ctrl-C or SIGTERM)".to_string()),
+        Some(Ok(Ok(report))) => result.record(report),
+        Some(Ok(Err(error))) => result.error = Some(format!("{error:#}")),
+        Some(Err(_)) => {
+            result.error = Some(format!(
+                "the load did not finish within its cap of {:.0} s; the model is recorded as \
+                 stuck",
+                cap.as_secs_f64()
+            ));
+            result.saturated = Some(true);
+        }
+    }
+    // The clients have closed their connections; every socket this cell
+    // left in TIME_WAIT is still there (they last a minute).
+    result.time_wait = time_wait_on_port(server.addr.port());
+    if !server.is_running() && result.error.is_none() {
+        result.error = Some("the server died during the cell".to_string());
+    }
+    result.stopped = Some(server.stop(STOP_GRACE));
+    result.server_stderr = server.stderr_tail();
+    result.assess();
+    result.elapsed_seconds = started.elapsed().as_secs_f64();
+    result
+}
+
+/// Sockets in TIME_WAIT to or from `port`, from /proc/net/tcp: the ones
+/// this cell's connections left behind, whichever side closed first. The
+/// machine-wide count in the report also sees other programs' sockets.
+fn time_wait_on_port(port: u16) -> Option<u64> {
+    const TIME_WAIT_STATE: &str = "06";
+    let table = std::fs::read_to_string("/proc/net/tcp").ok()?;
+    let port_of = |address: &str| {
+        let (_, hex) = address.rsplit_once(':')?;
+        u16::from_str_radix(hex, 16).ok()
+    };
+    let count = table
+        .lines()
+        .skip(1)
+        .filter(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let (Some(local), Some(remote), Some(state)) =
+                (fields.get(1), fields.get(2), fields.get(3))
+            else {
+                return false;
+            };
+            *state == TIME_WAIT_STATE
+                && (port_of(local) == Some(port) || port_of(remote) == Some(port))
+        })
+        .count();
+    Some(count as u64)
+}
+
+/// SIGINT and SIGTERM, caught for the whole comparison.
+struct Interrupts {
+    interrupt: Signal,
+    terminate: Signal,
+    seen: bool,
+}
+
+impl Interrupts {
+    /// Must run inside the runtime.
+    async fn new() -> anyhow::Result<Self> {
+        Ok(Interrupts {
+            interrupt: signal(SignalKind::interrupt()).context("cannot catch SIGINT")?,
+            terminate: signal(SignalKind::terminate()).context("cannot catch SIGTERM")?,
+            seen: false,
+        })
+    }
+
+    /// Returns when either signal arrives.
+    async fn wait(&mut self) {
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
+        }
+        self.seen = true;
+    }
+
+    /// Whether a signal arrived between cells (while no one was waiting).
+    async fn arrived_already(&mut self) -> bool {
+        tokio::time::timeout(Duration::ZERO, self.wait())
+            .await
+            .is_ok()
+    }
+}
+
+async fn run_load(config: Config) -> anyhow::Result<Report> {
+    crate::cli::run_config(config).await
+}

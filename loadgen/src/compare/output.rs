@@ -1,0 +1,1000 @@
+//! The results of a comparison and the files they are written to:
+//! `results.json` (everything, including each cell's full report),
+//! `results.csv` (one row per cell, long format), `results.md` (a table per
+//! scenario with the sentences that say what the numbers mean) and the
+//! SVG plots from [`super::plot`].
+//!
+//! The judgement of a cell (its Little's-law bound, whether it saturated,
+//! whether c10k got there and if not why) is made here, once, so the
+//! tables, the CSV and the plots all say the same.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+
+use super::CompareOptions;
+use super::scenarios::{Cell, DB_LATENCY, IDLE_TIMEOUT, ModelSetup, Scenario, THINK};
+use super::server::Stopped;
+use crate::report::{Headline, HoldSummary, Report, format_bytes, format_microseconds};
+use crate::resources::TreeSample;
+
+/// A cell counts as saturated when it served less than this share of what
+/// its clients asked for.
+pub const SATURATION_SHARE: f64 = 0.8;
+
+/// The machine the numbers come from.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Machine {
+    pub cores: usize,
+    pub kernel: String,
+    pub cpu_model: String,
+    pub memory_bytes: Option<u64>,
+}
+
+impl Machine {
+    pub fn current() -> Self {
+        let read = |path: &str| std::fs::read_to_string(path).unwrap_or_default();
+        let cpuinfo = read("/proc/cpuinfo");
+        let cpu_model = cpuinfo
+            .lines()
+            .find_map(|line| {
+                let (key, value) = line.split_once(':')?;
+                (key.trim() == "model name").then(|| value.trim().to_string())
+            })
+            .unwrap_or_else(|| "unknown CPU".to_string());
+        let memory_bytes = read("/proc/meminfo").lines().find_map(|line| {
+            let kibibytes: u64 = line
+                .strip_prefix("MemTotal:")?
+                .trim()
+                .strip_suffix("kB")?
+                .trim()
+                .parse()
+                .ok()?;
+            Some(kibibytes * 1024)
+        });
+        let kernel = read("/proc/sys/kernel/osrelease").trim().to_string();
+        Machine {
+            cores: std::thread::available_parallelism().map_or(1, |cores| cores.get()),
+            kernel: if kernel.is_empty() {
+                "unknown".to_string()
+            } else {
+                kernel
+            },
+            cpu_model,
+            memory_bytes,
+        }
+    }
+
+    /// `2 cores (AMD EPYC ...), Linux 6.1.0, 4.0 GiB`.
+    pub fn describe(&self) -> String {
+        let memory = self
+            .memory_bytes
+            .map(|bytes| format!(", {} RAM", format_bytes(bytes as f64)))
+            .unwrap_or_default();
+        format!(
+            "{} cores ({}), Linux {}{memory}",
+            self.cores, self.cpu_model, self.kernel
+        )
+    }
+
+    /// The caveat that goes next to every number.
+    pub fn sharing_note(&self) -> String {
+        format!(
+            "the load generator and the server share these {} cores, so CPU-bound numbers are \
+             lower bounds and ratios between models mean more than absolute values",
+            self.cores
+        )
+    }
+}
+
+/// The whole comparison: how it was made and every cell.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Results {
+    pub command: String,
+    pub quick: bool,
+    pub machine: Machine,
+    pub planned_cells: usize,
+    pub finished_cells: usize,
+    /// False while running or if interrupted.
+    pub complete: bool,
+    pub elapsed_seconds: f64,
+    pub cells: Vec<CellResult>,
+}
+
+impl Results {
+    pub fn new(options: &CompareOptions, machine: Machine, planned_cells: usize) -> Self {
+        Results {
+            command: options.command.clone(),
+            quick: options.plan.quick,
+            machine,
+            planned_cells,
+            finished_cells: 0,
+            complete: false,
+            elapsed_seconds: 0.0,
+            cells: Vec::new(),
+        }
+    }
+
+    /// One line for the top of every file and the caption of every plot.
+    pub fn provenance(&self) -> String {
+        format!(
+            "{}{}; `{}`",
+            if self.quick {
+                "QUICK RUN (short cells, rough numbers); "
+            } else {
+                ""
+            },
+            self.machine.describe(),
+            self.command
+        )
+    }
+
+    fn cells_of(&self, scenario: Scenario) -> impl Iterator<Item = &CellResult> {
+        self.cells
+            .iter()
+            .filter(move |result| result.cell.scenario == scenario)
+    }
+}
+
+/// One model under one load.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CellResult {
+    pub cell: Cell,
+    /// The server's flags (after the binary's name).
+    pub server_args: Vec<String>,
+    /// Requests the model serves at once (`None`: no worker limit).
+    pub capacity: Option<usize>,
+    pub startup_line: Option<String>,
+    /// The server right after start, before any client.
+    pub baseline: Option<TreeSample>,
+    pub headline: Option<Headline>,
+    /// Errors by kind, e.g. `timeout 12, refused 3`.
+    pub errors_by_kind: String,
+    pub measured_seconds: f64,
+    /// Most sockets in TIME_WAIT on the whole machine during the cell.
+    pub time_wait_peak: Option<u64>,
+    /// Sockets in TIME_WAIT to or from the server's port at the end of the
+    /// load: what this cell's connections left behind.
+    pub time_wait: Option<u64>,
+    pub loadgen_cpu_mean_percent: Option<f64>,
+    /// HTTP: clients / (300 ms + mean think), what the clients ask for.
+    pub demand_rps: Option<f64>,
+    /// HTTP: min(clients, capacity) / 300 ms, no more than the demand.
+    pub bound_rps: Option<f64>,
+    /// Measured / bound.
+    pub ratio: Option<f64>,
+    pub saturated: Option<bool>,
+    pub saturation_reason: Option<String>,
+    /// c10k: what happened to the held connections.
+    pub hold: Option<HoldSummary>,
+    /// c10k: (peak RSS - baseline RSS) / connections held.
+    pub rss_per_connection_bytes: Option<f64>,
+    /// c10k: all connections held and answering at the end.
+    pub reached: Option<bool>,
+    /// c10k: why not.
+    pub stopped_reason: Option<String>,
+    pub stopped: Option<Stopped>,
+    /// The server's last stderr lines (it runs with `--log warn`).
+    pub server_stderr: Vec<String>,
+    /// Why the cell has no numbers (start failure, load error, cap).
+    pub error: Option<String>,
+    /// Wall time of the cell, start to stop.
+    pub elapsed_seconds: f64,
+    /// The load generator's full report, with the per-second series.
+    pub report: Option<Report>,
+}
+
+impl CellResult {
+    pub fn new(cell: Cell, setup: &ModelSetup, server_args: Vec<String>) -> Self {
+        CellResult {
+            cell,
+            server_args,
+            capacity: setup.capacity,
+            startup_line: None,
+            baseline: None,
+            headline: None,
+            errors_by_kind: String::new(),
+            measured_seconds: 0.0,
+            time_wait_peak: None,
+            time_wait: None,
+            loadgen_cpu_mean_percent: None,
+            demand_rps: None,
+            bound_rps: None,
+            ratio: None,
+            saturated: None,
+            saturation_reason: None,
+            hold: None,
+            rss_per_connection_bytes: None,
+            reached: None,
+            stopped_reason: None,
+            stopped: None,
+            server_stderr: Vec::new(),
+            error: None,
+            elapsed_seconds: 0.0,
+            report: None,
+        }
+    }
+
+    /// Takes the numbers out of a finished load run.
+    pub fn record(&mut self, report: Report) {
+        self.headline = Some(report.headline());
+        self.errors_by_kind = report.summary.errors.describe();
+        self.measured_seconds = report.summary.measured_seconds;
+        self.time_wait_peak = Some(report.resources.time_wait_sockets.peak as u64);
+        self.loadgen_cpu_mean_percent = report.resources.loadgen_cpu_percent.map(|cpu| cpu.mean);
+        self.hold = report.hold.clone();
+        self.report = Some(report);
+    }
+
+    /// Bound, ratio, saturation, and for c10k how far it got and why.
+    pub fn assess(&mut self) {
+        self.demand_rps = self.cell.demand_rps();
+        self.bound_rps = self.cell.bound_rps(self.capacity);
+        let Some(headline) = self.headline.clone() else {
+            return;
+        };
+        let errors = self
+            .report
+            .as_ref()
+            .map(|report| report.summary.errors.clone())
+            .unwrap_or_default();
+        let rps = headline.requests_per_second;
+        self.ratio = self.bound_rps.map(|bound| rps / bound.max(1e-9));
+        let mut reasons = Vec::new();
+        match self.cell.scenario {
+            Scenario::Lab | Scenario::HttpSweep | Scenario::EchoSweep => {
+                if let Some(demand) = self.demand_rps
+                    && rps < SATURATION_SHARE * demand
+                {
+                    reasons.push(format!(
+                        "served {rps:.1} of the {demand:.1} req/s its clients asked for"
+                    ));
+                }
+                if rps == 0.0 {
+                    reasons.push("completed nothing".to_string());
+                }
+                if errors.timeout > 0 {
+                    reasons.push(format!(
+                        "{} requests waited longer than {} s",
+                        errors.timeout,
+                        self.cell.timeout.as_secs()
+                    ));
+                }
+                if errors.refused + errors.reset + errors.closed > 0 {
+                    reasons.push(format!(
+                        "connections refused, reset or closed: {}",
+                        self.errors_by_kind
+                    ));
+                }
+                self.saturated = Some(!reasons.is_empty());
+                self.saturation_reason = (!reasons.is_empty()).then(|| reasons.join("; "));
+            }
+            Scenario::C10k => self.assess_hold(&headline),
+        }
+    }
+
+    fn assess_hold(&mut self, headline: &Headline) {
+        let Some(hold) = self.hold.clone() else {
+            return;
+        };
+        let held = hold.open_at_end;
+        if let (Some(peak), Some(baseline)) = (headline.rss_peak_bytes, &self.baseline)
+            && held > 0
+        {
+            self.rss_per_connection_bytes =
+                Some(peak.saturating_sub(baseline.rss_bytes) as f64 / held as f64);
+        }
+        let mut reasons = Vec::new();
+        if hold.connect_failures > 0 {
+            reasons.push(format!(
+                "{} connects failed ({} refused, {} timed out): the listen queue was full, \
+                 the server had stopped accepting",
+                hold.connect_failures, hold.refused, hold.connect_timeouts
+            ));
+        }
+        if hold.dropped > 0 {
+            reasons.push(format!(
+                "the server closed {} held connections",
+                hold.dropped
+            ));
+        }
+        // A check sent just before the end may still be on its way back;
+        // beyond 1 % unanswered, connections are queued, not served.
+        let in_flight_allowance = hold.checks_sent / 100;
+        let unanswered = hold.checks_sent.saturating_sub(hold.checks_answered);
+        if unanswered > in_flight_allowance {
+            reasons.push(format!(
+                "{unanswered} of {} echo checks went unanswered: connected but never served",
+                hold.checks_sent
+            ));
+        }
+        if let Some(line) = self
+            .server_stderr
+            .iter()
+            .find(|line| !line.trim().is_empty())
+        {
+            reasons.push(format!("server said: {}", line.trim()));
+        }
+        let reached = held == hold.target && hold.dropped == 0 && unanswered <= in_flight_allowance;
+        self.reached = Some(reached);
+        self.saturated = Some(!reached);
+        if !reached {
+            self.stopped_reason = Some(if reasons.is_empty() {
+                format!("held {held} of {}", hold.target)
+            } else {
+                reasons.join("; ")
+            });
+        }
+    }
+
+    /// `ok`, `saturated` or `failed`.
+    pub fn status(&self) -> &'static str {
+        match (&self.headline, self.saturated) {
+            (None, _) => "failed",
+            (Some(_), Some(true)) => "saturated",
+            (Some(_), _) => "ok",
+        }
+    }
+}
+
+fn milliseconds(microseconds: u64) -> String {
+    format!("{:.2}", microseconds as f64 / 1000.0)
+}
+
+fn optional<T: ToString>(value: Option<T>) -> String {
+    value.map(|value| value.to_string()).unwrap_or_default()
+}
+
+/// Quotes a CSV field if it needs it.
+fn csv_field(text: &str) -> String {
+    if text.contains([',', '"', '\n']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_string()
+    }
+}
+
+/// The CSV header: the issue's columns first, then what helps reading them.
+pub const CSV_HEADER: &str = "model,scenario,variant,clients,rps,p50_ms,p90_ms,p99_ms,p999_ms,max_ms,\
+errors,rss_bytes,threads,fds,cpu_percent,bound_rps,ratio,saturated,time_wait,\
+rss_per_connection_bytes,held,status,reason";
+
+pub fn to_csv(results: &Results) -> String {
+    let mut csv = format!(
+        "# {}\n# {}\n{CSV_HEADER}\n",
+        results.provenance(),
+        results.machine.sharing_note()
+    );
+    for result in &results.cells {
+        let cell = &result.cell;
+        let headline = result.headline.clone().unwrap_or_default();
+        let has = result.headline.is_some();
+        let number = |value: u64| {
+            if has {
+                milliseconds(value)
+            } else {
+                String::new()
+            }
+        };
+        let reason = result
+            .error
+            .clone()
+            .or_else(|| result.stopped_reason.clone())
+            .or_else(|| result.saturation_reason.clone())
+            .unwrap_or_default();
+        let _ = writeln!(
+            csv,
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+            cell.model,
+            cell.scenario,
+            cell.variant(),
+            cell.clients,
+            if has {
+                format!("{:.2}", headline.requests_per_second)
+            } else {
+                String::new()
+            },
+            number(headline.p50_us),
+            number(headline.p90_us),
+            number(headline.p99_us),
+            number(headline.p999_us),
+            number(headline.max_us),
+            if has {
+                headline.errors.to_string()
+            } else {
+                String::new()
+            },
+            optional(headline.rss_peak_bytes),
+            optional(headline.threads_peak),
+            optional(headline.fds_peak),
+            optional(headline.cpu_mean_percent.map(|cpu| format!("{cpu:.1}"))),
+            optional(result.bound_rps.map(|bound| format!("{bound:.2}"))),
+            optional(result.ratio.map(|ratio| format!("{ratio:.3}"))),
+            optional(result.saturated),
+            optional(result.time_wait),
+            optional(
+                result
+                    .rss_per_connection_bytes
+                    .map(|bytes| format!("{bytes:.0}"))
+            ),
+            optional(result.hold.as_ref().map(|hold| hold.open_at_end)),
+            result.status(),
+            csv_field(&reason)
+        );
+    }
+    csv
+}
+
+/// Writes `results.json`, `results.csv`, `results.md` and the plots.
+pub fn write_all(results: &Results, folder: &Path) -> anyhow::Result<()> {
+    let write = |name: &str, text: String| {
+        let path = folder.join(name);
+        std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))
+    };
+    let json = serde_json::to_string_pretty(results).context("cannot serialize the results")?;
+    write("results.json", json + "\n")?;
+    write("results.csv", to_csv(results))?;
+    let plots = super::plot::draw_all(results, folder)?;
+    write("results.md", super::output::markdown(results, &plots))?;
+    Ok(())
+}
+
+fn rate(value: f64) -> String {
+    if value >= 100.0 {
+        format!("{value:.0}")
+    } else {
+        format!("{value:.1}")
+    }
+}
+
+fn latency(headline: &Headline, microseconds: u64) -> String {
+    if headline.requests_per_second == 0.0 {
+        "-".to_string()
+    } else {
+        format_microseconds(microseconds as f64)
+    }
+}
+
+fn resource(value: Option<u64>, format: impl Fn(u64) -> String) -> String {
+    value.map_or_else(|| "-".to_string(), format)
+}
+
+fn bytes(value: u64) -> String {
+    format_bytes(value as f64)
+}
+
+fn yes_no(result: &CellResult) -> String {
+    match (result.saturated, &result.saturation_reason) {
+        (Some(true), Some(reason)) => format!("yes: {reason}"),
+        (Some(true), None) => "yes".to_string(),
+        (Some(false), _) => "no".to_string(),
+        (None, _) => "-".to_string(),
+    }
+}
+
+/// A failed cell's row: the model, the clients and the error.
+fn failed_row(result: &CellResult, columns: usize) -> String {
+    let error = result
+        .error
+        .clone()
+        .unwrap_or_else(|| "no result".to_string());
+    let mut row = format!(
+        "| {} | {} | **failed**: {} |",
+        result.cell.model,
+        result.cell.clients,
+        error.replace('|', "/")
+    );
+    for _ in 3..columns {
+        row.push_str(" |");
+    }
+    row
+}
+
+/// The expected lab throughput of a pool of `workers` blocking workers
+/// with keep-alive: each worker is held by one user for a run of think
+/// times under the idle timeout, then the idle timeout itself. With think
+/// uniform in 5..15 s and a 10 s idle timeout, half the thinks end the hold:
+/// on average 2 requests per hold, which lasts 2 x 0.3 s + 7.5 s (one short
+/// think) + 10 s (the idle timeout) = 18.1 s.
+pub fn lab_keepalive_expectation(workers: usize) -> f64 {
+    let think_min = THINK.min.as_secs_f64();
+    let think_max = THINK.max.as_secs_f64();
+    let idle = IDLE_TIMEOUT.as_secs_f64();
+    let ends_hold = (think_max - idle) / (think_max - think_min);
+    let requests_per_hold = 1.0 / ends_hold;
+    let short_thinks = requests_per_hold - 1.0;
+    let hold_seconds = requests_per_hold * DB_LATENCY.as_secs_f64()
+        + short_thinks * (think_min + idle) / 2.0
+        + idle;
+    workers as f64 * requests_per_hold / hold_seconds
+}
+
+fn lab_section(results: &Results, text: &mut String) {
+    let lab: Vec<&CellResult> = results.cells_of(Scenario::Lab).collect();
+    if lab.is_empty() {
+        return;
+    }
+    let demand = lab
+        .iter()
+        .find_map(|result| result.cell.demand_rps())
+        .unwrap_or(0.0);
+    let users = lab.first().map_or(100, |result| result.cell.clients);
+    let _ = writeln!(
+        text,
+        "## lab: the lecture's Locust run\n\n{users} users, each requests `GET /` (fake DB {} ms), \
+         thinks {THINK} and requests again; users start at {} per second. Little's law: \
+         {users} users / ({} s think + 0.3 s) = **{demand:.1} req/s** for a model that serves \
+         them all at once, with a median near 300 ms. A model with W blocking workers can do at \
+         most W / 0.3 s: **3.3 req/s** for 01-blocking, whose users then queue for about \
+         {users} / 3.3 - 10.3 = 20 s each (the lab's \"median of many seconds\").\n",
+        DB_LATENCY.as_millis(),
+        super::scenarios::LAB_SPAWN_RATE,
+        (THINK.min + THINK.max).as_secs_f64() / 2.0,
+    );
+    for keepalive in [false, true] {
+        let rows: Vec<&&CellResult> = lab
+            .iter()
+            .filter(|result| result.cell.keepalive == keepalive)
+            .collect();
+        if rows.is_empty() {
+            continue;
+        }
+        let first = rows[0];
+        let _ = writeln!(
+            text,
+            "### {}\n\ncell {} of which {} warm-up; request timeout {} s.\n",
+            if keepalive {
+                "with keep-alive (as Locust's client does)"
+            } else {
+                "a new connection per request (as the lecture's servers close after each reply)"
+            },
+            crate::duration::format_duration(first.cell.duration),
+            crate::duration::format_duration(first.cell.warmup),
+            first.cell.timeout.as_secs()
+        );
+        let _ = writeln!(
+            text,
+            "| model | req/s | bound | measured / bound | p50 | p90 | p99 | max | errors | threads | TIME_WAIT | saturated |\n|---|---|---|---|---|---|---|---|---|---|---|---|"
+        );
+        for result in &rows {
+            let Some(headline) = &result.headline else {
+                let _ = writeln!(text, "{}", failed_row(result, 12));
+                continue;
+            };
+            let _ = writeln!(
+                text,
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                result.cell.model,
+                rate(headline.requests_per_second),
+                optional(result.bound_rps.map(rate)),
+                optional(result.ratio.map(|ratio| format!("{ratio:.2}"))),
+                latency(headline, headline.p50_us),
+                latency(headline, headline.p90_us),
+                latency(headline, headline.p99_us),
+                latency(headline, headline.max_us),
+                headline.errors,
+                resource(headline.threads_peak, |threads| threads.to_string()),
+                optional(result.time_wait),
+                yes_no(result)
+            );
+        }
+        text.push('\n');
+        // What Little's law said, what happened, and where they part.
+        for result in &rows {
+            let Some(headline) = &result.headline else {
+                continue;
+            };
+            let expected = if keepalive && result.capacity.is_some() {
+                lab_keepalive_expectation(result.capacity.unwrap_or(1)).min(demand)
+            } else {
+                result.bound_rps.unwrap_or(demand)
+            };
+            let measured = headline.requests_per_second;
+            let off = (measured - expected) / expected.max(1e-9);
+            let _ = write!(
+                text,
+                "- {} lab {}: {} req/s (expected {}), median {}",
+                result.cell.model,
+                if keepalive {
+                    "with keep-alive"
+                } else {
+                    "without keep-alive"
+                },
+                rate(measured),
+                rate(expected),
+                latency(headline, headline.p50_us)
+            );
+            if off.abs() > 0.2 {
+                let _ = write!(text, "; {:+.0} % off", off * 100.0);
+                if results.quick {
+                    text.push_str(
+                        " (a quick cell is shorter than one think cycle: the users had not \
+                         reached their steady state)",
+                    );
+                }
+            }
+            text.push_str(".\n");
+        }
+        if keepalive {
+            let _ = writeln!(
+                text,
+                "\nWhy keep-alive hurts the blocking models: a blocking worker (01's only \
+                 thread, a thread of 03 or 05, a process of 04) serves one connection from \
+                 accept to close. With keep-alive a user keeps its connection open while it \
+                 thinks, so the worker sits idle, held, for 5 to 15 s per request. Only the \
+                 server's idle timeout ({} s) frees it, when a think runs longer than that. \
+                 Half of the thinks do, so a worker serves about 2 requests per hold of about \
+                 18 s: {:.2} req/s per worker. That gives 01-blocking about {:.2} req/s, \
+                 04-prefork ({} workers) {:.2}, 03-thread-pool (10) {:.1} and \
+                 05-prefork-threads ({} x 10) {:.1}, while the users ask for {demand:.1}. The \
+                 users who are not being served wait in the listen queue until their \
+                 {}-s timeout. The concurrent models (02, 06-09) give every connection its own \
+                 thread, coroutine or state, so a thinking user costs them a descriptor and a \
+                 little memory, not a worker.\n",
+                IDLE_TIMEOUT.as_secs(),
+                lab_keepalive_expectation(1),
+                lab_keepalive_expectation(1),
+                results.machine.cores,
+                lab_keepalive_expectation(results.machine.cores),
+                lab_keepalive_expectation(10),
+                results.machine.cores,
+                lab_keepalive_expectation(results.machine.cores * 10),
+                first.cell.timeout.as_secs()
+            );
+        } else {
+            text.push_str(
+                "\nWithout keep-alive every request is a new connection, and a worker is \
+                 free again as soon as it has answered: the blocking models serve as many \
+                 requests as their workers allow, and a pool of 10 or more already keeps up \
+                 with 100 thinking users.\n\n",
+            );
+        }
+    }
+}
+
+fn http_sweep_section(results: &Results, plots: &[String], text: &mut String) {
+    let cells: Vec<&CellResult> = results.cells_of(Scenario::HttpSweep).collect();
+    if cells.is_empty() {
+        return;
+    }
+    let first = cells[0];
+    let _ = writeln!(
+        text,
+        "## http-sweep: throughput against Little's law\n\nN keep-alive connections, each \
+         sends `GET /` (fake DB 300 ms) as soon as the previous reply is in, no think time; \
+         cell {} of which {} warm-up, request timeout {} s. The bound is min(clients, \
+         capacity) / 0.3 s, where capacity is what the model serves at once: 1 for 01, the \
+         workers for 03 (10) and 04 ({}), workers x threads for 05 ({}), unlimited for the \
+         others. Clients beyond a blocking model's capacity wait in the listen queue and \
+         time out: that is the saturation column.\n",
+        crate::duration::format_duration(first.cell.duration),
+        crate::duration::format_duration(first.cell.warmup),
+        first.cell.timeout.as_secs(),
+        results.machine.cores,
+        results.machine.cores * 10
+    );
+    for plot in plots.iter().filter(|plot| plot.starts_with("http-sweep")) {
+        let _ = writeln!(text, "![{plot}]({plot})\n");
+    }
+    let _ = writeln!(
+        text,
+        "| model | clients | req/s | bound | measured / bound | p50 | p99 | p99.9 | errors | RSS | threads | CPU | TIME_WAIT | saturated |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+    );
+    for result in &cells {
+        let Some(headline) = &result.headline else {
+            let _ = writeln!(text, "{}", failed_row(result, 14));
+            continue;
+        };
+        let _ = writeln!(
+            text,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            result.cell.model,
+            result.cell.clients,
+            rate(headline.requests_per_second),
+            optional(result.bound_rps.map(rate)),
+            optional(result.ratio.map(|ratio| format!("{ratio:.2}"))),
+            latency(headline, headline.p50_us),
+            latency(headline, headline.p99_us),
+            latency(headline, headline.p999_us),
+            headline.errors,
+            resource(headline.rss_peak_bytes, bytes),
+            resource(headline.threads_peak, |threads| threads.to_string()),
+            optional(headline.cpu_mean_percent.map(|cpu| format!("{cpu:.0} %"))),
+            optional(result.time_wait),
+            yes_no(result)
+        );
+    }
+    text.push('\n');
+}
+
+fn echo_sweep_section(results: &Results, plots: &[String], text: &mut String) {
+    let cells: Vec<&CellResult> = results.cells_of(Scenario::EchoSweep).collect();
+    if cells.is_empty() {
+        return;
+    }
+    let first = cells[0];
+    let _ = writeln!(
+        text,
+        "## echo-sweep: 64-byte messages\n\nN connections, each sends 64 bytes and waits for \
+         the echo, closed loop; cell {} of which {} warm-up. No fake DB: this is CPU and \
+         system calls, so the client's CPU is part of the story (the server's CPU is in the \
+         table, 100 % = one core).\n",
+        crate::duration::format_duration(first.cell.duration),
+        crate::duration::format_duration(first.cell.warmup),
+    );
+    for plot in plots.iter().filter(|plot| plot.starts_with("echo-sweep")) {
+        let _ = writeln!(text, "![{plot}]({plot})\n");
+    }
+    let _ = writeln!(
+        text,
+        "| model | connections | messages/s | p50 | p99 | max | errors | RSS | threads | CPU | loadgen CPU | saturated |\n|---|---|---|---|---|---|---|---|---|---|---|---|"
+    );
+    for result in &cells {
+        let Some(headline) = &result.headline else {
+            let _ = writeln!(text, "{}", failed_row(result, 12));
+            continue;
+        };
+        let _ = writeln!(
+            text,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            result.cell.model,
+            result.cell.clients,
+            rate(headline.requests_per_second),
+            latency(headline, headline.p50_us),
+            latency(headline, headline.p99_us),
+            latency(headline, headline.max_us),
+            headline.errors,
+            resource(headline.rss_peak_bytes, bytes),
+            resource(headline.threads_peak, |threads| threads.to_string()),
+            optional(headline.cpu_mean_percent.map(|cpu| format!("{cpu:.0} %"))),
+            optional(
+                result
+                    .loadgen_cpu_mean_percent
+                    .map(|cpu| format!("{cpu:.0} %"))
+            ),
+            yes_no(result)
+        );
+    }
+    text.push('\n');
+}
+
+fn c10k_section(results: &Results, plots: &[String], text: &mut String) {
+    let cells: Vec<&CellResult> = results.cells_of(Scenario::C10k).collect();
+    if cells.is_empty() {
+        return;
+    }
+    let rate = cells[0].cell.connect_rate.unwrap_or_default();
+    let _ = writeln!(
+        text,
+        "## c10k: idle connections\n\nOpen N connections at {rate:.0} per second and hold them; \
+         every second about 10 of them send a 16-byte echo to check they are served, not just \
+         queued. RSS per connection = (peak RSS - RSS right after start) / connections held. A \
+         model that does not get there says why.\n"
+    );
+    for plot in plots.iter().filter(|plot| plot.starts_with("c10k")) {
+        let _ = writeln!(text, "![{plot}]({plot})\n");
+    }
+    let _ = writeln!(
+        text,
+        "| model | connections | held | checks answered | RSS at start | peak RSS | RSS per connection | threads | fds | reached | why not |\n|---|---|---|---|---|---|---|---|---|---|---|"
+    );
+    for result in &cells {
+        let (Some(headline), Some(hold)) = (&result.headline, &result.hold) else {
+            let _ = writeln!(text, "{}", failed_row(result, 11));
+            continue;
+        };
+        let _ = writeln!(
+            text,
+            "| {} | {} | {} | {} of {} | {} | {} | {} | {} | {} | {} | {} |",
+            result.cell.model,
+            result.cell.clients,
+            hold.open_at_end,
+            hold.checks_answered,
+            hold.checks_sent,
+            resource(
+                result.baseline.as_ref().map(|baseline| baseline.rss_bytes),
+                bytes
+            ),
+            resource(headline.rss_peak_bytes, bytes),
+            optional(result.rss_per_connection_bytes.map(format_bytes)),
+            resource(headline.threads_peak, |threads| threads.to_string()),
+            resource(headline.fds_peak, |fds| fds.to_string()),
+            match result.reached {
+                Some(true) => "yes",
+                Some(false) => "**no**",
+                None => "-",
+            },
+            optional(
+                result
+                    .stopped_reason
+                    .as_ref()
+                    .map(|reason| reason.replace('|', "/"))
+            )
+        );
+    }
+    text.push('\n');
+}
+
+/// The sentences a reader wants before the tables.
+fn headlines(results: &Results, text: &mut String) {
+    let mut lines = Vec::new();
+    for result in &results.cells {
+        let Some(headline) = &result.headline else {
+            continue;
+        };
+        let cell = &result.cell;
+        match cell.scenario {
+            Scenario::Lab => lines.push(format!(
+                "{} lab {}: {} req/s (bound {}), median {}",
+                cell.model,
+                if cell.keepalive {
+                    "with keep-alive"
+                } else {
+                    "without keep-alive"
+                },
+                rate(headline.requests_per_second),
+                optional(result.bound_rps.map(rate)),
+                latency(headline, headline.p50_us)
+            )),
+            Scenario::C10k
+                if Some(cell.clients)
+                    == results
+                        .cells_of(Scenario::C10k)
+                        .map(|other| other.cell.clients)
+                        .max() =>
+            {
+                lines.push(format!(
+                    "{} c10k at {} connections: held {}, RSS {} ({} per connection), {} threads{}",
+                    cell.model,
+                    cell.clients,
+                    result.hold.as_ref().map_or(0, |hold| hold.open_at_end),
+                    resource(headline.rss_peak_bytes, bytes),
+                    optional(result.rss_per_connection_bytes.map(format_bytes)),
+                    resource(headline.threads_peak, |threads| threads.to_string()),
+                    if result.reached == Some(false) {
+                        "; did not get there"
+                    } else {
+                        ""
+                    }
+                ));
+            }
+            _ => {}
+        }
+    }
+    if lines.is_empty() {
+        return;
+    }
+    text.push_str("## Headlines\n\n");
+    for line in lines {
+        let _ = writeln!(text, "- {line}.");
+    }
+    text.push('\n');
+}
+
+/// `results.md`.
+pub fn markdown(results: &Results, plots: &[String]) -> String {
+    let mut text = String::from("# Results: nine models compared\n\n");
+    if results.quick {
+        text.push_str(
+            "> **This is a quick run** (`--quick`): every cell is a few seconds long, so the \
+             numbers are rough, the lab users never reach their steady state, and nothing \
+             here should be quoted. A full run (without `--quick`) takes about an hour.\n\n",
+        );
+    }
+    if !results.complete {
+        let _ = writeln!(
+            text,
+            "> **Incomplete**: {} of {} cells so far.\n",
+            results.finished_cells, results.planned_cells
+        );
+    }
+    let _ = writeln!(
+        text,
+        "- Machine: {}\n- Command: `{}`\n- Note: {}.\n- Time: {:.0} s for {} cells.\n",
+        results.machine.describe(),
+        results.command,
+        results.machine.sharing_note(),
+        results.elapsed_seconds,
+        results.finished_cells
+    );
+    let _ = writeln!(
+        text,
+        "How to read the tables: every cell starts the model fresh, runs the load, and stops \
+         it. Throughput and latency leave out the cell's warm-up (its first seconds, while \
+         clients connect and queues fill); RSS, threads, fds and CPU are the server's peaks \
+         (CPU: mean) over the whole cell, summed over its processes. **Bound** is Little's \
+         law, min(clients, capacity) / 0.3 s, never more than what the clients ask for. A \
+         cell is **saturated** when it served less than {:.0} % of what its clients asked \
+         for (clients / (0.3 s + think)), or when clients timed out or were refused: the \
+         model did not keep up, and the cell was cut at its time cap rather than waited \
+         on. Latency percentiles count only the requests that completed: a saturated \
+         model's p99 can look fine while most clients are still waiting, so read it next to \
+         the errors. TIME_WAIT counts the sockets this cell's connections left in that state \
+         (to or from the server's port, at the end of the load): one per connection \
+         with keep-alive, one per request without.\n",
+        SATURATION_SHARE * 100.0
+    );
+    headlines(results, &mut text);
+    lab_section(results, &mut text);
+    http_sweep_section(results, plots, &mut text);
+    echo_sweep_section(results, plots, &mut text);
+    c10k_section(results, plots, &mut text);
+    let failed: Vec<&CellResult> = results
+        .cells
+        .iter()
+        .filter(|result| result.error.is_some())
+        .collect();
+    if !failed.is_empty() {
+        text.push_str("## Cells that failed\n\n");
+        for result in failed {
+            let _ = writeln!(
+                text,
+                "- {} {} {} clients={}: {}",
+                result.cell.scenario,
+                result.cell.variant(),
+                result.cell.model,
+                result.cell.clients,
+                result.error.clone().unwrap_or_default()
+            );
+        }
+        text.push('\n');
+    }
+    let unclean: Vec<&CellResult> = results
+        .cells
+        .iter()
+        .filter(|result| {
+            result
+                .stopped
+                .as_ref()
+                .is_some_and(|stopped| !stopped.clean)
+        })
+        .collect();
+    if !unclean.is_empty() {
+        text.push_str("## Servers that did not stop cleanly on SIGTERM\n\n");
+        for result in unclean {
+            if let Some(stopped) = &result.stopped {
+                let _ = writeln!(
+                    text,
+                    "- {} {} clients={}: {} after {:.1} s{}",
+                    result.cell.scenario,
+                    result.cell.model,
+                    result.cell.clients,
+                    stopped.status,
+                    stopped.seconds,
+                    stopped
+                        .note
+                        .as_ref()
+                        .map(|note| format!(" ({note})"))
+                        .unwrap_or_default()
+                );
+            }
+        }
+        text.push('\n');
+    }
+    let _ = writeln!(
+        text,
+        "Files: `results.json` (everything, with each cell's full loadgen report and \
+         per-second series), `results.csv` (one row per cell), the SVG plots. {}.",
+        results.provenance()
+    );
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_held_worker_serves_about_a_ninth_of_a_request_per_second() {
+        let per_worker = lab_keepalive_expectation(1);
+        assert!((per_worker - 2.0 / 18.1).abs() < 0.001, "{per_worker}");
+    }
+
+    #[test]
+    fn csv_fields_with_commas_are_quoted() {
+        assert_eq!(csv_field("a, b"), "\"a, b\"");
+        assert_eq!(csv_field("plain"), "plain");
+    }
+}

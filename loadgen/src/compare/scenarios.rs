@@ -1,0 +1,483 @@
+//! What the comparison runs: the named scenarios, the flags each model is
+//! started with, and the list of cells (scenario x model x clients) they
+//! make.
+//!
+//! Everything a reader needs to re-run one cell by hand is in here: the
+//! server's flags (`scripts/load.sh` takes the same) and the load, which
+//! is an ordinary [`Config`] of `loadgen echo|http|hold`.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::{CommonConfig, Config, EchoConfig, HoldConfig, HttpConfig, HttpLoad};
+use crate::duration::{DurationRange, as_text};
+
+/// The nine models, in the order of the book.
+pub const MODELS: [&str; 9] = [
+    "01-blocking",
+    "02-thread-per-client",
+    "03-thread-pool",
+    "04-prefork",
+    "05-prefork-threads",
+    "06-select",
+    "07-epoll",
+    "08-coroutines",
+    "09-async",
+];
+
+/// The fake database's reply time, as in the lab.
+pub const DB_LATENCY: Duration = Duration::from_millis(300);
+/// The servers' idle timeout (their default): it is what frees a blocking
+/// worker from a keep-alive user who thinks for longer.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+/// The lab's Locust users think 5 to 15 s between requests.
+pub const THINK: DurationRange = DurationRange {
+    min: Duration::from_secs(5),
+    max: Duration::from_secs(15),
+};
+/// Bytes per echo message in `echo-sweep`.
+pub const ECHO_MESSAGE_BYTES: usize = 64;
+/// Threads per process of 05-prefork-threads (its default).
+pub const PREFORK_THREADS: usize = 10;
+/// Threads of 03-thread-pool (its default).
+pub const POOL_THREADS: usize = 10;
+
+/// A named scenario; `--help` of `loadgen compare` explains each.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Scenario {
+    Lab,
+    HttpSweep,
+    EchoSweep,
+    C10k,
+}
+
+impl Scenario {
+    pub const ALL: [Scenario; 4] = [
+        Scenario::Lab,
+        Scenario::HttpSweep,
+        Scenario::EchoSweep,
+        Scenario::C10k,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Scenario::Lab => "lab",
+            Scenario::HttpSweep => "http-sweep",
+            Scenario::EchoSweep => "echo-sweep",
+            Scenario::C10k => "c10k",
+        }
+    }
+
+    /// Client counts when `--clients` does not say otherwise.
+    pub fn default_clients(self) -> Vec<usize> {
+        match self {
+            Scenario::Lab => vec![100],
+            Scenario::HttpSweep => vec![1, 10, 100, 1000, 5000],
+            Scenario::EchoSweep => vec![1, 10, 100, 1000],
+            Scenario::C10k => vec![1000, 5000, 10_000],
+        }
+    }
+
+    /// The server's `--mode`.
+    pub fn server_mode(self) -> &'static str {
+        match self {
+            Scenario::Lab | Scenario::HttpSweep => "http",
+            Scenario::EchoSweep | Scenario::C10k => "echo",
+        }
+    }
+
+    /// The connection variants a scenario runs: the lab once with a new
+    /// connection per request and once with keep-alive; the sweeps with
+    /// keep-alive only, so TIME_WAIT stays low.
+    pub fn keepalive_variants(self) -> &'static [bool] {
+        match self {
+            Scenario::Lab => &[false, true],
+            _ => &[true],
+        }
+    }
+}
+
+impl fmt::Display for Scenario {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(self.name())
+    }
+}
+
+impl FromStr for Scenario {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Scenario::ALL
+            .into_iter()
+            .find(|scenario| scenario.name() == text)
+            .ok_or_else(|| {
+                format!("unknown scenario `{text}`: use lab, http-sweep, echo-sweep, c10k or all")
+            })
+    }
+}
+
+/// How long cells run. A full run is for the book; a quick one checks that
+/// everything works and gives rough numbers in a few minutes.
+#[derive(Clone, Copy, Debug)]
+pub struct Timing {
+    /// Length of one load run (c10k: time to hold after the last connect).
+    pub cell: Duration,
+    /// Left out of the totals at the start of each cell, whole seconds.
+    pub warmup: Duration,
+}
+
+/// Connects per second in c10k: fast enough to get to 10,000 in seconds,
+/// slow enough that the 4096-long listen queue never overflows on a model
+/// that accepts.
+pub fn c10k_connect_rate(quick: bool) -> f64 {
+    if quick { 4000.0 } else { 2000.0 }
+}
+
+/// The lab's users start at this many per second, as a Locust run with
+/// spawn rate 10 does. It is also about users / (think + 300 ms), so the
+/// requests arrive at close to their steady rate from the first second;
+/// starting all 100 at once would send a burst of 100 requests and then
+/// nothing for 5 s.
+pub const LAB_SPAWN_RATE: f64 = 10.0;
+
+pub fn timing(scenario: Scenario, quick: bool, cell_override: Option<Duration>) -> Timing {
+    let seconds = Duration::from_secs;
+    let default = match (scenario, quick) {
+        // 100 users with 5..15 s think need about two think cycles to
+        // settle; 60 s measured then gives ~580 requests per model.
+        (Scenario::Lab, false) => (seconds(80), seconds(20)),
+        (Scenario::Lab, true) => (seconds(8), seconds(1)),
+        (Scenario::HttpSweep, false) => (seconds(15), seconds(3)),
+        (Scenario::HttpSweep, true) => (seconds(2), seconds(1)),
+        (Scenario::EchoSweep, false) => (seconds(10), seconds(2)),
+        // Echo connections are ready at once: no warm-up needed.
+        (Scenario::EchoSweep, true) => (seconds(1), Duration::ZERO),
+        (Scenario::C10k, false) => (seconds(5), Duration::ZERO),
+        (Scenario::C10k, true) => (seconds(1), Duration::ZERO),
+    };
+    match cell_override {
+        None => Timing {
+            cell: default.0,
+            warmup: default.1,
+        },
+        // A short cell keeps at most a quarter of itself as warm-up.
+        Some(cell) => Timing {
+            cell,
+            warmup: default.1.min(seconds(cell.as_secs() / 4)),
+        },
+    }
+}
+
+/// How a model is started and how many requests it can serve at once.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ModelSetup {
+    /// The model's own flags (`--workers`, `--threads`).
+    pub flags: Vec<String>,
+    /// Requests it can serve at once: the workers that block on the fake
+    /// DB. `None` = no such limit (a thread, coroutine or state per
+    /// connection).
+    pub capacity: Option<usize>,
+}
+
+/// The flags the comparison passes to a model, written out even where they
+/// are the model's defaults, so that the capacity used for the bounds is
+/// the one the server really had.
+pub fn model_setup(model: &str, cores: usize) -> ModelSetup {
+    let workers = |count: usize| vec!["--workers".to_string(), count.to_string()];
+    match model {
+        "01-blocking" => ModelSetup {
+            flags: Vec::new(),
+            capacity: Some(1),
+        },
+        "03-thread-pool" => ModelSetup {
+            flags: workers(POOL_THREADS),
+            capacity: Some(POOL_THREADS),
+        },
+        "04-prefork" => ModelSetup {
+            flags: workers(cores),
+            capacity: Some(cores),
+        },
+        "05-prefork-threads" => {
+            let mut flags = workers(cores);
+            flags.extend(["--threads".to_string(), PREFORK_THREADS.to_string()]);
+            ModelSetup {
+                flags,
+                capacity: Some(cores * PREFORK_THREADS),
+            }
+        }
+        "08-coroutines" => ModelSetup {
+            flags: workers(cores),
+            capacity: None,
+        },
+        "09-async" => {
+            let mut flags = vec!["--runtime".to_string(), "multi-thread".to_string()];
+            flags.extend(workers(cores));
+            ModelSetup {
+                flags,
+                capacity: None,
+            }
+        }
+        _ => ModelSetup {
+            flags: Vec::new(),
+            capacity: None,
+        },
+    }
+}
+
+/// One run: a model under one load, started fresh for it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Cell {
+    pub scenario: Scenario,
+    pub model: String,
+    /// HTTP: reuse connections; `false` = a new connection per request.
+    pub keepalive: bool,
+    /// Users, connections, or held connections.
+    pub clients: usize,
+    /// How long the load runs (c10k: connecting plus holding).
+    #[serde(with = "as_text")]
+    pub duration: Duration,
+    #[serde(with = "as_text")]
+    pub warmup: Duration,
+    /// A request (or connect) slower than this is a timeout error.
+    #[serde(with = "as_text")]
+    pub timeout: Duration,
+    /// c10k: new connections per second.
+    pub connect_rate: Option<f64>,
+}
+
+impl Cell {
+    /// `keep-alive` or `close` for the lab, empty for the others.
+    pub fn variant(&self) -> &'static str {
+        match (self.scenario, self.keepalive) {
+            (Scenario::Lab, true) => "keep-alive",
+            (Scenario::Lab, false) => "close",
+            _ => "",
+        }
+    }
+
+    /// The server's command line, minus the binary.
+    pub fn server_args(&self, setup: &ModelSetup) -> Vec<String> {
+        let mut args: Vec<String> = [
+            "--addr",
+            "127.0.0.1:0",
+            "--mode",
+            self.scenario.server_mode(),
+            "--db-latency",
+            "300ms",
+            "--idle-timeout",
+            "10s",
+            "--log",
+            "warn",
+            "--backlog",
+            "4096",
+        ]
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+        args.extend(setup.flags.iter().cloned());
+        args
+    }
+
+    /// The load, as `loadgen echo|http|hold` would run it.
+    pub fn load(&self, addr: SocketAddr, pid: i32) -> Config {
+        let mut common = CommonConfig::new(addr, self.duration);
+        common.pid = Some(pid);
+        common.warmup = self.warmup;
+        common.timeout = self.timeout;
+        match self.scenario {
+            Scenario::Lab => Config::Http(HttpConfig {
+                common,
+                load: HttpLoad::Users {
+                    users: self.clients,
+                    think: THINK,
+                    spawn_rate: Some(LAB_SPAWN_RATE),
+                },
+                path: "/".to_string(),
+                keepalive: self.keepalive,
+            }),
+            Scenario::HttpSweep => Config::Http(HttpConfig {
+                common,
+                load: HttpLoad::Connections {
+                    connections: self.clients,
+                    // At least 1000 per second: a few clients start at once,
+                    // 5000 spread over the first second (which the warm-up
+                    // leaves out) instead of one burst of SYNs.
+                    spawn_rate: Some((self.clients as f64).max(1000.0)),
+                },
+                path: "/".to_string(),
+                keepalive: true,
+            }),
+            Scenario::EchoSweep => Config::Echo(EchoConfig {
+                common,
+                connections: self.clients,
+                size: ECHO_MESSAGE_BYTES,
+                rate: None,
+            }),
+            Scenario::C10k => Config::Hold(HoldConfig {
+                common,
+                connections: self.clients,
+                connect_rate: self
+                    .connect_rate
+                    .unwrap_or_else(|| c10k_connect_rate(false)),
+                sample: 10,
+            }),
+        }
+    }
+
+    /// HTTP: the requests per second the clients ask for if every request
+    /// took exactly the fake DB's 300 ms: clients / (300 ms + mean think).
+    pub fn demand_rps(&self) -> Option<f64> {
+        let think = match self.scenario {
+            Scenario::Lab => (THINK.min + THINK.max).as_secs_f64() / 2.0,
+            Scenario::HttpSweep => 0.0,
+            _ => return None,
+        };
+        Some(self.clients as f64 / (DB_LATENCY.as_secs_f64() + think))
+    }
+
+    /// HTTP: the most this model can serve by Little's law,
+    /// min(clients, capacity) / 300 ms, and never more than the demand.
+    pub fn bound_rps(&self, capacity: Option<usize>) -> Option<f64> {
+        let demand = self.demand_rps()?;
+        let capacity_bound = capacity.map_or(f64::INFINITY, |workers| {
+            workers as f64 / DB_LATENCY.as_secs_f64()
+        });
+        Some(demand.min(capacity_bound))
+    }
+}
+
+/// What to run: scenarios x models x client counts x variants.
+#[derive(Clone, Debug)]
+pub struct PlanRequest {
+    pub scenarios: Vec<Scenario>,
+    pub models: Vec<String>,
+    pub clients: Option<Vec<usize>>,
+    pub quick: bool,
+    pub cell_duration: Option<Duration>,
+}
+
+/// All cells in the order they run: scenario by scenario, so a scenario's
+/// table fills up before the next one starts.
+pub fn plan(request: &PlanRequest) -> Vec<Cell> {
+    let mut cells = Vec::new();
+    for &scenario in &request.scenarios {
+        let timing = timing(scenario, request.quick, request.cell_duration);
+        let clients = request
+            .clients
+            .clone()
+            .unwrap_or_else(|| scenario.default_clients());
+        for &keepalive in scenario.keepalive_variants() {
+            for model in &request.models {
+                for &count in &clients {
+                    let (duration, timeout) = match scenario {
+                        // Without keep-alive 01-blocking's users queue for
+                        // about 20 s: a timeout that short would hide that.
+                        Scenario::Lab => (timing.cell, Duration::from_secs(60)),
+                        Scenario::C10k => {
+                            let connecting = count as f64 / c10k_connect_rate(request.quick);
+                            (
+                                Duration::from_secs_f64(connecting) + timing.cell,
+                                Duration::from_secs(5),
+                            )
+                        }
+                        _ => (timing.cell, Duration::from_secs(5)),
+                    };
+                    cells.push(Cell {
+                        scenario,
+                        model: model.clone(),
+                        keepalive,
+                        clients: count,
+                        duration,
+                        warmup: timing.warmup,
+                        timeout,
+                        connect_rate: (scenario == Scenario::C10k)
+                            .then(|| c10k_connect_rate(request.quick)),
+                    });
+                }
+            }
+        }
+    }
+    cells
+}
+
+/// Models named on the command line: full names or their number
+/// (`07` = `07-epoll`).
+pub fn resolve_models(names: &[String]) -> Result<Vec<String>, String> {
+    if names.is_empty() || names.iter().any(|name| name == "all") {
+        return Ok(MODELS.iter().map(ToString::to_string).collect());
+    }
+    names
+        .iter()
+        .map(|name| {
+            MODELS
+                .iter()
+                .find(|model| {
+                    **model == name
+                        || model
+                            .strip_prefix(name.as_str())
+                            .is_some_and(|rest| rest.starts_with('-'))
+                })
+                .map(ToString::to_string)
+                .ok_or_else(|| {
+                    format!("unknown model `{name}`: use 01-blocking ... 09-async (or 01 ... 09)")
+                })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bounds_follow_littles_law() {
+        let cell = |scenario, clients| Cell {
+            scenario,
+            model: "x".to_string(),
+            keepalive: true,
+            clients,
+            duration: Duration::from_secs(1),
+            warmup: Duration::ZERO,
+            timeout: Duration::from_secs(5),
+            connect_rate: None,
+        };
+        let sweep = cell(Scenario::HttpSweep, 100);
+        let bound = |capacity| sweep.bound_rps(capacity).expect("http has a bound");
+        assert!((bound(Some(1)) - 3.33).abs() < 0.01);
+        assert!((bound(Some(10)) - 33.3).abs() < 0.1);
+        assert!((bound(None) - 333.3).abs() < 0.1);
+        let lab = cell(Scenario::Lab, 100);
+        assert!((lab.bound_rps(None).expect("http") - 9.71).abs() < 0.01);
+        assert!((lab.bound_rps(Some(1)).expect("http") - 3.33).abs() < 0.01);
+        assert_eq!(cell(Scenario::EchoSweep, 10).bound_rps(None), None);
+    }
+
+    #[test]
+    fn models_by_name_or_number() {
+        let names = |list: &[&str]| list.iter().map(ToString::to_string).collect::<Vec<_>>();
+        assert_eq!(
+            resolve_models(&names(&["07", "01-blocking"])),
+            Ok(names(&["07-epoll", "01-blocking"]))
+        );
+        assert_eq!(resolve_models(&names(&["all"])).map(|all| all.len()), Ok(9));
+        assert!(resolve_models(&names(&["0"])).is_err());
+    }
+
+    #[test]
+    fn the_plan_covers_the_matrix() {
+        let request = PlanRequest {
+            scenarios: Scenario::ALL.to_vec(),
+            models: MODELS.iter().map(ToString::to_string).collect(),
+            clients: None,
+            quick: true,
+            cell_duration: None,
+        };
+        // lab: 2 variants; sweeps: 5 and 4 counts; c10k: 3 counts.
+        assert_eq!(plan(&request).len(), 9 * (2 + 5 + 4 + 3));
+    }
+}

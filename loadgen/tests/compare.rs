@@ -1,0 +1,140 @@
+//! `loadgen compare` end to end: one model, one cell, a real server binary,
+//! a real results folder.
+//!
+//! The model binaries belong to other packages, so Cargo does not build
+//! them for this test; it builds `07-epoll` itself first (a no-op when it
+//! is up to date), in the same profile as this test.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The workspace's target folder for this test's profile.
+fn bin_dir() -> PathBuf {
+    // This test binary lives in <target>/<profile>/deps/.
+    let test_binary = std::env::current_exe().expect("the test knows its own path");
+    test_binary
+        .parent()
+        .and_then(Path::parent)
+        .expect("the test binary is in <target>/<profile>/deps")
+        .to_path_buf()
+}
+
+fn build_model(package: &str, bin_dir: &Path) {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
+    let mut command = Command::new(cargo);
+    command.args(["build", "--quiet", "-p", package]);
+    if bin_dir.ends_with("release") {
+        command.arg("--release");
+    }
+    let status = command.status().expect("cargo runs");
+    assert!(status.success(), "cargo build -p {package} failed");
+}
+
+#[test]
+fn one_model_one_cell_makes_a_results_folder() {
+    let bin_dir = bin_dir();
+    build_model("epoll", &bin_dir);
+    let out = std::env::temp_dir().join(format!("loadgen-compare-test-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+
+    let output = Command::new(env!("CARGO_BIN_EXE_loadgen"))
+        .args([
+            "compare",
+            "--models",
+            "07-epoll",
+            "--scenario",
+            "http-sweep",
+            "--clients",
+            "10",
+            "--cell-duration",
+            "2s",
+            "--out",
+        ])
+        .arg(&out)
+        .arg("--bin-dir")
+        .arg(&bin_dir)
+        .output()
+        .expect("loadgen runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "loadgen compare failed: {stderr}");
+    assert!(
+        stderr.contains("[1/1] http-sweep 07-epoll clients=10"),
+        "one progress line per cell: {stderr}"
+    );
+
+    for file in [
+        "results.json",
+        "results.csv",
+        "results.md",
+        "http-sweep-throughput.svg",
+        "http-sweep-p99.svg",
+    ] {
+        assert!(out.join(file).is_file(), "{file} is missing in {out:?}");
+    }
+
+    let csv = std::fs::read_to_string(out.join("results.csv")).expect("results.csv");
+    let mut lines = csv.lines().filter(|line| !line.starts_with('#'));
+    let header: Vec<&str> = lines.next().expect("a header").split(',').collect();
+    let row: Vec<&str> = lines.next().expect("one row").split(',').collect();
+    let column = |name: &str| {
+        let index = header
+            .iter()
+            .position(|column| *column == name)
+            .unwrap_or_else(|| panic!("no column {name} in {header:?}"));
+        row[index]
+    };
+    assert_eq!(column("model"), "07-epoll");
+    assert_eq!(column("scenario"), "http-sweep");
+    assert_eq!(column("clients"), "10");
+    let rps: f64 = column("rps").parse().expect("rps is a number");
+    assert!(rps > 0.0, "rps {rps} in {csv}");
+    let p50: f64 = column("p50_ms").parse().expect("p50 is a number");
+    assert!(
+        (290.0..1000.0).contains(&p50),
+        "p50 {p50} ms: the fake DB takes 300 ms"
+    );
+    assert!(!column("rss_bytes").is_empty(), "the server was sampled");
+
+    let json: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out.join("results.json")).expect("results.json"),
+    )
+    .expect("results.json is JSON");
+    assert_eq!(json["complete"], true);
+    assert_eq!(
+        json["cells"][0]["stopped"]["clean"], true,
+        "07 stops on SIGTERM"
+    );
+    assert!(
+        json["machine"]["cores"]
+            .as_u64()
+            .is_some_and(|cores| cores >= 1)
+    );
+
+    let markdown = std::fs::read_to_string(out.join("results.md")).expect("results.md");
+    assert!(markdown.contains("| 07-epoll | 10 |"), "{markdown}");
+    assert!(markdown.contains("loadgen compare --models 07-epoll"));
+    let svg = std::fs::read_to_string(out.join("http-sweep-throughput.svg")).expect("svg");
+    assert!(svg.contains("07-epoll") && svg.contains("<svg"));
+
+    let _ = std::fs::remove_dir_all(&out);
+}
+
+#[test]
+fn a_missing_model_binary_is_a_clear_error() {
+    let out = std::env::temp_dir().join(format!("loadgen-compare-none-{}", std::process::id()));
+    let output = Command::new(env!("CARGO_BIN_EXE_loadgen"))
+        .args([
+            "compare",
+            "--models",
+            "07",
+            "--bin-dir",
+            "/nonexistent",
+            "--out",
+        ])
+        .arg(&out)
+        .output()
+        .expect("loadgen runs");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("cargo build --release"), "{stderr}");
+}
