@@ -18,8 +18,12 @@ say() { printf '%6d ms  %s\n' "$(( $(now_ms) - start ))" "$*"; }
 # is open), client 2 connects half a second later.
 say "client 1 connects and sends 'hello from 1', stays 2 s"
 ( { echo "hello from 1"; sleep 2; } | nc -N 127.0.0.1 "$MODEL_PORT" | while read -r line; do say "client 1 got: $line"; done ) &
+client1=$!
 sleep 0.5
 say "client 2 connects and sends 'hello from 2'"
 ( echo "hello from 2" | nc -N 127.0.0.1 "$MODEL_PORT" | while read -r line; do say "client 2 got: $line"; done ) &
-wait %1 %2 2>/dev/null || true
+client2=$!
+# Wait for the two clients by pid: the server is a background job too, and
+# a plain `wait` (or `wait %1`) would wait for it forever.
+wait "$client1" "$client2" || true
 say "both done"

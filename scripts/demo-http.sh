@@ -17,8 +17,11 @@ curl -sS -o /dev/null -w 'HTTP %{http_code} in %{time_total}s\n' "$url"
 
 echo "--- 10 requests at once:"
 start=$(now_ms)
+clients=()
 for index in $(seq 10); do
   curl -sS -o /dev/null -D - "$url" | tr -d '\r' | sed -n "s/^X-Worker: /  request $index served by /p" &
+  clients+=($!)
 done
-wait
+# Only the curls: a plain `wait` would also wait for the server, forever.
+wait "${clients[@]}"
 echo "all 10 done in $(( $(now_ms) - start )) ms"

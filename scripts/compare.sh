@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The comparison a teacher runs: builds the workspace in release, then
+# `loadgen compare` starts each model itself, puts it under the same
+# scenarios, stops it, and writes results.json, results.csv, results.md and
+# the SVG plots into docs/src/results/ (the book includes them).
+#
+#   scripts/compare.sh                 full run, about an hour on 2 cores
+#   scripts/compare.sh --quick         same matrix, short cells: < 10 min
+#   scripts/compare.sh --quick --out /tmp/quick    somewhere else
+#   scripts/compare.sh --scenario lab --models 01,03,07
+#
+# Every other flag goes to `loadgen compare` (see its --help). A quick
+# run's results.md says in its first lines that it was a quick run; don't
+# commit those numbers. loadgen stops every server it started, also on
+# Ctrl-C (SIGKILL to the server's process group after a deadline).
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+
+# Paths are relative to the workspace root, so the command written into
+# the results reads the same on every machine.
+cd "$ROOT"
+out=(--out docs/src/results)
+for argument in "$@"; do
+  case "$argument" in
+    --out|--out=*) out=() ;;   # the caller chose (relative to the root)
+  esac
+done
+
+started=$(date +%s)
+PROFILE=release build_models
+built=$(date +%s)
+target/release/loadgen compare --bin-dir target/release "${out[@]}" "$@"
+finished=$(date +%s)
+echo "compare.sh: build $(( built - started )) s, comparison $(( finished - built )) s," \
+  "total $(( finished - started )) s" >&2
