@@ -112,7 +112,8 @@ every cell, so an interrupted run keeps what it measured.
 Examples:
   loadgen compare --quick --out /tmp/quick
   loadgen compare --scenario lab --models 01,07 --out /tmp/lab
-  loadgen compare --scenario http-sweep --models 07-epoll --clients 10 --cell-duration 2s";
+  loadgen compare --scenario http-sweep --models 07-epoll --clients 10 --cell-duration 2s
+  loadgen compare --scenario c10k --update --out docs/src/results";
 
 /// Flags of `loadgen compare`.
 #[derive(Debug, Args)]
@@ -158,6 +159,18 @@ pub struct CompareArgs {
     /// instead of the scenario's.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub cell_duration: Option<Duration>,
+
+    /// Re-measure only the selected cells and keep every other cell of the
+    /// results.json already in --out (e.g. after fixing one scenario,
+    /// without re-running the hour-long rest). The files then list every
+    /// command that made them.
+    #[arg(long)]
+    pub update: bool,
+
+    /// Measure nothing: rewrite results.md, results.csv and the plots from
+    /// the results.json in --out (after changing how they are drawn).
+    #[arg(long, conflicts_with = "update")]
+    pub redraw: bool,
 }
 
 /// Flags of every mode.
@@ -390,6 +403,7 @@ pub fn compare_options(
         bin_dir: args.bin_dir.clone(),
         command,
         threads,
+        update: args.update,
     })
 }
 
@@ -421,6 +435,12 @@ pub async fn run_config(config: Config) -> anyhow::Result<Report> {
 /// What the binary does: run, print the summary, write the files.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     if let Command::Compare(args) = &cli.command {
+        if args.redraw {
+            let results = compare::output::read_results(&args.out)?;
+            compare::output::write_all(&results, &args.out)?;
+            println!("redrew {} from its results.json", args.out.display());
+            return Ok(());
+        }
         let options = compare_options(args, cli.threads, command_line())?;
         let results = compare::run_compare(&options)?;
         let failed = results

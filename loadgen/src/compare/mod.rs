@@ -58,6 +58,9 @@ pub struct CompareOptions {
     /// Worker threads of the load generator's runtime (default: one per
     /// core).
     pub threads: Option<usize>,
+    /// Keep the cells of the results.json already in `out` that this run
+    /// does not measure again.
+    pub update: bool,
 }
 
 /// Runs the comparison, writing the results folder after every cell.
@@ -105,6 +108,10 @@ pub fn run_compare(options: &CompareOptions) -> anyhow::Result<Results> {
 
     let machine = Machine::current();
     let mut results = Results::new(options, machine.clone(), cells.len());
+    if options.update {
+        let previous = output::read_results(&options.out)?;
+        results.keep_unplanned(previous, &cells);
+    }
     let planned_seconds: f64 = cells.iter().map(cell_budget_seconds).sum();
     let started = Instant::now();
     let mut done_seconds = 0.0;
@@ -130,14 +137,14 @@ pub fn run_compare(options: &CompareOptions) -> anyhow::Result<Results> {
         );
         results.cells.push(result);
         results.finished_cells = results.cells.len();
-        results.elapsed_seconds = elapsed;
+        results.elapsed_seconds = results.previous_seconds + elapsed;
         if let Err(error) = output::write_all(&results, &options.out) {
             eprintln!("compare: warning: {error:#}");
         }
         if interrupts.seen || runtime.block_on(interrupts.arrived_already()) {
             bail!(
                 "interrupted after {} of {} cells; what was measured is in {}",
-                results.cells.len(),
+                index + 1,
                 cells.len(),
                 options.out.display()
             );

@@ -93,6 +93,12 @@ impl Machine {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Results {
     pub command: String,
+    /// Later `--update` runs that re-measured some cells, in order.
+    #[serde(default)]
+    pub updated_by: Vec<String>,
+    /// Load time of the cells kept from earlier runs.
+    #[serde(default)]
+    pub previous_seconds: f64,
     pub quick: bool,
     pub machine: Machine,
     pub planned_cells: usize,
@@ -107,6 +113,8 @@ impl Results {
     pub fn new(options: &CompareOptions, machine: Machine, planned_cells: usize) -> Self {
         Results {
             command: options.command.clone(),
+            updated_by: Vec::new(),
+            previous_seconds: 0.0,
             quick: options.plan.quick,
             machine,
             planned_cells,
@@ -117,17 +125,52 @@ impl Results {
         }
     }
 
+    /// `--update`: start from an earlier run's results, keeping its cells
+    /// except those planned now (they are measured again and appended).
+    /// The earlier command stays first; this one is recorded as an update.
+    pub fn keep_unplanned(&mut self, previous: Results, planned: &[Cell]) {
+        let measured_again = |kept: &CellResult| {
+            planned.iter().any(|cell| {
+                cell.scenario == kept.cell.scenario
+                    && cell.model == kept.cell.model
+                    && cell.clients == kept.cell.clients
+                    && cell.keepalive == kept.cell.keepalive
+            })
+        };
+        let new_command = std::mem::replace(&mut self.command, previous.command);
+        self.updated_by = previous.updated_by;
+        self.updated_by.push(new_command);
+        self.quick |= previous.quick;
+        self.cells = previous
+            .cells
+            .into_iter()
+            .filter(|kept| !measured_again(kept))
+            .collect();
+        self.previous_seconds = self.cells.iter().map(|kept| kept.elapsed_seconds).sum();
+        self.planned_cells += self.cells.len();
+        self.finished_cells = self.cells.len();
+    }
+
+    /// Every command that made these results: the run, then its updates.
+    pub fn commands(&self) -> String {
+        let mut text = format!("`{}`", self.command);
+        for update in &self.updated_by {
+            text.push_str(&format!(", updated by `{update}`"));
+        }
+        text
+    }
+
     /// One line for the top of every file and the caption of every plot.
     pub fn provenance(&self) -> String {
         format!(
-            "{}{}; `{}`",
+            "{}{}; {}",
             if self.quick {
                 "QUICK RUN (short cells, rough numbers); "
             } else {
                 ""
             },
             self.machine.describe(),
-            self.command
+            self.commands()
         )
     }
 
@@ -425,6 +468,14 @@ pub fn to_csv(results: &Results) -> String {
         );
     }
     csv
+}
+
+/// Reads the `results.json` of an earlier run in `folder`, for `--update`.
+pub fn read_results(folder: &Path) -> anyhow::Result<Results> {
+    let path = folder.join("results.json");
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("--update needs an earlier run's {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("cannot read {}", path.display()))
 }
 
 /// Writes `results.json`, `results.csv`, `results.md` and the plots.
@@ -892,9 +943,9 @@ pub fn markdown(results: &Results, plots: &[String]) -> String {
     }
     let _ = writeln!(
         text,
-        "- Machine: {}\n- Command: `{}`\n- Note: {}.\n- Time: {:.0} s for {} cells.\n",
+        "- Machine: {}\n- Command: {}\n- Note: {}.\n- Time: {:.0} s for {} cells.\n",
         results.machine.describe(),
-        results.command,
+        results.commands(),
         results.machine.sharing_note(),
         results.elapsed_seconds,
         results.finished_cells

@@ -23,7 +23,7 @@ use super::scenarios::{DB_LATENCY, MODELS, Scenario};
 const WIDTH: u32 = 960;
 const HEIGHT: u32 = 640;
 /// Room under the chart for the caption line.
-const CAPTION_HEIGHT: u32 = 44;
+const CAPTION_HEIGHT: u32 = 64;
 
 /// One colour per model, the same in every chart.
 fn model_color(model: &str) -> RGBColor {
@@ -242,6 +242,14 @@ fn caption(results: &Results) -> Vec<String> {
         )),
         cut(results.command.clone()),
     ]
+    .into_iter()
+    .chain(
+        results
+            .updated_by
+            .iter()
+            .map(|update| cut(format!("updated by: {update}"))),
+    )
+    .collect()
 }
 
 /// The dashed Little's-law bounds: one per distinct capacity among the
