@@ -1043,6 +1043,43 @@ mod tests {
         assert!((per_worker - 2.0 / 18.1).abs() < 0.001, "{per_worker}");
     }
 
+    /// The committed results must stay readable by `--update` and
+    /// `--redraw`; updating one scenario keeps every other cell and records
+    /// the command.
+    #[test]
+    fn update_keeps_the_cells_it_does_not_measure_again() {
+        let committed =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/src/results");
+        let previous = read_results(&committed).expect("the committed results.json parses");
+        let total = previous.cells.len();
+        let original_command = previous.command.clone();
+        let plan = super::super::scenarios::plan(&super::super::PlanRequest {
+            scenarios: vec![Scenario::C10k],
+            models: vec!["07-epoll".to_string()],
+            clients: None,
+            quick: false,
+            cell_duration: None,
+        });
+        assert_eq!(plan.len(), 3, "c10k has three client counts");
+        let mut results = previous.clone();
+        results.command = "loadgen compare --scenario c10k --models 07 --update".to_string();
+        results.cells.clear();
+        results.planned_cells = plan.len();
+        results.keep_unplanned(previous, &plan);
+        assert_eq!(results.cells.len(), total - 3);
+        assert!(
+            results.cells.iter().all(
+                |kept| !(kept.cell.scenario == Scenario::C10k && kept.cell.model == "07-epoll")
+            )
+        );
+        assert_eq!(results.command, original_command);
+        assert_eq!(
+            results.updated_by.last().map(String::as_str),
+            Some("loadgen compare --scenario c10k --models 07 --update")
+        );
+        assert_eq!(results.planned_cells, total);
+    }
+
     #[test]
     fn csv_fields_with_commas_are_quoted() {
         assert_eq!(csv_field("a, b"), "\"a, b\"");
