@@ -526,6 +526,36 @@ fn yes_no(result: &CellResult) -> String {
 }
 
 /// A failed cell's row: the model, the clients and the error.
+/// A Markdown table over cells: the header row and its rule, then one row
+/// per cell from `row`, or a `failed` row of the same width for a cell
+/// without numbers (`row` returns `None`).
+fn write_table<'a>(
+    text: &mut String,
+    headers: &[&str],
+    cells: impl IntoIterator<Item = &'a CellResult>,
+    row: impl Fn(&CellResult) -> Option<Vec<String>>,
+) {
+    let _ = writeln!(
+        text,
+        "| {} |\n|{}",
+        headers.join(" | "),
+        "---|".repeat(headers.len())
+    );
+    for result in cells {
+        let line = match row(result) {
+            Some(fields) => format!("| {} |", fields.join(" | ")),
+            None => failed_row(result, headers.len()),
+        };
+        let _ = writeln!(text, "{line}");
+    }
+    text.push('\n');
+}
+
+/// A CPU share, `42 %` (100 % = one core).
+fn percent(cpu: f64) -> String {
+    format!("{cpu:.0} %")
+}
+
 fn failed_row(result: &CellResult, columns: usize) -> String {
     let error = result
         .error
@@ -605,33 +635,41 @@ fn lab_section(results: &Results, text: &mut String) {
             crate::duration::format_duration(first.cell.warmup),
             first.cell.timeout.as_secs()
         );
-        let _ = writeln!(
+        write_table(
             text,
-            "| model | req/s | bound | measured / bound | p50 | p90 | p99 | max | errors | threads | TIME_WAIT | saturated |\n|---|---|---|---|---|---|---|---|---|---|---|---|"
+            &[
+                "model",
+                "req/s",
+                "bound",
+                "measured / bound",
+                "p50",
+                "p90",
+                "p99",
+                "max",
+                "errors",
+                "threads",
+                "TIME_WAIT",
+                "saturated",
+            ],
+            rows.iter().map(|result| **result),
+            |result| {
+                let headline = result.headline.as_ref()?;
+                Some(vec![
+                    result.cell.model.clone(),
+                    rate(headline.requests_per_second),
+                    optional(result.bound_rps.map(rate)),
+                    optional(result.ratio.map(|ratio| format!("{ratio:.2}"))),
+                    latency(headline, headline.p50_us),
+                    latency(headline, headline.p90_us),
+                    latency(headline, headline.p99_us),
+                    latency(headline, headline.max_us),
+                    headline.errors.to_string(),
+                    resource(headline.threads_peak, |threads| threads.to_string()),
+                    optional(result.time_wait),
+                    yes_no(result),
+                ])
+            },
         );
-        for result in &rows {
-            let Some(headline) = &result.headline else {
-                let _ = writeln!(text, "{}", failed_row(result, 12));
-                continue;
-            };
-            let _ = writeln!(
-                text,
-                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
-                result.cell.model,
-                rate(headline.requests_per_second),
-                optional(result.bound_rps.map(rate)),
-                optional(result.ratio.map(|ratio| format!("{ratio:.2}"))),
-                latency(headline, headline.p50_us),
-                latency(headline, headline.p90_us),
-                latency(headline, headline.p99_us),
-                latency(headline, headline.max_us),
-                headline.errors,
-                resource(headline.threads_peak, |threads| threads.to_string()),
-                optional(result.time_wait),
-                yes_no(result)
-            );
-        }
-        text.push('\n');
         // What Little's law said, what happened, and where they part.
         for result in &rows {
             let Some(headline) = &result.headline else {
@@ -729,35 +767,45 @@ fn http_sweep_section(results: &Results, plots: &[String], text: &mut String) {
     for plot in plots.iter().filter(|plot| plot.starts_with("http-sweep")) {
         let _ = writeln!(text, "![{plot}]({plot})\n");
     }
-    let _ = writeln!(
+    write_table(
         text,
-        "| model | clients | req/s | bound | measured / bound | p50 | p99 | p99.9 | errors | RSS | threads | CPU | TIME_WAIT | saturated |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+        &[
+            "model",
+            "clients",
+            "req/s",
+            "bound",
+            "measured / bound",
+            "p50",
+            "p99",
+            "p99.9",
+            "errors",
+            "RSS",
+            "threads",
+            "CPU",
+            "TIME_WAIT",
+            "saturated",
+        ],
+        cells.iter().copied(),
+        |result| {
+            let headline = result.headline.as_ref()?;
+            Some(vec![
+                result.cell.model.clone(),
+                result.cell.clients.to_string(),
+                rate(headline.requests_per_second),
+                optional(result.bound_rps.map(rate)),
+                optional(result.ratio.map(|ratio| format!("{ratio:.2}"))),
+                latency(headline, headline.p50_us),
+                latency(headline, headline.p99_us),
+                latency(headline, headline.p999_us),
+                headline.errors.to_string(),
+                resource(headline.rss_peak_bytes, bytes),
+                resource(headline.threads_peak, |threads| threads.to_string()),
+                optional(headline.cpu_mean_percent.map(percent)),
+                optional(result.time_wait),
+                yes_no(result),
+            ])
+        },
     );
-    for result in &cells {
-        let Some(headline) = &result.headline else {
-            let _ = writeln!(text, "{}", failed_row(result, 14));
-            continue;
-        };
-        let _ = writeln!(
-            text,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
-            result.cell.model,
-            result.cell.clients,
-            rate(headline.requests_per_second),
-            optional(result.bound_rps.map(rate)),
-            optional(result.ratio.map(|ratio| format!("{ratio:.2}"))),
-            latency(headline, headline.p50_us),
-            latency(headline, headline.p99_us),
-            latency(headline, headline.p999_us),
-            headline.errors,
-            resource(headline.rss_peak_bytes, bytes),
-            resource(headline.threads_peak, |threads| threads.to_string()),
-            optional(headline.cpu_mean_percent.map(|cpu| format!("{cpu:.0} %"))),
-            optional(result.time_wait),
-            yes_no(result)
-        );
-    }
-    text.push('\n');
 }
 
 fn echo_sweep_section(results: &Results, plots: &[String], text: &mut String) {
@@ -778,37 +826,41 @@ fn echo_sweep_section(results: &Results, plots: &[String], text: &mut String) {
     for plot in plots.iter().filter(|plot| plot.starts_with("echo-sweep")) {
         let _ = writeln!(text, "![{plot}]({plot})\n");
     }
-    let _ = writeln!(
+    write_table(
         text,
-        "| model | connections | messages/s | p50 | p99 | max | errors | RSS | threads | CPU | loadgen CPU | saturated |\n|---|---|---|---|---|---|---|---|---|---|---|---|"
+        &[
+            "model",
+            "connections",
+            "messages/s",
+            "p50",
+            "p99",
+            "max",
+            "errors",
+            "RSS",
+            "threads",
+            "CPU",
+            "loadgen CPU",
+            "saturated",
+        ],
+        cells.iter().copied(),
+        |result| {
+            let headline = result.headline.as_ref()?;
+            Some(vec![
+                result.cell.model.clone(),
+                result.cell.clients.to_string(),
+                rate(headline.requests_per_second),
+                latency(headline, headline.p50_us),
+                latency(headline, headline.p99_us),
+                latency(headline, headline.max_us),
+                headline.errors.to_string(),
+                resource(headline.rss_peak_bytes, bytes),
+                resource(headline.threads_peak, |threads| threads.to_string()),
+                optional(headline.cpu_mean_percent.map(percent)),
+                optional(result.loadgen_cpu_mean_percent.map(percent)),
+                yes_no(result),
+            ])
+        },
     );
-    for result in &cells {
-        let Some(headline) = &result.headline else {
-            let _ = writeln!(text, "{}", failed_row(result, 12));
-            continue;
-        };
-        let _ = writeln!(
-            text,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
-            result.cell.model,
-            result.cell.clients,
-            rate(headline.requests_per_second),
-            latency(headline, headline.p50_us),
-            latency(headline, headline.p99_us),
-            latency(headline, headline.max_us),
-            headline.errors,
-            resource(headline.rss_peak_bytes, bytes),
-            resource(headline.threads_peak, |threads| threads.to_string()),
-            optional(headline.cpu_mean_percent.map(|cpu| format!("{cpu:.0} %"))),
-            optional(
-                result
-                    .loadgen_cpu_mean_percent
-                    .map(|cpu| format!("{cpu:.0} %"))
-            ),
-            yes_no(result)
-        );
-    }
-    text.push('\n');
 }
 
 fn c10k_section(results: &Results, plots: &[String], text: &mut String) {
@@ -827,45 +879,52 @@ fn c10k_section(results: &Results, plots: &[String], text: &mut String) {
     for plot in plots.iter().filter(|plot| plot.starts_with("c10k")) {
         let _ = writeln!(text, "![{plot}]({plot})\n");
     }
-    let _ = writeln!(
+    write_table(
         text,
-        "| model | connections | held | checks answered | RSS at start | peak RSS | RSS per connection | threads | fds | reached | why not |\n|---|---|---|---|---|---|---|---|---|---|---|"
+        &[
+            "model",
+            "connections",
+            "held",
+            "checks answered",
+            "RSS at start",
+            "peak RSS",
+            "RSS per connection",
+            "threads",
+            "fds",
+            "reached",
+            "why not",
+        ],
+        cells.iter().copied(),
+        |result| {
+            let (headline, hold) = (result.headline.as_ref()?, result.hold.as_ref()?);
+            Some(vec![
+                result.cell.model.clone(),
+                result.cell.clients.to_string(),
+                hold.open_at_end.to_string(),
+                format!("{} of {}", hold.checks_answered, hold.checks_sent),
+                resource(
+                    result.baseline.as_ref().map(|baseline| baseline.rss_bytes),
+                    bytes,
+                ),
+                resource(headline.rss_peak_bytes, bytes),
+                optional(result.rss_per_connection_bytes.map(format_bytes)),
+                resource(headline.threads_peak, |threads| threads.to_string()),
+                resource(headline.fds_peak, |fds| fds.to_string()),
+                match result.reached {
+                    Some(true) => "yes",
+                    Some(false) => "**no**",
+                    None => "-",
+                }
+                .to_string(),
+                optional(
+                    result
+                        .stopped_reason
+                        .as_ref()
+                        .map(|reason| reason.replace('|', "/")),
+                ),
+            ])
+        },
     );
-    for result in &cells {
-        let (Some(headline), Some(hold)) = (&result.headline, &result.hold) else {
-            let _ = writeln!(text, "{}", failed_row(result, 11));
-            continue;
-        };
-        let _ = writeln!(
-            text,
-            "| {} | {} | {} | {} of {} | {} | {} | {} | {} | {} | {} | {} |",
-            result.cell.model,
-            result.cell.clients,
-            hold.open_at_end,
-            hold.checks_answered,
-            hold.checks_sent,
-            resource(
-                result.baseline.as_ref().map(|baseline| baseline.rss_bytes),
-                bytes
-            ),
-            resource(headline.rss_peak_bytes, bytes),
-            optional(result.rss_per_connection_bytes.map(format_bytes)),
-            resource(headline.threads_peak, |threads| threads.to_string()),
-            resource(headline.fds_peak, |fds| fds.to_string()),
-            match result.reached {
-                Some(true) => "yes",
-                Some(false) => "**no**",
-                None => "-",
-            },
-            optional(
-                result
-                    .stopped_reason
-                    .as_ref()
-                    .map(|reason| reason.replace('|', "/"))
-            )
-        );
-    }
-    text.push('\n');
 }
 
 /// The sentences a reader wants before the tables.
