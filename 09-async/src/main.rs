@@ -177,8 +177,7 @@ async fn serve_connection(
 ) {
     let mut session = Session::new(config, worker_label(), Instant::now());
     log::debug!("connect {peer}");
-    // No Nagle: the session's output is written as soon as it exists, and
-    // holding a small write back for the client's delayed ACK adds latency.
+    // No Nagle: output is written as soon as it exists (see common's driver).
     if let Err(error) = stream.set_nodelay(true) {
         log::debug!("cannot set TCP_NODELAY for {peer}: {error}");
     }
