@@ -50,8 +50,8 @@ fn run(args: &Args) -> anyhow::Result<()> {
     // The whole model: take one connection, serve it to the end, repeat.
     // While `serve_connection` runs, new clients queue up in the kernel
     // (up to --backlog of them) and nobody answers them.
-    while let Some((stream, peer)) = shutdown.accept(&listener) {
-        common::serve_connection::<Threads>(stream, peer, config, &shutdown);
+    while let Some(connection) = shutdown.accept(&listener) {
+        common::serve_connection::<Threads>(connection, config);
     }
     // ANCHOR_END: accept_loop
 

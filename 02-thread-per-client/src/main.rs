@@ -63,24 +63,22 @@ fn run(args: &Args) -> anyhow::Result<()> {
     // The main thread only accepts; it is back in `accept` microseconds
     // after each connect, however long the connection will live.
     let mut connection_number: u64 = 0;
-    while let Some((stream, peer)) = shutdown.accept(&listener) {
+    while let Some(connection) = shutdown.accept(&listener) {
         connection_number += 1;
+        let peer = connection.peer;
         // ANCHOR: dispatch
-        let connection_shutdown = shutdown.clone();
         // Builder, not `thread::spawn`: spawn panics when the OS refuses a
         // thread, Builder returns the error. The name is what `--log debug`
         // and the X-Worker header show.
         let started = thread::Builder::new()
             .name(format!("conn-{connection_number}"))
-            .spawn(move || {
-                common::serve_connection::<Threads>(stream, peer, config, &connection_shutdown);
-            });
+            .spawn(move || common::serve_connection::<Threads>(connection, config));
         // ANCHOR_END: dispatch
         // The JoinHandle is dropped: the thread is detached and cleans up
         // after itself when its client leaves. Nobody joins it; shutdown
         // waits for its connection instead (below).
         if let Err(error) = started {
-            // The closure, and the stream in it, was dropped: this client
+            // The closure, and the connection in it, was dropped: this client
             // sees its connection close. Pausing lets threads finish before
             // the next try, instead of accepting and closing in a tight loop.
             log::warn!("cannot start a thread for {peer}: {error}; closing that connection");

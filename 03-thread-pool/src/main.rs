@@ -101,8 +101,8 @@ fn run(args: &Args) -> anyhow::Result<()> {
 fn worker(listener: &TcpListener, config: SessionConfig, shutdown: &Shutdown) {
     // `Shutdown::accept` polls the listener together with the shutdown
     // pipe; a thread blocked in plain `accept(2)` could not be woken to stop.
-    while let Some((stream, peer)) = shutdown.accept(listener) {
-        common::serve_connection::<Threads>(stream, peer, config, shutdown);
+    while let Some(connection) = shutdown.accept(listener) {
+        common::serve_connection::<Threads>(connection, config);
     }
     log::debug!("stopped accepting");
 }

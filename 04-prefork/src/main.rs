@@ -88,9 +88,9 @@ fn serve_in_child(listener: &TcpListener, config: SessionConfig, shutdown: &Shut
     // pipe. `poll` wakes *every* waiting child for one connection (the
     // thundering herd); the listener is non-blocking, so the losers of the
     // race get WouldBlock and go back to waiting instead of hanging.
-    while let Some((stream, peer)) = shutdown.accept(listener) {
+    while let Some(connection) = shutdown.accept(listener) {
         // While this child serves, the other P-1 take the next clients.
-        common::serve_connection::<Threads>(stream, peer, config, shutdown);
+        common::serve_connection::<Threads>(connection, config);
     }
     // Stop requested: the loop only ends between connections, so nothing
     // is in flight and this returns at once; kept for symmetry with 05.

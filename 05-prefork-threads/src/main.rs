@@ -103,8 +103,8 @@ fn serve_in_child(
                     // WouldBlock from the non-blocking listener and wait
                     // again, instead of blocking in `accept` where a
                     // shutdown could not reach them.
-                    while let Some((stream, peer)) = shutdown.accept(listener) {
-                        common::serve_connection::<Threads>(stream, peer, config, shutdown);
+                    while let Some(connection) = shutdown.accept(listener) {
+                        common::serve_connection::<Threads>(connection, config);
                     }
                 })
                 // The threads already started would wait for clients forever

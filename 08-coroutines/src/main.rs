@@ -176,10 +176,12 @@ fn accept_loop(listener: &may::net::TcpListener, config: SessionConfig, shutdown
         };
         errors.succeeded();
         connection_number += 1;
+        // Registered now, before the hand-over, so that a shutdown starting
+        // meanwhile still waits for this client.
+        let connection = shutdown.adopt(stream, peer);
         // ANCHOR: dispatch
-        let connection_shutdown = shutdown.clone();
         let started = spawn_coroutine(format!("coroutine-{connection_number}"), move || {
-            common::serve_connection::<Coroutines>(stream, peer, config, &connection_shutdown);
+            common::serve_connection::<Coroutines>(connection, config);
         });
         // ANCHOR_END: dispatch
         if let Err(error) = started {

@@ -3,12 +3,12 @@
 //! code on may coroutines; the model files only decide *who* runs it.
 
 use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::TcpStream;
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 use crate::session::{Session, SessionConfig};
-use crate::shutdown::Shutdown;
+use crate::shutdown::{Connection, Shutdown};
 
 /// Bytes read per `read` call. On the heap, not the stack: a coroutine's
 /// stack (08) is only a few KiB.
@@ -70,22 +70,19 @@ impl BlockingIo for Threads {
 /// a blocking model. Errors (a reset, a broken pipe) end only this
 /// connection and are logged at debug level.
 pub fn serve_connection<Io: BlockingIo>(
-    mut stream: Io::Stream,
-    peer: SocketAddr,
+    mut connection: Connection<Io::Stream>,
     config: SessionConfig,
-    shutdown: &Shutdown,
 ) {
-    // Declared after `stream`, so dropped before it: the registration ends
-    // before the descriptor is closed and its number reused.
-    let _tracked = shutdown.track(stream.as_raw_fd());
+    let peer = connection.peer;
+    let shutdown = &connection.tracked.shutdown;
+    let stream = &mut connection.stream;
     let mut session = Session::new(config, Io::worker_label(), Instant::now());
     log::debug!("connect {peer}");
-    match prepare::<Io>(&stream, config)
-        .and_then(|()| drive::<Io>(&mut stream, &mut session, shutdown))
-    {
+    match prepare::<Io>(stream, config).and_then(|()| drive::<Io>(stream, &mut session, shutdown)) {
         Ok(()) => log::debug!("close {peer}"),
         Err(error) => log::debug!("close {peer}: {error}"),
     }
+    // Dropping `connection` ends its registration, then closes the socket.
 }
 
 /// Socket options every blocking connection needs.

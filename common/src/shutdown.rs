@@ -16,7 +16,7 @@
 use std::collections::HashSet;
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread;
@@ -148,7 +148,11 @@ impl Shutdown {
     /// listener is non-blocking: when several waiters wake for one
     /// connection, the losers get `WouldBlock` and wait again instead of
     /// blocking in `accept` where shutdown could not reach them.
-    pub fn accept(&self, listener: &TcpListener) -> Option<(TcpStream, SocketAddr)> {
+    ///
+    /// The connection is registered ([`Shutdown::adopt`]) before it is
+    /// returned, so a shutdown that starts while it is handed to a thread
+    /// still waits for it.
+    pub fn accept(&self, listener: &TcpListener) -> Option<Connection<TcpStream>> {
         let mut errors = AcceptErrors::default();
         loop {
             if self.is_requested() {
@@ -174,17 +178,27 @@ impl Shutdown {
                         log::warn!("cannot make connection from {peer} blocking: {error}");
                         continue;
                     }
-                    return Some((stream, peer));
+                    return Some(self.adopt(stream, peer));
                 }
                 Err(error) => thread::sleep(errors.failed(&error)),
             }
         }
     }
 
+    /// Registers a stream accepted elsewhere (08 accepts with may) as a
+    /// [`Connection`] of this server.
+    pub fn adopt<S: AsRawFd>(&self, stream: S, peer: SocketAddr) -> Connection<S> {
+        Connection {
+            tracked: self.track(stream.as_raw_fd()),
+            stream,
+            peer,
+        }
+    }
+
     /// Registers an open connection so that shutdown can wake a thread
     /// blocked reading it. Keep the guard until just before the socket is
     /// closed: the fd number is reused once it is closed.
-    pub fn track(&self, fd: RawFd) -> TrackedConnection {
+    fn track(&self, fd: RawFd) -> TrackedConnection {
         self.inner.lock_connections().insert(fd);
         if self.is_requested() {
             half_close_reading(fd);
@@ -229,10 +243,22 @@ impl Inner {
     }
 }
 
+/// An accepted connection of a blocking model, registered with its
+/// [`Shutdown`] for as long as it lives: shutdown half-closes its reading
+/// side and waits for it to be dropped.
+#[derive(Debug)]
+pub struct Connection<S> {
+    // Declared first, so dropped first: the registration ends before the
+    // stream's descriptor is closed and its number reused by a new client.
+    pub(crate) tracked: TrackedConnection,
+    pub stream: S,
+    pub peer: SocketAddr,
+}
+
 /// Keeps a connection registered with [`Shutdown`] while it lives.
 #[derive(Debug)]
-pub struct TrackedConnection {
-    shutdown: Shutdown,
+pub(crate) struct TrackedConnection {
+    pub(crate) shutdown: Shutdown,
     fd: RawFd,
 }
 
@@ -320,11 +346,17 @@ mod tests {
     }
 
     #[test]
-    fn tracked_connections_are_waited_for() {
+    fn adopted_connections_are_waited_for_and_woken() {
+        use std::io::Read;
         let shutdown = Shutdown::new().expect("a pipe");
-        let tracked = shutdown.track(1000);
+        let (server_side, _client_side) = std::os::unix::net::UnixStream::pair().expect("a pair");
+        let mut connection = shutdown.adopt(server_side, "127.0.0.1:1".parse().expect("addr"));
         assert_eq!(shutdown.wait_for_connections(Duration::from_millis(50)), 1);
-        drop(tracked);
+        shutdown.request();
+        // The reading side is shut down: a read returns EOF at once.
+        let mut byte = [0; 1];
+        assert_eq!(connection.stream.read(&mut byte).expect("read"), 0);
+        drop(connection);
         assert_eq!(shutdown.wait_for_connections(Duration::from_millis(50)), 0);
     }
 }
