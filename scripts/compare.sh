@@ -4,22 +4,32 @@
 # scenarios, stops it, and writes results.json, results.csv, results.md and
 # the SVG plots into docs/src/results/ (the book includes them).
 #
-#   scripts/compare.sh                 full run, about an hour on 2 cores
-#   scripts/compare.sh --quick         same matrix, short cells: < 10 min
+#   scripts/compare.sh                 full run, about an hour on 2 cores,
+#                                      into docs/src/results/ (the book's)
+#   scripts/compare.sh --quick         same matrix, short cells: < 10 min,
+#                                      into compare-results/quick/
 #   scripts/compare.sh --quick --out /tmp/quick    somewhere else
 #   scripts/compare.sh --scenario lab --models 01,03,07
 #
 # Every other flag goes to `loadgen compare` (see its --help). A quick
-# run's results.md says in its first lines that it was a quick run; don't
-# commit those numbers. loadgen stops every server it started, also on
-# Ctrl-C (SIGKILL to the server's process group after a deadline).
+# run's results.md says in its first lines that it was a quick run.
+# loadgen stops every server it started, also on Ctrl-C (SIGKILL to the
+# server's process group after a deadline).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
 # Paths are relative to the workspace root, so the command written into
 # the results reads the same on every machine.
 cd "$ROOT"
+# A full run replaces the committed results the book shows; a quick run
+# goes to compare-results/quick (ignored by git), so trying the command
+# never overwrites them with rough numbers.
 out=(--out docs/src/results)
+for argument in "$@"; do
+  case "$argument" in
+    --quick) out=(--out compare-results/quick) ;;
+  esac
+done
 for argument in "$@"; do
   case "$argument" in
     --out|--out=*) out=() ;;   # the caller chose (relative to the root)
