@@ -29,7 +29,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 pub use cli::{Mode, ServerArgs};
 pub use driver::{BlockingIo, Threads, serve_connection};
 pub use session::{Session, SessionConfig};
-pub use shutdown::{AcceptErrors, Connection, GRACE_PERIOD, Shutdown};
+pub use shutdown::{AcceptErrors, Connection, GRACE_PERIOD, RepeatedSignal, Shutdown};
 
 /// Binding the listening socket failed; the message names the address and
 /// the OS's reason, e.g. `cannot listen on 127.0.0.1:9090: Address already

@@ -18,8 +18,8 @@
 //! to every child, stops replacing them, reaps them all and returns. Ctrl-C
 //! in a terminal reaches the whole process group, so a child then gets
 //! SIGINT from the terminal *and* the forwarded one; that is why a child
-//! treats any number of signals as one request to stop (unlike
-//! `watch_signals`, where a second signal means "exit now"). Forcing is the
+//! watches with [`RepeatedSignal::SameRequest`]: any number of signals is
+//! one request to stop, not "exit now" on the second. Forcing is the
 //! parent's call: a second signal to it SIGKILLs the children.
 //!
 //! **Replacement.** A child that dies while no stop was asked for is logged
@@ -41,7 +41,7 @@ use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Pid, fork, getppid};
 
-use crate::shutdown::{Shutdown, shutdown_signals};
+use crate::shutdown::{RepeatedSignal, Shutdown, shutdown_signals};
 
 /// The pause before replacing a child that died.
 pub const RESPAWN_DELAY: Duration = Duration::from_millis(100);
@@ -244,30 +244,20 @@ fn run_child<F: Fn(&Shutdown) -> io::Result<()>>(parent: Pid, child: &F) -> i32 
     }
 }
 
-/// The child's shutdown: one watcher thread turns every SIGINT/SIGTERM
-/// into the same request to stop (see the module docs for why every one,
-/// not only the first). If the parent dies, even by SIGKILL, the kernel
-/// sends the child SIGTERM (`PR_SET_PDEATHSIG`), so no child outlives it.
+/// The child's shutdown: its watcher thread treats every SIGINT/SIGTERM as
+/// the same request to stop (see the module docs for why not "exit at once"
+/// on the second). If the parent dies, even by SIGKILL, the kernel sends the
+/// child SIGTERM (`PR_SET_PDEATHSIG`), so no child outlives it.
 fn child_shutdown(parent: Pid) -> io::Result<Shutdown> {
-    let shutdown = Shutdown::new()?;
     nix::sys::prctl::set_pdeathsig(Signal::SIGTERM)?;
-    let signals = shutdown_signals();
     // The inherited mask also blocks SIGCHLD; a child has no children, so
     // set exactly the two it waits for. Threads it starts inherit this.
-    signals.thread_set_mask()?;
+    shutdown_signals().thread_set_mask()?;
+    let shutdown = Shutdown::watch_signals_with(RepeatedSignal::SameRequest)?;
     if getppid() != parent {
-        // The parent died before the line above could take effect.
+        // The parent died before PR_SET_PDEATHSIG could take effect.
         shutdown.request();
     }
-    let watcher = shutdown.clone();
-    thread::Builder::new()
-        .name("signals".into())
-        .spawn(move || {
-            while let Ok(signal) = signals.wait() {
-                log::debug!("received {signal}: finishing in-flight requests, then exiting");
-                watcher.request();
-            }
-        })?;
     Ok(shutdown)
 }
 

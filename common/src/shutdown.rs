@@ -41,6 +41,16 @@ pub fn shutdown_signals() -> SigSet {
     signals
 }
 
+/// What a second SIGINT/SIGTERM means while the first is being honoured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RepeatedSignal {
+    /// The user means it: exit now, in-flight requests are lost.
+    ExitAtOnce,
+    /// Nothing new. A prefork child gets Ctrl-C from the terminal *and*
+    /// forwarded by its parent; forcing an exit is the parent's call.
+    SameRequest,
+}
+
 /// A cheap, cloneable handle on the process's shutdown state.
 #[derive(Clone, Debug)]
 pub struct Shutdown {
@@ -80,6 +90,12 @@ impl Shutdown {
     /// block the signals would be killed by them (their default action).
     /// A second signal exits at once, for when a drain takes too long.
     pub fn watch_signals() -> io::Result<Shutdown> {
+        Shutdown::watch_signals_with(RepeatedSignal::ExitAtOnce)
+    }
+
+    /// [`Shutdown::watch_signals`], with a choice of what a second signal
+    /// means (a prefork child hears Ctrl-C twice: see [`RepeatedSignal`]).
+    pub fn watch_signals_with(repeated: RepeatedSignal) -> io::Result<Shutdown> {
         let shutdown = Shutdown::new()?;
         let signals = shutdown_signals();
         signals.thread_block()?;
@@ -90,9 +106,12 @@ impl Shutdown {
                 let Ok(first) = signals.wait() else { return };
                 log::info!("received {first}: finishing in-flight requests, then exiting");
                 watcher.request();
-                if let Ok(second) = signals.wait() {
-                    log::warn!("received {second} again: exiting without waiting");
-                    std::process::exit(1);
+                while let Ok(again) = signals.wait() {
+                    if repeated == RepeatedSignal::ExitAtOnce {
+                        log::warn!("received {again} again: exiting without waiting");
+                        std::process::exit(1);
+                    }
+                    log::debug!("received {again} again: already stopping");
                 }
             })?;
         Ok(shutdown)
