@@ -6,11 +6,10 @@ use std::io::Write;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use conformance::{Client, Server, Shape};
+use conformance::{Client, PAGE, Server, Shape};
 use nix::sys::signal::Signal;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_09-async");
-const PAGE: &str = "<html><head><title>Success</title></head><body>Index page</body></html>";
 
 /// Each test below runs once per runtime flavour.
 macro_rules! on_both_runtimes {

@@ -140,7 +140,9 @@ fn drive<Io: BlockingIo>(
             session.handle_timers(Instant::now());
             continue;
         }
-        // std refuses a zero timeout, so wait at least a millisecond.
+        // Set before every read, because the deadline moves (every byte
+        // restarts the idle timeout). std refuses a zero timeout, so wait at
+        // least a millisecond.
         Io::set_read_timeout(stream, Some(wait.max(Duration::from_millis(1))))?;
         let capacity = session.read_capacity().min(buffer.len());
         match stream.read(&mut buffer[..capacity]) {

@@ -431,8 +431,8 @@ impl Session {
     }
 }
 
-/// The `Date` header value. Formatting a date takes ~100 ns; caching it
-/// per second would be an optimisation that this teaching code skips.
+/// The `Date` header value, formatted anew for every response: servers
+/// often cache it per second, an optimisation this teaching code skips.
 fn http_date() -> String {
     // The wall clock is the one impure input of a session; tests check the
     // header's presence and shape, not its value.

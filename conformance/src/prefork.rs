@@ -13,10 +13,9 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::Pid;
 
+use crate::PAGE;
 use crate::client::Client;
 use crate::server::{Server, process_exists};
-
-const PAGE: &str = "<html><head><title>Success</title></head><body>Index page</body></html>";
 
 /// How long the supervisor may take to fork, replace or reap children.
 const SETTLE: Duration = Duration::from_secs(10);
