@@ -2,7 +2,8 @@
 //! sockets against the real binary in a real child process.
 //!
 //! Each model's `tests/conformance.rs` is one macro call naming its binary
-//! and the concurrency shape design.md expects of it:
+//! and the concurrency shape the contract (the book's Contract chapter)
+//! expects of it:
 //!
 //! ```ignore
 //! conformance::suite!(env!("CARGO_BIN_EXE_01-blocking"), Shape::OneAtATime);
