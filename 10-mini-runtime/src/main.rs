@@ -23,7 +23,7 @@
 
 mod runtime;
 
-use std::io::{self, Read, Write};
+use std::io;
 use std::net::{TcpListener, TcpStream};
 use std::os::fd::BorrowedFd;
 use std::process::ExitCode;
@@ -70,13 +70,13 @@ impl AsyncIo for MiniRuntime {
         buffer: &mut [u8],
         wait: Duration,
     ) -> io::Result<usize> {
-        let read = stream.read_with(|mut socket| socket.read(buffer));
+        let read = stream.read(buffer);
         let timed_out = || Err(io::ErrorKind::TimedOut.into());
         timeout(wait, read).await.unwrap_or_else(timed_out)
     }
 
     async fn write(stream: &mut Self::Stream, bytes: &[u8], wait: Duration) -> io::Result<usize> {
-        let write = stream.write_with(|mut socket| socket.write(bytes));
+        let write = stream.write(bytes);
         let timed_out = || Err(io::ErrorKind::TimedOut.into());
         timeout(wait, write).await.unwrap_or_else(timed_out)
     }

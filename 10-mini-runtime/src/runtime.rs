@@ -18,7 +18,7 @@ use std::cell::{Cell, RefCell};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::future::{Future, poll_fn};
-use std::io;
+use std::io::{self, Read, Write};
 use std::mem;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::pin::{Pin, pin};
@@ -44,6 +44,10 @@ struct Runtime {
     tasks: RefCell<HashMap<usize, Entry>>,
     next_task: Cell<usize>,
     ready: Arc<ReadyQueue>,
+    /// The tasks being run this turn (a buffer reused every turn).
+    batch: RefCell<VecDeque<usize>>,
+    /// Turns of the loop so far, to see it idle (or spin).
+    turns: Cell<u64>,
     reactor: Reactor,
     timers: RefCell<Timers>,
 }
@@ -91,6 +95,8 @@ impl Runtime {
             tasks: RefCell::default(),
             next_task: Cell::new(0),
             ready: Arc::new(ready),
+            batch: RefCell::default(),
+            turns: Cell::new(0),
             reactor,
             timers: RefCell::default(),
         })
@@ -114,6 +120,7 @@ impl Runtime {
     fn run_until_main_returns(&self) -> io::Result<()> {
         let mut events = vec![EpollEvent::empty(); 256];
         loop {
+            self.turns.set(self.turns.get() + 1);
             self.run_ready();
             if !self.tasks.borrow().contains_key(&0) {
                 return Ok(()); // main (task 0) returned
@@ -131,7 +138,9 @@ impl Runtime {
     /// Polls every task that was woken. Tasks woken meanwhile run on the
     /// next turn, after a look at the sockets, so I/O is not starved.
     fn run_ready(&self) {
-        for id in self.ready.take() {
+        let mut batch = self.batch.take();
+        self.ready.take(&mut batch);
+        for id in batch.drain(..) {
             // Taken out while it runs, so it can spawn (borrow `tasks`).
             let Some((mut task, task_waker, waker)) = self.tasks.borrow_mut().remove(&id) else {
                 continue; // finished since it was woken
@@ -147,6 +156,7 @@ impl Runtime {
                     .insert(id, (task, task_waker, waker));
             }
         }
+        self.batch.replace(batch);
     }
 }
 // ANCHOR_END: runtime
@@ -208,12 +218,13 @@ impl ReadyQueue {
         }
     }
 
-    fn take(&self) -> VecDeque<usize> {
+    /// Swaps the queue with `batch` (empty, kept to reuse its memory).
+    fn take(&self, batch: &mut VecDeque<usize>) {
         // Drain the self-pipe: its bytes only meant "look at the queue".
         if self.piped.swap(false, Ordering::SeqCst) {
             let _ = nix::unistd::read(&self.self_pipe.0, &mut [0; 64]);
         }
-        mem::take(&mut *self.lock())
+        mem::swap(&mut *self.lock(), batch);
     }
 
     fn is_empty(&self) -> bool {
@@ -228,61 +239,88 @@ impl ReadyQueue {
 
 // ANCHOR: reactor
 /// The selector under `add_reader`/`add_writer`: epoll, and for each
-/// socket the wakers of the task waiting to read it and to write it.
+/// watched fd what is known of it in each direction.
 struct Reactor {
     epoll: Epoll,
-    waiting: RefCell<HashMap<RawFd, [Option<Waker>; 2]>>,
+    fds: RefCell<HashMap<RawFd, [Readiness; 2]>>,
 }
 
-const READER: usize = 0;
-const WRITER: usize = 1;
+/// Index into an fd's `[Readiness; 2]`.
+#[derive(Debug, Clone, Copy)]
+enum Direction {
+    Read = 0,
+    Write = 1,
+}
+
+/// One direction of one fd: may an I/O call succeed, and who waits.
+struct Readiness {
+    /// Cleared by `WouldBlock` (or a short read), set by epoll. While it
+    /// is clear, a task waits without trying the call: tokio's trick to
+    /// save the syscall that would only say `WouldBlock`.
+    ready: bool,
+    waiter: Option<Waker>,
+}
 
 impl Reactor {
     fn new() -> io::Result<Reactor> {
         let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)?;
-        let waiting = RefCell::default();
-        Ok(Reactor { epoll, waiting })
+        let fds = RefCell::default();
+        Ok(Reactor { epoll, fds })
     }
 
     /// Watches `fd` for good, edge-triggered (as tokio does): epoll then
     /// reports only *changes* to ready, so there is no `epoll_ctl` per
-    /// wait. That is correct only because every wait starts with the I/O
-    /// call itself and waits only after `WouldBlock` ([`Async::read_with`]).
+    /// wait. That is correct because a task waits only after the I/O call
+    /// said `WouldBlock` (or drained the socket), and the next change
+    /// then comes as an event.
     fn register(&self, fd: BorrowedFd<'_>) -> io::Result<()> {
-        let flags = EpollFlags::EPOLLIN | EpollFlags::EPOLLOUT | EpollFlags::EPOLLET;
-        let data = u64::try_from(fd.as_raw_fd()).map_err(|_| io::ErrorKind::InvalidInput)?;
-        Ok(self
-            .epoll
-            .add(fd, EpollEvent::new(flags | EpollFlags::EPOLLRDHUP, data))?)
+        let raw = fd.as_raw_fd();
+        let data = u64::try_from(raw).map_err(|_| io::ErrorKind::InvalidInput)?;
+        let flags = EpollFlags::EPOLLIN | EpollFlags::EPOLLOUT | EpollFlags::EPOLLRDHUP;
+        self.epoll
+            .add(fd, EpollEvent::new(flags | EpollFlags::EPOLLET, data))?;
+        // Optimistic: the first call just tries.
+        let ready = || Readiness {
+            ready: true,
+            waiter: None,
+        };
+        self.fds.borrow_mut().insert(raw, [ready(), ready()]);
+        Ok(())
     }
 
     fn deregister(&self, fd: BorrowedFd<'_>) {
         // Before close: the number is reused by the next socket.
-        self.waiting.borrow_mut().remove(&fd.as_raw_fd());
+        self.fds.borrow_mut().remove(&fd.as_raw_fd());
         let _ = self.epoll.delete(fd);
     }
 
-    /// `add_reader`: wake this waker when `fd` becomes readable. A task
-    /// polled again may bring a different waker (`join!`, `select!`):
-    /// the newest one replaces the old.
-    fn add_reader(&self, fd: RawFd, waker: &Waker) {
-        self.add(fd, READER, waker);
+    fn is_ready(&self, fd: RawFd, direction: Direction) -> bool {
+        self.fds
+            .borrow()
+            .get(&fd)
+            .is_some_and(|fd| fd[direction as usize].ready)
     }
 
-    fn add_writer(&self, fd: RawFd, waker: &Waker) {
-        self.add(fd, WRITER, waker);
-    }
-
-    fn add(&self, fd: RawFd, direction: usize, waker: &Waker) {
-        let mut waiting = self.waiting.borrow_mut();
-        let slot = &mut waiting.entry(fd).or_default()[direction];
-        if !slot.as_ref().is_some_and(|old| old.will_wake(waker)) {
-            *slot = Some(waker.clone());
+    fn clear_ready(&self, fd: RawFd, direction: Direction) {
+        if let Some(fd) = self.fds.borrow_mut().get_mut(&fd) {
+            fd[direction as usize].ready = false;
         }
     }
 
-    /// Waits for ready sockets until `deadline` (`None`: for ever) and
-    /// wakes their tasks.
+    /// `add_reader` (`Direction::Read`) and `add_writer`: wake `waker`
+    /// when `fd` becomes ready. A task polled again may bring a different
+    /// waker (`join!`, `select!`): the newest replaces the old.
+    fn add_waiter(&self, fd: RawFd, direction: Direction, waker: &Waker) {
+        if let Some(fd) = self.fds.borrow_mut().get_mut(&fd) {
+            match &mut fd[direction as usize].waiter {
+                Some(old) => old.clone_from(waker),
+                slot => *slot = Some(waker.clone()),
+            }
+        }
+    }
+
+    /// Waits for ready fds until `deadline` (`None`: for ever) and wakes
+    /// their tasks.
     fn wait(&self, events: &mut [EpollEvent], deadline: Option<Instant>) -> io::Result<()> {
         // epoll counts whole milliseconds. Rounding down would wake just
         // before the timer is due and spin with zero timeouts until it is.
@@ -299,21 +337,24 @@ impl Reactor {
             Err(nix::errno::Errno::EINTR) => 0,
             Err(error) => return Err(error.into()),
         };
-        let mut waiting = self.waiting.borrow_mut();
+        let mut fds = self.fds.borrow_mut();
         for event in &events[..count] {
-            let Some(wakers) = RawFd::try_from(event.data())
-                .ok()
-                .and_then(|fd| waiting.get_mut(&fd))
-            else {
-                continue; // nobody waits (yet): the next I/O call will see it
+            let fd = RawFd::try_from(event.data()).unwrap_or(-1);
+            let Some(fd) = fds.get_mut(&fd) else {
+                continue; // closed since
             };
             let flags = event.events();
             let failed = EpollFlags::EPOLLERR | EpollFlags::EPOLLHUP;
-            if flags.intersects(EpollFlags::EPOLLIN | EpollFlags::EPOLLRDHUP | failed) {
-                wakers[READER].take().into_iter().for_each(Waker::wake);
-            }
-            if flags.intersects(EpollFlags::EPOLLOUT | failed) {
-                wakers[WRITER].take().into_iter().for_each(Waker::wake);
+            let readable = EpollFlags::EPOLLIN | EpollFlags::EPOLLRDHUP | failed;
+            for (direction, wanted) in [(0, readable), (1, EpollFlags::EPOLLOUT | failed)] {
+                if flags.intersects(wanted) {
+                    fd[direction].ready = true;
+                    fd[direction]
+                        .waiter
+                        .take()
+                        .into_iter()
+                        .for_each(Waker::wake);
+                }
             }
         }
         Ok(())
@@ -339,31 +380,60 @@ impl<T: AsFd> Async<T> {
         &self.io
     }
 
-    /// Tries `op` (a non-blocking read, `accept`...); on `WouldBlock`
-    /// waits for readable and tries again: linear code on top of
-    /// `add_reader`.
+    /// Tries `op` (a non-blocking `accept`...); on `WouldBlock` waits for
+    /// readable and tries again: linear code on top of `add_reader`.
     pub async fn read_with<R>(&self, op: impl FnMut(&T) -> io::Result<R>) -> io::Result<R> {
-        self.retry(Reactor::add_reader, op).await
+        self.retry(Direction::Read, op, |_| false).await
     }
 
-    /// The same for writing, over `add_writer`.
-    pub async fn write_with<R>(&self, op: impl FnMut(&T) -> io::Result<R>) -> io::Result<R> {
-        self.retry(Reactor::add_writer, op).await
-    }
-
+    /// The heart of it: one poll tries the call if the fd may be ready,
+    /// and otherwise leaves the task's waker with the reactor.
     async fn retry<R>(
         &self,
-        wait_for: fn(&Reactor, RawFd, &Waker),
+        direction: Direction,
         mut op: impl FnMut(&T) -> io::Result<R>,
+        drained: impl Fn(&R) -> bool,
     ) -> io::Result<R> {
-        poll_fn(|context| match op(&self.io) {
-            Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
-                wait_for(&current().reactor, self.as_raw_fd(), context.waker());
-                Poll::Pending
+        let fd = self.as_raw_fd();
+        poll_fn(|context| {
+            let runtime = current();
+            if runtime.reactor.is_ready(fd, direction) {
+                match op(&self.io) {
+                    Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
+                    result => {
+                        if result.as_ref().is_ok_and(&drained) {
+                            runtime.reactor.clear_ready(fd, direction);
+                        }
+                        return Poll::Ready(result);
+                    }
+                }
+                runtime.reactor.clear_ready(fd, direction);
             }
-            result => Poll::Ready(result),
+            runtime.reactor.add_waiter(fd, direction, context.waker());
+            Poll::Pending
         })
         .await
+    }
+}
+
+impl<T: AsFd> Async<T>
+where
+    for<'a> &'a T: Read + Write,
+{
+    /// `read`, knowing that a read shorter than the buffer (but not EOF)
+    /// emptied the socket: the next one waits for epoll without a try.
+    pub async fn read(&self, buffer: &mut [u8]) -> io::Result<usize> {
+        let size = buffer.len();
+        let read = |mut io: &T| io.read(buffer);
+        self.retry(Direction::Read, read, |&count| count > 0 && count < size)
+            .await
+    }
+
+    /// `write`; a short write filled the socket's send buffer.
+    pub async fn write(&self, bytes: &[u8]) -> io::Result<usize> {
+        let write = |mut io: &T| io.write(bytes);
+        let full = |&count: &usize| count > 0 && count < bytes.len();
+        self.retry(Direction::Write, write, full).await
     }
 }
 
@@ -531,3 +601,6 @@ impl TaskGroup {
         .await;
     }
 }
+
+#[cfg(test)]
+mod tests;
