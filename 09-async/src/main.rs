@@ -13,13 +13,17 @@
 //! driver of 01-05 and 08 with `.await` at each wait. This file is only
 //! who runs it: accept, spawn a task, shut down.
 //!
-//! `--runtime current-thread` runs everything on one thread (like 07);
-//! `multi-thread` (the default) spreads tasks over `--workers` threads.
+//! `--runtime current-thread` (the default) runs everything on one thread,
+//! like 07 and like an nginx worker; `multi-thread` spreads tasks over
+//! `--workers` threads. One thread is the default because it is the
+//! faster on a small machine: on two cores shared with the load generator
+//! a second worker mostly competes with the client and adds cross-thread
+//! wake-ups (scripts/bench-nginx-page.sh measures both).
 //!
 //! Run and poke it:
 //!
 //! ```text
-//! cargo run --bin 09-async -- --mode http --runtime current-thread
+//! cargo run --bin 09-async -- --mode http
 //! curl -s 127.0.0.1:9090/ & curl -s 127.0.0.1:9090/ & wait   # ~300 ms, not 600
 //! curl -sv 127.0.0.1:9090/ 2>&1 | grep X-Worker              # thread and task
 //! nc 127.0.0.1 9090                                         # in echo mode
@@ -59,7 +63,7 @@ struct Args {
     server: ServerArgs,
 
     /// Which tokio scheduler runs the connections' tasks.
-    #[arg(long, value_enum, default_value = "multi-thread")]
+    #[arg(long, value_enum, default_value = "current-thread")]
     runtime: Runtime,
 
     /// multi-thread runtime: how many worker threads (default: one per CPU
