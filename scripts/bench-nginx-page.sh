@@ -82,7 +82,7 @@ wrk_rps() { # addr -> requests/s
 echo_rps() { # addr -> echoed messages/s
     local json=$SCRATCH/echo.json
     "$ROOT/target/release/loadgen" --threads 1 echo --addr "$1" --connections "$CONNECTIONS" --size 64 \
-        --duration "${DURATION}s" --json "$json" >/dev/null
+        --duration "${DURATION}s" --json "$json" >/dev/null 2>&1
     grep -m 1 -o '"requests_per_second": [0-9.]*' "$json" | grep -o '[0-9.]*$'
 }
 median() { printf '%s\n' "$@" | sort -g | sed -n "$(( ($# + 1) / 2 ))p"; }
