@@ -3,6 +3,7 @@
 //!
 //! - [`session`]: the sans-IO protocol core (echo and the fake-DB web page);
 //! - [`driver`]: the blocking driver that 01-05 and 08 run per connection;
+//! - [`async_driver`]: its twin with `.await`, run by 09 (tokio) and 10;
 //! - [`shutdown`]: SIGINT/SIGTERM, waking blocked threads, `accept` with
 //!   back-off when out of file descriptors;
 //! - [`prefork`]: the single-threaded supervisor that 04 and 05 fork under;
@@ -11,6 +12,7 @@
 //! - [`cli`]: the flags every server accepts;
 //! - this file: start-up (logging, fd limit, listen, the start-up line).
 
+pub mod async_driver;
 pub mod cli;
 pub mod driver;
 pub mod event_loop;
