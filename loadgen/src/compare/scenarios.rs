@@ -16,8 +16,8 @@ use serde::{Deserialize, Serialize};
 use crate::config::{CommonConfig, Config, EchoConfig, HoldConfig, HttpConfig, HttpLoad};
 use crate::duration::{DurationRange, as_text};
 
-/// The nine models, in the order of the book.
-pub const MODELS: [&str; 9] = [
+/// The models, in the order of the book.
+pub const MODELS: &[&str] = &[
     "01-blocking",
     "02-thread-per-client",
     "03-thread-pool",
@@ -27,6 +27,7 @@ pub const MODELS: [&str; 9] = [
     "07-epoll",
     "08-coroutines",
     "09-async",
+    "11-io-uring",
 ];
 
 /// The fake database's reply time, as in the lab.
@@ -434,7 +435,7 @@ pub fn resolve_models(names: &[String]) -> Result<Vec<String>, String> {
                 })
                 .map(ToString::to_string)
                 .ok_or_else(|| {
-                    format!("unknown model `{name}`: use 01-blocking ... 09-async (or 01 ... 09)")
+                    format!("unknown model `{name}`: use 01-blocking ... 11-io-uring (or 01 ... 11)")
                 })
         })
         .collect()
@@ -474,7 +475,7 @@ mod tests {
             resolve_models(&names(&["07", "01-blocking"])),
             Ok(names(&["07-epoll", "01-blocking"]))
         );
-        assert_eq!(resolve_models(&names(&["all"])).map(|all| all.len()), Ok(9));
+        assert_eq!(resolve_models(&names(&["all"])).map(|all| all.len()), Ok(MODELS.len()));
         assert!(resolve_models(&names(&["0"])).is_err());
     }
 
@@ -488,6 +489,6 @@ mod tests {
             cell_duration: None,
         };
         // lab: 2 variants; sweeps: 5 and 4 counts; c10k: 3 counts.
-        assert_eq!(plan(&request).len(), 9 * (2 + 5 + 4 + 3));
+        assert_eq!(plan(&request).len(), MODELS.len() * (2 + 5 + 4 + 3));
     }
 }
