@@ -67,10 +67,6 @@ impl Connection {
         })
     }
 
-    pub fn session(&mut self) -> &mut Session {
-        &mut self.session
-    }
-
     fn in_flight(&self) -> bool {
         self.receiving || self.sending || self.timer_at.is_some()
     }
@@ -78,7 +74,7 @@ impl Connection {
     // ANCHOR: complete
     /// The kernel finished one of our operations: the bytes are already in
     /// the buffer (or out of it), no second syscall needed.
-    pub fn complete(&mut self, io: Io, completion: &Completion, now: Instant) {
+    fn complete(&mut self, io: Io, completion: &Completion, now: Instant) {
         match (io, completion.result()) {
             (_, Err(_)) if completion.is_cancelled() => {}
             (Io::Timer, _) => {} // -ETIME: it fired
@@ -119,7 +115,7 @@ impl Connection {
     /// After anything happened: submit what the session wants now (a send,
     /// a receive, a timeout), or cancel everything once it is finished.
     /// True once nothing is in flight and the connection can be freed.
-    pub fn settle(&mut self, slot: usize, ring: &mut Ring, now: Instant) -> bool {
+    fn settle(&mut self, slot: usize, ring: &mut Ring, now: Instant) -> bool {
         if !self.cancelled && self.session.next_deadline().is_some_and(|due| due <= now) {
             self.session.handle_timers(now); // due already: no timer needed
         }
@@ -207,3 +203,75 @@ impl Connection {
     }
     // ANCHOR_END: cancel
 }
+
+// ANCHOR: table
+/// The connection table, a slab: a connection's slot is part of the
+/// `user_data` of each of its operations.
+#[derive(Default)]
+pub struct Table {
+    slots: Vec<Option<Box<Connection>>>,
+    free: Vec<usize>,
+    /// Freed this round; reused from the next, after their cancellations
+    /// were submitted, so none can hit a new connection in the same slot.
+    released: Vec<usize>,
+    open: usize,
+}
+
+impl Table {
+    pub fn open(&self) -> usize {
+        self.open
+    }
+
+    pub fn next_round(&mut self) {
+        self.free.append(&mut self.released);
+    }
+
+    pub fn insert(&mut self, connection: Box<Connection>, ring: &mut Ring, now: Instant) {
+        let slot = self.free.pop().unwrap_or_else(|| {
+            self.slots.push(None);
+            self.slots.len() - 1
+        });
+        log::debug!("connect fd {} (slot {slot})", connection.socket.as_raw_fd());
+        self.slots[slot] = Some(connection);
+        self.open += 1;
+        self.settle(slot, ring, now);
+    }
+
+    pub fn complete(
+        &mut self,
+        slot: usize,
+        io: Io,
+        done: &Completion,
+        ring: &mut Ring,
+        now: Instant,
+    ) {
+        if let Some(connection) = self.slots.get_mut(slot).and_then(Option::as_mut) {
+            connection.complete(io, done, now);
+            self.settle(slot, ring, now);
+        }
+    }
+
+    /// Every session finishes what is in flight; idle ones are done now.
+    pub fn begin_shutdown(&mut self, ring: &mut Ring, now: Instant) {
+        for slot in 0..self.slots.len() {
+            if let Some(connection) = self.slots[slot].as_mut() {
+                connection.session.begin_shutdown(now);
+                self.settle(slot, ring, now);
+            }
+        }
+    }
+
+    fn settle(&mut self, slot: usize, ring: &mut Ring, now: Instant) {
+        let Some(connection) = self.slots.get_mut(slot).and_then(Option::as_mut) else {
+            return;
+        };
+        if connection.settle(slot, ring, now) {
+            // Nothing in flight: the kernel holds none of its memory now.
+            self.slots[slot] = None;
+            self.released.push(slot);
+            self.open -= 1;
+            log::debug!("close slot {slot}");
+        }
+    }
+}
+// ANCHOR_END: table

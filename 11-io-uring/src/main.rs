@@ -47,7 +47,7 @@ use nix::poll::PollFlags;
 use nix::sys::signal::Signal;
 use nix::sys::signalfd::SignalFd;
 
-use connection::Connection;
+use connection::{Connection, Table};
 use ring::{Completion, Op, Ring};
 
 const MODEL: &str = "11-io-uring";
@@ -90,10 +90,7 @@ fn run(args: &Args) -> anyhow::Result<()> {
         multishot: true,
         accept_errors: AcceptErrors::default(),
         signals,
-        connections: Vec::new(),
-        free_slots: Vec::new(),
-        released_slots: Vec::new(),
-        open: 0,
+        connections: Table::default(),
         accepted: 0,
         config: args.server.session_config(MODEL),
         worker: common::worker_label(),
@@ -109,8 +106,7 @@ fn run(args: &Args) -> anyhow::Result<()> {
             .ring
             .wait(&mut completions)
             .context("io_uring_enter failed")?;
-        // Cancellations for last round's closed slots are submitted now.
-        server.free_slots.append(&mut server.released_slots);
+        server.connections.next_round();
         let now = Instant::now();
         for completion in completions.drain(..) {
             server.complete(&completion, now);
@@ -129,13 +125,7 @@ struct Server {
     multishot: bool,
     accept_errors: AcceptErrors,
     signals: SignalFd,
-    /// The connection table; the slot is part of every `user_data`.
-    connections: Vec<Option<Box<Connection>>>,
-    free_slots: Vec<usize>,
-    /// Freed this round; reused from the next, after their cancellations
-    /// were submitted, so none can hit a new connection in the same slot.
-    released_slots: Vec<usize>,
-    open: usize,
+    connections: Table,
     accepted: u64,
     config: SessionConfig,
     worker: String,
@@ -145,7 +135,8 @@ struct Server {
 
 impl Server {
     fn is_done(&self) -> bool {
-        self.grace_over || (self.draining && self.open == 0 && self.listener.is_none())
+        self.grace_over
+            || (self.draining && self.connections.open() == 0 && self.listener.is_none())
     }
 
     // ANCHOR: dispatch
@@ -158,27 +149,11 @@ impl Server {
             Op::GraceOver => self.grace_over = true,
             Op::Cancel => {} // the cancelled operation completes on its own
             Op::Connection(slot, io) => {
-                if let Some(connection) = self.connections.get_mut(slot).and_then(Option::as_mut) {
-                    connection.complete(io, completion, now);
-                    self.settle(slot, now);
-                }
+                (self.connections).complete(slot, io, completion, &mut self.ring, now);
             }
         }
     }
     // ANCHOR_END: dispatch
-
-    fn settle(&mut self, slot: usize, now: Instant) {
-        let Some(connection) = self.connections.get_mut(slot).and_then(Option::as_mut) else {
-            return;
-        };
-        if connection.settle(slot, &mut self.ring, now) {
-            // Nothing in flight: the kernel holds none of its memory now.
-            self.connections[slot] = None;
-            self.released_slots.push(slot);
-            self.open -= 1;
-            log::debug!("close slot {slot}");
-        }
-    }
 
     // ANCHOR: accept
     /// One multishot accept stays armed and completes once per connection;
@@ -223,12 +198,7 @@ impl Server {
                 if !pause.is_zero() && !self.accepting {
                     // Out of descriptors: re-arming at once would fail at
                     // once, forever. A timeout re-arms it instead.
-                    // SAFETY: `BACKOFF` is a static.
-                    let timeout = opcode::Timeout::new(&BACKOFF).build();
-                    #[allow(unsafe_code)]
-                    unsafe {
-                        self.ring.push(Op::ResumeAccepting, timeout)
-                    };
+                    self.ring.timeout(Op::ResumeAccepting, &BACKOFF);
                     return;
                 }
             }
@@ -247,19 +217,13 @@ impl Server {
         if let Err(error) = socket.set_nodelay(true) {
             log::debug!("cannot set TCP_NODELAY: {error}");
         }
-        let slot = self.free_slots.pop().unwrap_or_else(|| {
-            self.connections.push(None);
-            self.connections.len() - 1
-        });
-        log::debug!("connect fd {} (slot {slot})", socket.as_raw_fd());
         let mut session = Session::new(self.config, self.worker.clone(), now);
         if self.draining {
             session.begin_shutdown(now);
         }
-        self.connections[slot] = Some(Connection::new(socket, session));
+        let connection = Connection::new(socket, session);
+        self.connections.insert(connection, &mut self.ring, now);
         self.accepted += 1;
-        self.open += 1;
-        self.settle(slot, now);
     }
     // ANCHOR_END: accept
 
@@ -297,18 +261,8 @@ impl Server {
         } else {
             self.listener = None;
         }
-        // SAFETY: `GRACE` is a static.
-        #[allow(unsafe_code)]
-        unsafe {
-            self.ring
-                .push(Op::GraceOver, opcode::Timeout::new(&GRACE).build())
-        };
-        for slot in 0..self.connections.len() {
-            if let Some(connection) = self.connections[slot].as_mut() {
-                connection.session().begin_shutdown(now);
-                self.settle(slot, now);
-            }
-        }
+        self.ring.timeout(Op::GraceOver, &GRACE);
+        self.connections.begin_shutdown(&mut self.ring, now);
     }
 
     /// Cancel whatever is still in flight (the signal poll, the grace
@@ -323,10 +277,10 @@ impl Server {
                 .context("io_uring_enter failed")?;
             completions.clear();
         }
-        if self.open > 0 {
+        if self.connections.open() > 0 {
             log::warn!(
                 "{} connection(s) still busy after {GRACE_PERIOD:?}; exiting anyway",
-                self.open
+                self.connections.open()
             );
         }
         log::info!("stopped after serving {} connection(s)", self.accepted);

@@ -10,7 +10,7 @@
 use std::collections::VecDeque;
 use std::io;
 
-use io_uring::types::CancelBuilder;
+use io_uring::types::{CancelBuilder, Timespec};
 use io_uring::{IoUring, cqueue, opcode, squeue};
 use nix::errno::Errno;
 
@@ -136,6 +136,17 @@ impl Ring {
         if !self.backlog.is_empty() || !unsafe { self.try_push(&entry) } {
             self.backlog.push_back(entry);
         }
+    }
+
+    /// A timeout `after` from now, as `op`. The `'static` lifetime is the
+    /// proof that the timespec outlives the operation.
+    pub fn timeout(&mut self, op: Op, after: &'static Timespec) {
+        let entry = opcode::Timeout::new(after).build();
+        // SAFETY: a static never moves nor goes away.
+        #[allow(unsafe_code)]
+        unsafe {
+            self.push(op, entry)
+        };
     }
 
     /// Cancels `target` (its own completion then says `ECANCELED`).
