@@ -22,6 +22,7 @@ pairs=(
   "08-coroutines 07-epoll"
   "08-coroutines 02-thread-per-client"
   "09-async 08-coroutines"
+  "11-io-uring 07-epoll"
 )
 
 check=false

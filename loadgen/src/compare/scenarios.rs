@@ -17,7 +17,7 @@ use crate::config::{CommonConfig, Config, EchoConfig, HoldConfig, HttpConfig, Ht
 use crate::duration::{DurationRange, as_text};
 
 /// The models, in the order of the book.
-pub const MODELS: [&str; 10] = [
+pub const MODELS: &[&str] = &[
     "01-blocking",
     "02-thread-per-client",
     "03-thread-pool",
@@ -28,6 +28,7 @@ pub const MODELS: [&str; 10] = [
     "08-coroutines",
     "09-async",
     "10-mini-runtime",
+    "11-io-uring",
 ];
 
 /// The fake database's reply time, as in the lab.
@@ -436,7 +437,7 @@ pub fn resolve_models(names: &[String]) -> Result<Vec<String>, String> {
                 .map(ToString::to_string)
                 .ok_or_else(|| {
                     format!(
-                        "unknown model `{name}`: use 01-blocking ... 10-mini-runtime (or 01 ... 10)"
+                        "unknown model `{name}`: use 01-blocking ... 11-io-uring (or 01 ... 11)"
                     )
                 })
         })
@@ -479,7 +480,7 @@ mod tests {
         );
         assert_eq!(
             resolve_models(&names(&["all"])).map(|all| all.len()),
-            Ok(10)
+            Ok(MODELS.len())
         );
         assert!(resolve_models(&names(&["0"])).is_err());
     }
@@ -494,6 +495,6 @@ mod tests {
             cell_duration: None,
         };
         // lab: 2 variants; sweeps: 5 and 4 counts; c10k: 3 counts.
-        assert_eq!(plan(&request).len(), 10 * (2 + 5 + 4 + 3));
+        assert_eq!(plan(&request).len(), MODELS.len() * (2 + 5 + 4 + 3));
     }
 }
