@@ -275,6 +275,12 @@ pub struct HttpArgs {
     /// Path to request.
     #[arg(long, default_value = "/")]
     pub path: String,
+
+    /// Also write PREFIX_stats.csv and PREFIX_stats_history.csv with the
+    /// columns `locust --csv PREFIX` writes (milliseconds, failures counted
+    /// as requests), so lab tooling made for Locust reads this run.
+    #[arg(long, value_name = "PREFIX")]
+    pub locust_csv: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -489,6 +495,13 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     if let Some(path) = &paths.csv {
         report.write_csv(path)?;
         eprintln!("loadgen: wrote {}", path.display());
+    }
+    if let Command::Http(args) = &cli.command
+        && let Some(prefix) = &args.locust_csv
+    {
+        for path in crate::locust::write(&report, "GET", &args.path, prefix)? {
+            eprintln!("loadgen: wrote {}", path.display());
+        }
     }
     Ok(())
 }

@@ -26,6 +26,7 @@ pub mod echo;
 pub mod hold;
 pub mod http;
 pub mod limits;
+pub mod locust;
 pub mod report;
 pub mod resources;
 mod run;

@@ -34,6 +34,9 @@ pub struct Report {
     pub hold: Option<HoldSummary>,
     /// One row per second of the run.
     pub series: Vec<SecondRow>,
+    /// The same run in Locust's terms, for `--locust-csv`.
+    #[serde(skip)]
+    pub locust: crate::locust::LocustRecord,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]

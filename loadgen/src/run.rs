@@ -14,6 +14,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use tokio::task::JoinHandle;
 
 use crate::config::CommonConfig;
+use crate::locust::{LocustRecord, LocustSecond, LocustTotals};
 use crate::report::{Accumulator, Resources, SecondRow, ServerResources};
 use crate::resources::{OwnCpu, ProcessTreeSampler, time_wait_sockets};
 use crate::stats::{Percentiles, Recorder, Window};
@@ -234,6 +235,7 @@ pub(crate) struct Measured {
     pub resources: Resources,
     pub warnings: Vec<String>,
     pub peak_active: u64,
+    pub locust: LocustRecord,
 }
 
 /// The live progress line: only when asked for and stderr is a terminal,
@@ -276,6 +278,7 @@ where
     let mut previous_tick = clock.start;
     let mut peak_active = 0;
     let mut elapsed_seconds = 0.0;
+    let mut locust = Vec::new();
     // Windows that end within the warm-up stay in the series but not in
     // the totals; the measurement starts at the last tick of the warm-up.
     let warmup_end = clock.start + common.warmup;
@@ -307,6 +310,15 @@ where
         } else {
             totals.merge(&window);
         }
+        locust.push(LocustSecond {
+            timestamp: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |since| since.as_secs()),
+            users: active,
+            requests_per_second: row.requests_per_second + row.errors_per_second,
+            failures_per_second: row.errors_per_second,
+            totals: LocustTotals::from_window(&totals),
+        });
         if let Some(bar) = &progress {
             bar.set_position(second);
             bar.set_message(format!(
@@ -343,6 +355,10 @@ where
 
     let (resources, warnings) = watch.finish(common.pid);
     let measured_seconds = previous_tick.duration_since(measuring_since).as_secs_f64();
+    let locust = LocustRecord {
+        totals: LocustTotals::from_window(&totals),
+        history: locust,
+    };
     Ok(Measured {
         elapsed_seconds,
         measured_seconds,
@@ -351,6 +367,7 @@ where
         resources,
         warnings,
         peak_active,
+        locust,
     })
 }
 
@@ -441,6 +458,7 @@ pub(crate) fn into_report(
         resources: measured.resources,
         hold,
         series: measured.series,
+        locust: measured.locust,
         config,
         environment: preflight.environment,
         warnings,

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# The lab's Locust run against one model, headless, with CSV out, so its
+# numbers sit beside loadgen's lab cell:
+#
+#   scripts/locust-lab.sh MODEL [close|keep-alive] [RUN_TIME]
+#   scripts/locust-lab.sh 01-blocking                 Connection: close, 80s
+#   scripts/locust-lab.sh 07-epoll keep-alive 80s
+#
+# 100 users, spawn rate 10, think 5..15 s (scripts/locustfile.py), the model
+# started with the fake DB at 300 ms and its pool flags as `loadgen compare`
+# passes them. Stats are reset when all users are running (Locust's
+# --reset-stats), as loadgen's lab cell leaves out its warm-up. CSV files go
+# to locust-results/MODEL-VARIANT_stats.csv and _stats_history.csv, the
+# same columns `loadgen http --locust-csv PREFIX` writes.
+# The loadgen side of the comparison:
+#   scripts/compare.sh --scenario lab --models MODEL --out /tmp/lab
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+if [ $# -lt 1 ]; then
+  echo "usage: $0 MODEL [close|keep-alive] [RUN_TIME]" >&2
+  exit 2
+fi
+model=$1 variant=${2:-close} run_time=${3:-80s}
+case "$variant" in
+  close) user=LabUserClose ;;
+  keep-alive) user=LabUser ;;
+  *) echo "error: variant must be close or keep-alive, not '$variant'" >&2; exit 2 ;;
+esac
+if ! command -v locust >/dev/null 2>&1; then
+  echo "error: 'locust' is not installed; install it with: pip install locust" >&2
+  exit 1
+fi
+cores=$(nproc)
+case "$model" in
+  03-thread-pool) flags=(--workers 10) ;;
+  04-prefork) flags=(--workers "$cores") ;;
+  05-prefork-threads) flags=(--workers "$cores" --threads 10) ;;
+  *) flags=() ;;
+esac
+# Only this model: the whole workspace would take minutes.
+(cd "$ROOT" && cargo build --release --quiet --bin "$model")
+start_model "$model" --mode http --db-latency 300ms --log warn "${flags[@]}"
+mkdir -p "$ROOT/locust-results"
+prefix="$ROOT/locust-results/$model-$variant"
+echo "locust: $user x 100 against $MODEL_ADDR for $run_time; CSV in ${prefix}_*.csv" >&2
+locust -f "$ROOT/scripts/locustfile.py" --headless --users 100 --spawn-rate 10 \
+  --run-time "$run_time" --reset-stats --only-summary \
+  --host "http://$MODEL_ADDR" --csv "$prefix" "$user"
