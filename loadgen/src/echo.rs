@@ -47,7 +47,8 @@ pub async fn run_echo(config: EchoConfig) -> anyhow::Result<Report> {
         timeout: config.common.timeout,
     };
     let client_recorder = Arc::clone(&recorder);
-    let measured = drive(
+    let schedule = pacing.clone();
+    let mut measured = drive(
         &config.common,
         clock,
         watch,
@@ -66,6 +67,7 @@ pub async fn run_echo(config: EchoConfig) -> anyhow::Result<Report> {
         },
     )
     .await?;
+    measured.never_sent = schedule.never_sent(clock.deadline);
     Ok(into_report(Config::Echo(config), preflight, measured, None))
 }
 
@@ -105,9 +107,11 @@ async fn echo_client(target: Target, pacing: Pacing, recorder: Arc<Recorder>, de
         message[..stamp_length].copy_from_slice(&stamp[..stamp_length]);
 
         let sent = Instant::now();
+        let ticket = recorder.begin(intended, sent);
         let outcome =
             tokio::time::timeout(target.timeout, exchange(stream, &message, &mut reply)).await;
         let done = Instant::now();
+        drop(ticket);
         let bytes = target.size as u64;
         match outcome {
             Ok(Ok(())) => recorder.record_success(

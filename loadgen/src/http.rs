@@ -77,7 +77,8 @@ pub async fn run_http(config: HttpConfig) -> anyhow::Result<Report> {
         keepalive: config.keepalive,
     };
     let client_recorder = Arc::clone(&recorder);
-    let measured = drive(
+    let schedule = pacing.clone();
+    let mut measured = drive(
         &config.common,
         clock,
         watch,
@@ -95,6 +96,7 @@ pub async fn run_http(config: HttpConfig) -> anyhow::Result<Report> {
         },
     )
     .await?;
+    measured.never_sent = schedule.never_sent(clock.deadline);
     Ok(into_report(Config::Http(config), preflight, measured, None))
 }
 
@@ -164,6 +166,7 @@ struct Reply {
     status: u16,
     /// Head and body bytes.
     bytes: usize,
+    body: usize,
     /// The server said it will close (`Connection: close`, or HTTP/1.0).
     server_closes: bool,
 }
@@ -273,6 +276,7 @@ async fn exchange(
     Ok(Reply {
         status: head.status,
         bytes: total,
+        body: head.content_length,
         server_closes: head.server_closes,
     })
 }
@@ -350,8 +354,10 @@ async fn user(
         }
         let intended = pacing.next_start(deadline).await;
         let sent = Instant::now();
+        let ticket = recorder.begin(intended, sent);
         let outcome = tokio::time::timeout(client.target.timeout, client.request()).await;
         let done = Instant::now();
+        drop(ticket);
         match outcome {
             Ok(Ok(reply)) => {
                 if reply.status == 200 {
@@ -361,7 +367,12 @@ async fn user(
                         sent,
                         done,
                     };
-                    recorder.record_success(timing, sent_bytes, reply.bytes as u64);
+                    recorder.record_reply(
+                        timing,
+                        sent_bytes,
+                        reply.bytes as u64,
+                        reply.body as u64,
+                    );
                 } else {
                     recorder.record_error(ErrorKind::BadStatus);
                 }

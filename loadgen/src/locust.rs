@@ -35,7 +35,7 @@ pub struct LocustTotals {
     pub average_ms: f64,
     pub min_ms: u64,
     pub max_ms: u64,
-    /// Mean bytes received per answered request.
+    /// Mean body bytes received per answered request.
     pub average_content_size: f64,
 }
 
@@ -66,7 +66,7 @@ impl LocustTotals {
             } else {
                 0
             },
-            average_content_size: window.bytes_received as f64 / window.requests.max(1) as f64,
+            average_content_size: window.content_bytes as f64 / window.requests.max(1) as f64,
         }
     }
 

@@ -60,6 +60,24 @@ pub struct Summary {
     pub errors_total: u64,
     /// Most clients active at once (users, connections, held connections).
     pub peak_active_clients: u64,
+    /// Open loop only: the planned rate, and the rate of answered requests
+    /// (`requests_per_second`) is what the server achieved against it.
+    #[serde(default)]
+    pub target_rate: Option<f64>,
+    /// Requests sent more than `stats::LATE_AFTER` after their planned start.
+    #[serde(default)]
+    pub late: u64,
+    /// Requests sent and still unanswered when the run ended. Open loop:
+    /// their wait so far is in the latency percentiles.
+    #[serde(default)]
+    pub unanswered: u64,
+    /// Open loop: planned requests no client got to send before the end;
+    /// their wait so far is in the (corrected) latency percentiles.
+    #[serde(default)]
+    pub never_sent: u64,
+    /// The longest wait among the unanswered and never-sent requests, us.
+    #[serde(default)]
+    pub unfinished_max_us: u64,
 }
 
 /// The highest and the average of a per-second quantity.
@@ -280,11 +298,35 @@ impl Report {
                 summary.peak_active_clients
             ),
         );
-        if let Some(planned) = summary.planned_requests {
-            let unsent = planned.saturating_sub(summary.requests + summary.errors_total);
+        if let (Some(planned), Some(target)) = (summary.planned_requests, summary.target_rate) {
+            line(
+                "rate",
+                format!(
+                    "target {target:.1}/s, achieved {:.1}/s",
+                    summary.requests_per_second
+                ),
+            );
             line(
                 "planned",
-                format!("{planned}; {unsent} were still waiting to be sent at the end"),
+                format!(
+                    "{planned}: answered {}, failed {}, unanswered at the end {}, never sent {}; \
+                     late (sent > {} after plan) {}",
+                    summary.requests,
+                    summary.errors_total,
+                    summary.unanswered,
+                    summary.never_sent,
+                    format_duration(crate::stats::LATE_AFTER),
+                    summary.late
+                ),
+            );
+        } else if summary.unanswered > 0 {
+            line(
+                "unanswered",
+                format!(
+                    "{} requests at the end, waiting up to {} (not in the percentiles)",
+                    summary.unanswered,
+                    format_microseconds(summary.unfinished_max_us as f64)
+                ),
             );
         }
         line(
@@ -299,22 +341,21 @@ impl Report {
             "errors",
             format!("{} ({})", summary.errors_total, summary.errors.describe()),
         );
-        if self.service_time.is_some() {
+        if let Some(service) = &self.service_time {
+            // wrk2's terms: corrected for coordinated omission, or not.
             line(
-                "latency",
+                "corrected",
                 format!(
-                    "{} (from the intended start)",
+                    "{} (from the planned start, unfinished ones with their wait so far)",
                     percentile_line(&self.latency)
                 ),
             );
-        } else {
-            line("latency", percentile_line(&self.latency));
-        }
-        if let Some(service) = &self.service_time {
             line(
-                "service time",
+                "uncorrected",
                 format!("{} (from the actual send)", percentile_line(service)),
             );
+        } else {
+            line("latency", percentile_line(&self.latency));
         }
         if let Some(hold) = &self.hold {
             line(

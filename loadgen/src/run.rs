@@ -17,7 +17,7 @@ use crate::config::CommonConfig;
 use crate::locust::{LocustRecord, LocustSecond, LocustTotals};
 use crate::report::{Accumulator, Resources, SecondRow, ServerResources};
 use crate::resources::{OwnCpu, ProcessTreeSampler, time_wait_sockets};
-use crate::stats::{Percentiles, Recorder, Window};
+use crate::stats::{Outstanding, Percentiles, Recorder, Window};
 
 /// After a failed connect a client waits this long before trying again, so
 /// a server that is down does not turn the load generator into a busy loop
@@ -106,6 +106,23 @@ impl Pacing {
             sleep_until(due).await;
         }
         due
+    }
+
+    /// Open loop: how long each planned request that no client took had
+    /// been due at `deadline` (request `i` is due at `start + i / rate`).
+    /// Closed loops plan nothing, so miss nothing.
+    pub fn never_sent(&self, deadline: Instant) -> Vec<Duration> {
+        let Pacing::Open(schedule) = self else {
+            return Vec::new();
+        };
+        let due =
+            |index: u64| schedule.start + Duration::from_secs_f64(index as f64 / schedule.rate);
+        let taken = schedule.next.load(Ordering::Relaxed);
+        (taken..)
+            .map(due)
+            .take_while(|due| *due < deadline)
+            .map(|due| deadline.duration_since(due))
+            .collect()
     }
 }
 
@@ -236,6 +253,12 @@ pub(crate) struct Measured {
     pub warnings: Vec<String>,
     pub peak_active: u64,
     pub locust: LocustRecord,
+    /// Requests sent and unanswered at the last look, and when that was.
+    pub unanswered: Vec<Outstanding>,
+    pub end: Instant,
+    /// Open loop: how long each planned request nobody sent had been due
+    /// at the end (the mode fills this in; [`drive`] does not know the plan).
+    pub never_sent: Vec<Duration>,
 }
 
 /// The live progress line: only when asked for and stderr is a terminal,
@@ -279,6 +302,8 @@ where
     let mut peak_active = 0;
     let mut elapsed_seconds = 0.0;
     let mut locust = Vec::new();
+    let mut unanswered = Vec::new();
+    let mut end = clock.start;
     // Windows that end within the warm-up stay in the series but not in
     // the totals; the measurement starts at the last tick of the warm-up.
     let warmup_end = clock.start + common.warmup;
@@ -288,6 +313,11 @@ where
         sleep_until(tick).await;
         let now = Instant::now();
         let window = recorder.take_window();
+        if tick >= clock.deadline {
+            // Taken before the clients are stopped, which drops them.
+            unanswered = recorder.outstanding();
+            end = now;
+        }
         elapsed_seconds = now.duration_since(clock.start).as_secs_f64();
         let seconds = now.duration_since(previous_tick).as_secs_f64().max(1e-3);
         previous_tick = now;
@@ -337,7 +367,8 @@ where
         bar.finish_and_clear();
     }
 
-    // Requests in flight now are dropped: neither done nor errors.
+    // Requests in flight now were taken as unanswered at the last look;
+    // stopping the clients drops them.
     let _ = stop.send(true);
     let handles = spawner
         .await
@@ -368,6 +399,9 @@ where
         warnings,
         peak_active,
         locust,
+        unanswered,
+        end,
+        never_sent: Vec::new(),
     })
 }
 
@@ -432,8 +466,13 @@ pub(crate) fn into_report(
     measured: Measured,
     hold: Option<crate::report::HoldSummary>,
 ) -> crate::Report {
-    let totals = &measured.totals;
     let open_loop = config.is_open_loop();
+    let mut measured = measured;
+    measured
+        .totals
+        .add_unanswered(&measured.unanswered, measured.end, open_loop);
+    measured.totals.add_never_sent(&measured.never_sent);
+    let totals = &measured.totals;
     let planned_requests = config.open_loop_rate().map(|rate| {
         // Request i is due at i / rate; those due before the deadline.
         (rate * config.common().duration.as_secs_f64()).ceil() as u64
@@ -452,6 +491,11 @@ pub(crate) fn into_report(
             errors: totals.errors.clone(),
             errors_total: totals.errors.total(),
             peak_active_clients: measured.peak_active,
+            target_rate: config.open_loop_rate(),
+            late: totals.late,
+            unanswered: totals.unanswered,
+            never_sent: totals.never_sent,
+            unfinished_max_us: totals.unfinished_max_us,
         },
         latency: Percentiles::from_histogram(&totals.latency),
         service_time: open_loop.then(|| Percentiles::from_histogram(&totals.service)),
@@ -462,5 +506,26 @@ pub(crate) fn into_report(
         config,
         environment: preflight.environment,
         warnings,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_open_loop_counts_the_requests_nobody_took_with_their_wait() {
+        let start = Instant::now();
+        let pacing = Pacing::open(start, 10.0);
+        let Pacing::Open(schedule) = &pacing else {
+            panic!("an open schedule")
+        };
+        // Clients took requests 0..4 (due at 0, 100, 200 and 300 ms); the
+        // run ended at 1 s with 5..9 never taken.
+        schedule.next.store(5, Ordering::Relaxed);
+        let waits = pacing.never_sent(start + Duration::from_secs(1));
+        let milliseconds: Vec<u128> = waits.iter().map(Duration::as_millis).collect();
+        assert_eq!(milliseconds, [500, 400, 300, 200, 100]);
+        assert!(Pacing::Closed.never_sent(start).is_empty());
     }
 }

@@ -7,6 +7,7 @@
 //! [`Recorder`]; once a second the run swaps its window out, which gives
 //! the per-second rows, and merges the window into the totals.
 
+use std::collections::HashMap;
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -232,8 +233,26 @@ pub struct Window {
     pub requests: u64,
     pub bytes_sent: u64,
     pub bytes_received: u64,
+    /// HTTP: body bytes received (Locust's "content size"); other modes:
+    /// the same as `bytes_received`.
+    pub content_bytes: u64,
     pub errors: ErrorCounts,
+    /// Requests sent more than [`LATE_AFTER`] after their planned start
+    /// (open loop: the clients could not keep up with the plan).
+    pub late: u64,
+    /// Requests sent but not answered when the run ended.
+    pub unanswered: u64,
+    /// Open loop: requests the plan had due before the end that no client
+    /// got to send.
+    pub never_sent: u64,
+    /// The longest wait among the unanswered and never-sent requests, us.
+    pub unfinished_max_us: u64,
 }
+
+/// A request sent this long after its planned start counts as late. The
+/// timer wakes up to a millisecond late, and a busy client a little more;
+/// beyond this the client (or the connections it had) could not keep up.
+pub const LATE_AFTER: Duration = Duration::from_millis(10);
 
 impl Default for Window {
     fn default() -> Self {
@@ -243,7 +262,12 @@ impl Default for Window {
             requests: 0,
             bytes_sent: 0,
             bytes_received: 0,
+            content_bytes: 0,
             errors: ErrorCounts::default(),
+            late: 0,
+            unanswered: 0,
+            never_sent: 0,
+            unfinished_max_us: 0,
         }
     }
 }
@@ -259,7 +283,42 @@ impl Window {
         self.requests += other.requests;
         self.bytes_sent += other.bytes_sent;
         self.bytes_received += other.bytes_received;
+        self.content_bytes += other.content_bytes;
         self.errors.merge(&other.errors);
+        self.late += other.late;
+        self.unanswered += other.unanswered;
+        self.never_sent += other.never_sent;
+        self.unfinished_max_us = self.unfinished_max_us.max(other.unfinished_max_us);
+    }
+
+    /// Counts requests still unanswered at `end`. In an open loop their wait
+    /// so far also goes into the latencies (a lower bound of what they
+    /// would have measured), so a server that stopped answering shows in
+    /// the percentiles instead of vanishing from them. A closed loop keeps
+    /// them out of its percentiles, as Locust does, and reports them beside.
+    pub fn add_unanswered(&mut self, outstanding: &[Outstanding], end: Instant, open_loop: bool) {
+        for request in outstanding {
+            let waited = microseconds(end.saturating_duration_since(request.intended));
+            self.unanswered += 1;
+            self.unfinished_max_us = self.unfinished_max_us.max(waited);
+            if open_loop {
+                self.latency.saturating_record(waited);
+                self.service
+                    .saturating_record(microseconds(end.saturating_duration_since(request.sent)));
+            }
+        }
+    }
+
+    /// Counts planned requests that were never sent, with how long each had
+    /// been due at the end: their corrected latency is at least that. They
+    /// have no service time (uncorrected latency): they were never served.
+    pub fn add_never_sent(&mut self, waits: &[Duration]) {
+        for wait in waits {
+            let waited = microseconds(*wait);
+            self.never_sent += 1;
+            self.unfinished_max_us = self.unfinished_max_us.max(waited);
+            self.latency.saturating_record(waited);
+        }
     }
 }
 
@@ -271,6 +330,13 @@ pub struct Timing {
     pub done: Instant,
 }
 
+/// A request on its way: when it was meant to start and when it was sent.
+#[derive(Clone, Copy, Debug)]
+pub struct Outstanding {
+    pub intended: Instant,
+    pub sent: Instant,
+}
+
 /// Where all client tasks record. One mutex-protected window is simple and
 /// fast enough here: a lock costs tens of nanoseconds, a loopback request
 /// tens of microseconds.
@@ -278,6 +344,29 @@ pub struct Timing {
 pub struct Recorder {
     current: Mutex<Window>,
     active: AtomicU64,
+    /// Requests sent and not yet answered, by ticket number, so the end of
+    /// the run can count them instead of dropping them.
+    outstanding: Mutex<HashMap<u64, Outstanding>>,
+    next_ticket: AtomicU64,
+}
+
+/// A request registered with [`Recorder::begin`]; dropping it (answered,
+/// failed, or its task cancelled) takes it off the outstanding list.
+#[derive(Debug)]
+pub struct Ticket {
+    recorder: Arc<Recorder>,
+    number: u64,
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        let mut outstanding = self
+            .recorder
+            .outstanding
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        outstanding.remove(&self.number);
+    }
 }
 
 impl Recorder {
@@ -286,6 +375,11 @@ impl Recorder {
     }
 
     pub fn record_success(&self, timing: Timing, bytes_sent: u64, bytes_received: u64) {
+        self.record_reply(timing, bytes_sent, bytes_received, bytes_received);
+    }
+
+    /// A success whose content (an HTTP body) is only part of the bytes.
+    pub fn record_reply(&self, timing: Timing, bytes_sent: u64, bytes_received: u64, content: u64) {
         let latency = microseconds(timing.done.saturating_duration_since(timing.intended));
         let service = microseconds(timing.done.saturating_duration_since(timing.sent));
         let mut window = self.current.lock().unwrap_or_else(PoisonError::into_inner);
@@ -294,6 +388,35 @@ impl Recorder {
         window.requests += 1;
         window.bytes_sent += bytes_sent;
         window.bytes_received += bytes_received;
+        window.content_bytes += content;
+    }
+
+    /// Registers a request about to be sent, and counts it late if it is
+    /// sent more than [`LATE_AFTER`] after its planned start.
+    pub fn begin(self: &Arc<Self>, intended: Instant, sent: Instant) -> Ticket {
+        if sent.saturating_duration_since(intended) > LATE_AFTER {
+            let mut window = self.current.lock().unwrap_or_else(PoisonError::into_inner);
+            window.late += 1;
+        }
+        let number = self.next_ticket.fetch_add(1, Ordering::Relaxed);
+        let mut outstanding = self
+            .outstanding
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        outstanding.insert(number, Outstanding { intended, sent });
+        Ticket {
+            recorder: Arc::clone(self),
+            number,
+        }
+    }
+
+    /// The requests sent and not answered yet.
+    pub fn outstanding(&self) -> Vec<Outstanding> {
+        let outstanding = self
+            .outstanding
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        outstanding.values().copied().collect()
     }
 
     pub fn record_error(&self, kind: ErrorKind) {
@@ -366,6 +489,34 @@ mod tests {
         assert_eq!(counts.refused, 3);
         assert_eq!(counts.total(), 4);
         assert_eq!(counts.describe(), "refused 3, wrong_reply 1");
+    }
+
+    #[test]
+    fn unfinished_requests_count_with_their_wait_in_an_open_loop_only() {
+        let recorder = Recorder::new();
+        let start = Instant::now();
+        let sent = start + Duration::from_millis(100);
+        let ticket = recorder.begin(start, sent);
+        let outstanding = recorder.outstanding();
+        assert_eq!(outstanding.len(), 1);
+        let end = start + Duration::from_secs(2);
+        let mut closed = Window::default();
+        closed.add_unanswered(&outstanding, end, false);
+        assert_eq!((closed.unanswered, closed.latency.len()), (1, 0));
+        let mut open = Window::default();
+        open.add_unanswered(&outstanding, end, true);
+        open.add_never_sent(&[Duration::from_secs(1)]);
+        assert_eq!((open.unanswered, open.never_sent), (1, 1));
+        let corrected = Percentiles::from_histogram(&open.latency);
+        let uncorrected = Percentiles::from_histogram(&open.service);
+        assert!((1_999_000..=2_001_000).contains(&corrected.max_us));
+        assert!((999_000..=1_001_000).contains(&corrected.min_us));
+        assert_eq!(uncorrected.count, 1);
+        assert!((1_899_000..=1_901_000).contains(&uncorrected.max_us));
+        // Sent 100 ms after its plan: late.
+        assert_eq!(recorder.take_window().late, 1);
+        drop(ticket);
+        assert!(recorder.outstanding().is_empty());
     }
 
     #[test]

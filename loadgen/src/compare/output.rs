@@ -287,7 +287,7 @@ impl CellResult {
         self.ratio = self.bound_rps.map(|bound| rps / bound.max(1e-9));
         let mut reasons = Vec::new();
         match self.cell.scenario {
-            Scenario::Lab | Scenario::HttpSweep | Scenario::EchoSweep => {
+            Scenario::Lab | Scenario::HttpSweep | Scenario::HttpOpen | Scenario::EchoSweep => {
                 if let Some(demand) = self.demand_rps
                     && rps < SATURATION_SHARE * demand
                 {
@@ -808,6 +808,77 @@ fn http_sweep_section(results: &Results, plots: &[String], text: &mut String) {
     );
 }
 
+fn http_open_section(results: &Results, text: &mut String) {
+    let cells: Vec<&CellResult> = results.cells_of(Scenario::HttpOpen).collect();
+    let Some(first) = cells.first() else {
+        return;
+    };
+    let _ = writeln!(
+        text,
+        "## http-open: the open loop, corrected and uncorrected\n\n`GET /` (fake DB {} ms) on \
+         a plan of R requests per second, a new connection each, at most the listed \
+         connections at once; cell {} of which {} warm-up, request timeout {} s. \
+         Corrected latency counts from the planned start, with the requests unanswered \
+         or never sent at the end at their wait so far; uncorrected counts from the \
+         actual send (wrk2's two views).\n",
+        DB_LATENCY.as_millis(),
+        crate::duration::format_duration(first.cell.duration),
+        crate::duration::format_duration(first.cell.warmup),
+        first.cell.timeout.as_secs(),
+    );
+    write_table(
+        text,
+        &[
+            "model",
+            "target req/s",
+            "achieved",
+            "bound",
+            "connections",
+            "planned",
+            "unanswered",
+            "never sent",
+            "late",
+            "corrected p50",
+            "corrected p99",
+            "uncorrected p50",
+            "uncorrected p99",
+            "errors",
+        ],
+        cells.iter().copied(),
+        |result| {
+            let headline = result.headline.as_ref()?;
+            let report = result.report.as_ref()?;
+            let summary = &report.summary;
+            let uncorrected = report.service_time.clone().unwrap_or_default();
+            // Unlike `latency`, shown even when nothing was answered: the
+            // corrected view then holds the unfinished requests' waits.
+            let value = |percentiles: &crate::stats::Percentiles, microseconds: u64| {
+                if percentiles.count == 0 {
+                    "-".to_string()
+                } else {
+                    format_microseconds(microseconds as f64)
+                }
+            };
+            Some(vec![
+                result.cell.model.clone(),
+                optional(result.cell.rate.map(rate)),
+                rate(headline.requests_per_second),
+                optional(result.bound_rps.map(rate)),
+                result.cell.clients.to_string(),
+                optional(summary.planned_requests),
+                summary.unanswered.to_string(),
+                summary.never_sent.to_string(),
+                summary.late.to_string(),
+                value(&report.latency, headline.p50_us),
+                value(&report.latency, headline.p99_us),
+                value(&uncorrected, uncorrected.p50_us),
+                value(&uncorrected, uncorrected.p99_us),
+                headline.errors.to_string(),
+            ])
+        },
+    );
+}
+
 fn echo_sweep_section(results: &Results, plots: &[String], text: &mut String) {
     let cells: Vec<&CellResult> = results.cells_of(Scenario::EchoSweep).collect();
     if cells.is_empty() {
@@ -1029,6 +1100,7 @@ pub fn markdown(results: &Results, plots: &[String]) -> String {
     headlines(results, &mut text);
     lab_section(results, &mut text);
     http_sweep_section(results, plots, &mut text);
+    http_open_section(results, &mut text);
     echo_sweep_section(results, plots, &mut text);
     c10k_section(results, plots, &mut text);
     let failed: Vec<&CellResult> = results

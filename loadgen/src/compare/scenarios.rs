@@ -54,14 +54,16 @@ pub const POOL_THREADS: usize = 10;
 pub enum Scenario {
     Lab,
     HttpSweep,
+    HttpOpen,
     EchoSweep,
     C10k,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 4] = [
+    pub const ALL: [Scenario; 5] = [
         Scenario::Lab,
         Scenario::HttpSweep,
+        Scenario::HttpOpen,
         Scenario::EchoSweep,
         Scenario::C10k,
     ];
@@ -70,6 +72,7 @@ impl Scenario {
         match self {
             Scenario::Lab => "lab",
             Scenario::HttpSweep => "http-sweep",
+            Scenario::HttpOpen => "http-open",
             Scenario::EchoSweep => "echo-sweep",
             Scenario::C10k => "c10k",
         }
@@ -80,6 +83,8 @@ impl Scenario {
         match self {
             Scenario::Lab => vec![100],
             Scenario::HttpSweep => vec![1, 10, 100, 1000, 5000],
+            // Open loop: the connection cap follows from each cell's rate.
+            Scenario::HttpOpen => Vec::new(),
             Scenario::EchoSweep => vec![1, 10, 100, 1000],
             Scenario::C10k => vec![1000, 5000, 10_000],
         }
@@ -88,17 +93,21 @@ impl Scenario {
     /// The server's `--mode`.
     pub fn server_mode(self) -> &'static str {
         match self {
-            Scenario::Lab | Scenario::HttpSweep => "http",
+            Scenario::Lab | Scenario::HttpSweep | Scenario::HttpOpen => "http",
             Scenario::EchoSweep | Scenario::C10k => "echo",
         }
     }
 
     /// The connection variants a scenario runs: the lab once with a new
     /// connection per request and once with keep-alive; the sweeps with
-    /// keep-alive only, so TIME_WAIT stays low.
+    /// keep-alive only, so TIME_WAIT stays low. The open loop sends each
+    /// request on a new connection: with keep-alive, a pool's worker stays
+    /// with a connection the plan has no request for, and the lesson would
+    /// be keep-alive's again, not the plan's.
     pub fn keepalive_variants(self) -> &'static [bool] {
         match self {
             Scenario::Lab => &[false, true],
+            Scenario::HttpOpen => &[false],
             _ => &[true],
         }
     }
@@ -118,7 +127,7 @@ impl FromStr for Scenario {
             .into_iter()
             .find(|scenario| scenario.name() == text)
             .ok_or_else(|| {
-                format!("unknown scenario `{text}`: use lab, http-sweep, echo-sweep, c10k or all")
+                format!("unknown scenario `{text}`: use lab, http-sweep, http-open, echo-sweep, c10k or all")
             })
     }
 }
@@ -156,6 +165,8 @@ pub fn timing(scenario: Scenario, quick: bool, cell_override: Option<Duration>) 
         (Scenario::Lab, true) => (seconds(8), seconds(1)),
         (Scenario::HttpSweep, false) => (seconds(15), seconds(3)),
         (Scenario::HttpSweep, true) => (seconds(2), seconds(1)),
+        (Scenario::HttpOpen, false) => (seconds(15), seconds(3)),
+        (Scenario::HttpOpen, true) => (seconds(3), seconds(1)),
         (Scenario::EchoSweep, false) => (seconds(10), seconds(2)),
         // Echo connections are ready at once: no warm-up needed.
         (Scenario::EchoSweep, true) => (seconds(1), Duration::ZERO),
@@ -250,6 +261,10 @@ pub struct Cell {
     pub timeout: Duration,
     /// c10k: new connections per second.
     pub connect_rate: Option<f64>,
+    /// http-open: requests per second on the plan (`clients` is then the
+    /// most connections open at once).
+    #[serde(default)]
+    pub rate: Option<f64>,
 }
 
 impl Cell {
@@ -312,6 +327,15 @@ impl Cell {
                 path: "/".to_string(),
                 keepalive: self.keepalive,
             }),
+            Scenario::HttpOpen => Config::Http(HttpConfig {
+                common,
+                load: HttpLoad::Rate {
+                    rate: self.rate.unwrap_or(1.0),
+                    connections: self.clients,
+                },
+                path: "/".to_string(),
+                keepalive: false,
+            }),
             Scenario::HttpSweep => Config::Http(HttpConfig {
                 common,
                 load: HttpLoad::Connections {
@@ -344,6 +368,9 @@ impl Cell {
     /// HTTP: the requests per second the clients ask for if every request
     /// took exactly the fake DB's 300 ms: clients / (300 ms + mean think).
     pub fn demand_rps(&self) -> Option<f64> {
+        if self.scenario == Scenario::HttpOpen {
+            return self.rate;
+        }
         let think = match self.scenario {
             Scenario::Lab => (THINK.min + THINK.max).as_secs_f64() / 2.0,
             Scenario::HttpSweep => 0.0,
@@ -377,7 +404,12 @@ pub struct PlanRequest {
 /// table fills up before the next one starts.
 pub fn plan(request: &PlanRequest) -> Vec<Cell> {
     let mut cells = Vec::new();
+    let cores = std::thread::available_parallelism().map_or(1, |cores| cores.get());
     for &scenario in &request.scenarios {
+        if scenario == Scenario::HttpOpen {
+            cells.extend(open_loop_cells(request, cores));
+            continue;
+        }
         let timing = timing(scenario, request.quick, request.cell_duration);
         let clients = request
             .clients
@@ -409,9 +441,56 @@ pub fn plan(request: &PlanRequest) -> Vec<Cell> {
                         timeout,
                         connect_rate: (scenario == Scenario::C10k)
                             .then(|| c10k_connect_rate(request.quick)),
+                        rate: None,
                     });
                 }
             }
+        }
+    }
+    cells
+}
+
+/// Open-loop rates for models without a worker limit: far beyond any
+/// pool's bound, still within what the concurrent models serve on 2 cores.
+pub const OPEN_LOOP_RATES: [f64; 2] = [1000.0, 2000.0];
+
+/// The open loop's requests per second for a model: a pool model at its
+/// bound, capacity / 300 ms, and at twice that; the others at
+/// [`OPEN_LOOP_RATES`] (`--clients` gives rates instead).
+pub fn open_loop_rates(capacity: Option<usize>, clients: Option<&[usize]>) -> Vec<f64> {
+    if let Some(rates) = clients {
+        return rates.iter().map(|rate| *rate as f64).collect();
+    }
+    match capacity {
+        Some(workers) => {
+            let bound = workers as f64 / DB_LATENCY.as_secs_f64();
+            vec![bound, 2.0 * bound]
+        }
+        None => OPEN_LOOP_RATES.to_vec(),
+    }
+}
+
+/// The http-open cells: every model at its rates, a new connection per
+/// request, at most twice the connections the rate keeps busy for 300 ms
+/// (plus a few), and a timeout long enough that waiting shows as latency.
+fn open_loop_cells(request: &PlanRequest, cores: usize) -> Vec<Cell> {
+    let timing = timing(Scenario::HttpOpen, request.quick, request.cell_duration);
+    let mut cells = Vec::new();
+    for model in &request.models {
+        let setup = model_setup(model, cores);
+        for rate in open_loop_rates(setup.capacity, request.clients.as_deref()) {
+            let in_flight = rate * DB_LATENCY.as_secs_f64();
+            cells.push(Cell {
+                scenario: Scenario::HttpOpen,
+                model: model.clone(),
+                keepalive: false,
+                clients: (2.0 * in_flight).ceil() as usize + 10,
+                duration: timing.cell,
+                warmup: timing.warmup,
+                timeout: Duration::from_secs(60),
+                connect_rate: None,
+                rate: Some(rate),
+            });
         }
     }
     cells
@@ -459,6 +538,7 @@ mod tests {
             warmup: Duration::ZERO,
             timeout: Duration::from_secs(5),
             connect_rate: None,
+            rate: None,
         };
         let sweep = cell(Scenario::HttpSweep, 100);
         let bound = |capacity| sweep.bound_rps(capacity).expect("http has a bound");
@@ -469,6 +549,20 @@ mod tests {
         assert!((lab.bound_rps(None).expect("http") - 9.71).abs() < 0.01);
         assert!((lab.bound_rps(Some(1)).expect("http") - 3.33).abs() < 0.01);
         assert_eq!(cell(Scenario::EchoSweep, 10).bound_rps(None), None);
+        let open = Cell {
+            rate: Some(66.7),
+            ..cell(Scenario::HttpOpen, 50)
+        };
+        assert!((open.bound_rps(Some(10)).expect("http") - 33.3).abs() < 0.1);
+        assert!((open.bound_rps(None).expect("http") - 66.7).abs() < 0.1);
+    }
+
+    #[test]
+    fn the_open_loop_runs_pools_at_their_bound_and_twice_it() {
+        let rates = open_loop_rates(Some(10), None);
+        assert!((rates[0] - 33.3).abs() < 0.1 && (rates[1] - 66.7).abs() < 0.1);
+        assert_eq!(open_loop_rates(None, None), OPEN_LOOP_RATES.to_vec());
+        assert_eq!(open_loop_rates(Some(1), Some(&[7])), vec![7.0]);
     }
 
     #[test]
@@ -494,7 +588,8 @@ mod tests {
             quick: true,
             cell_duration: None,
         };
-        // lab: 2 variants; sweeps: 5 and 4 counts; c10k: 3 counts.
-        assert_eq!(plan(&request).len(), MODELS.len() * (2 + 5 + 4 + 3));
+        // lab: 2 variants; sweeps: 5 and 4 counts; open loop: 2 rates;
+        // c10k: 3 counts.
+        assert_eq!(plan(&request).len(), MODELS.len() * (2 + 5 + 2 + 4 + 3));
     }
 }
