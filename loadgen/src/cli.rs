@@ -12,6 +12,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::compare::{self, CompareOptions, PlanRequest, Scenario, scenarios};
 use crate::config::{CommonConfig, Config, EchoConfig, HoldConfig, HttpConfig, HttpLoad};
 use crate::duration::{DurationRange, parse_duration};
+use crate::race::RaceOptions;
 use crate::report::Report;
 use crate::{limits, run_echo, run_hold, run_http};
 
@@ -79,6 +80,62 @@ pub enum Command {
     /// write tables and plots (JSON, CSV, Markdown, SVG) into a folder.
     #[command(after_help = COMPARE_HELP)]
     Compare(CompareArgs),
+    /// Start several models at once, each on its own port, put the same
+    /// HTTP load on each, and draw a live table (one line per second on a
+    /// pipe); ends by itself after --duration with the final table.
+    #[command(after_help = RACE_HELP)]
+    Race(RaceArgs),
+}
+
+const RACE_HELP: &str = "\
+The models run at the same time on the same cores (with the load generator),
+so a race shows them side by side for a room to watch; `loadgen compare`
+measures each alone. Default load: the lab's 100 users (think 5..15 s,
+started 10 per second), a new connection per request. Keys: q quits.
+
+Examples:
+  loadgen race --models 01,03,07 --duration 60s
+  loadgen race --models 01,07 --keep-alive
+  loadgen race --models 03,07,09 --connections 200 --duration 20s";
+
+/// Flags of `loadgen race`.
+#[derive(Debug, Args)]
+pub struct RaceArgs {
+    /// Models to race, comma-separated, by name or number (07 = 07-epoll).
+    #[arg(long, value_name = "LIST", value_delimiter = ',', required = true)]
+    pub models: Vec<String>,
+
+    /// How long the race runs.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    pub duration: Duration,
+
+    /// Locust-like users per model (the default load: 100).
+    #[arg(long, value_name = "N", conflicts_with_all = ["connections", "rate"])]
+    pub users: Option<usize>,
+
+    /// With users: think time (default 5s..15s, the lab's).
+    #[arg(long, value_name = "MIN..MAX")]
+    pub think: Option<DurationRange>,
+
+    /// Closed loop without think time: N connections per model.
+    #[arg(long, value_name = "N", conflicts_with = "rate")]
+    pub connections: Option<usize>,
+
+    /// Open loop: R requests per second per model.
+    #[arg(long, value_name = "PER_SECOND")]
+    pub rate: Option<f64>,
+
+    /// Reuse connections (as Locust's users do) instead of one per request.
+    #[arg(long)]
+    pub keep_alive: bool,
+
+    /// A request slower than this counts as a timeout error.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    pub timeout: Duration,
+
+    /// Where the model binaries are.
+    #[arg(long, value_name = "DIR", default_value = "target/release")]
+    pub bin_dir: PathBuf,
 }
 
 const COMPARE_HELP: &str = "\
@@ -320,6 +377,7 @@ fn common_config(args: &CommonArgs) -> anyhow::Result<CommonConfig> {
         pid: args.pid,
         warmup: args.warmup,
         progress: true,
+        live: None,
     })
 }
 
@@ -364,7 +422,7 @@ pub fn config_from(command: &Command) -> anyhow::Result<Config> {
             connect_rate: args.connect_rate,
             sample: args.sample,
         }),
-        Command::Compare(_) => bail!("compare runs many loads, not one"),
+        Command::Compare(_) | Command::Race(_) => bail!("this command runs many loads, not one"),
     })
 }
 
@@ -373,7 +431,7 @@ fn common_args(command: &Command) -> Option<&CommonArgs> {
         Command::Echo(args) => Some(&args.common),
         Command::Http(args) => Some(&args.common),
         Command::Hold(args) => Some(&args.common),
-        Command::Compare(_) => None,
+        Command::Compare(_) | Command::Race(_) => None,
     }
 }
 
@@ -413,6 +471,35 @@ pub fn compare_options(
     })
 }
 
+/// The race the flags ask for: the lab's users unless told otherwise.
+pub fn race_options(args: &RaceArgs, threads: Option<usize>) -> anyhow::Result<RaceOptions> {
+    let models = scenarios::resolve_models(&args.models).map_err(anyhow::Error::msg)?;
+    let load = match (args.connections, args.rate) {
+        (Some(connections), _) => HttpLoad::Connections {
+            connections,
+            spawn_rate: None,
+        },
+        (None, Some(rate)) => HttpLoad::Rate {
+            rate,
+            connections: 1000,
+        },
+        (None, None) => HttpLoad::Users {
+            users: args.users.unwrap_or(100),
+            think: args.think.unwrap_or(scenarios::THINK),
+            spawn_rate: Some(scenarios::LAB_SPAWN_RATE),
+        },
+    };
+    Ok(RaceOptions {
+        models,
+        bin_dir: args.bin_dir.clone(),
+        load,
+        keepalive: args.keep_alive,
+        duration: args.duration,
+        timeout: args.timeout,
+        threads,
+    })
+}
+
 /// The command line as typed, quoted where a shell would need it.
 fn command_line() -> String {
     std::env::args()
@@ -440,6 +527,9 @@ pub async fn run_config(config: Config) -> anyhow::Result<Report> {
 
 /// What the binary does: run, print the summary, write the files.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Command::Race(args) = &cli.command {
+        return crate::race::run_race(&race_options(args, cli.threads)?);
+    }
     if let Command::Compare(args) = &cli.command {
         if args.redraw {
             let results = compare::output::read_results(&args.out)?;

@@ -34,6 +34,10 @@ pub struct CommonConfig {
     /// Draw a live progress line on stderr if it is a terminal.
     #[serde(skip)]
     pub progress: bool,
+    /// Where to send each second as it is measured (`loadgen race` draws
+    /// them live).
+    #[serde(skip)]
+    pub live: Option<tokio::sync::mpsc::UnboundedSender<crate::stats::LiveSecond>>,
 }
 
 impl CommonConfig {
@@ -46,6 +50,7 @@ impl CommonConfig {
             pid: None,
             warmup: Duration::ZERO,
             progress: false,
+            live: None,
         }
     }
 }

@@ -27,6 +27,7 @@ pub mod hold;
 pub mod http;
 pub mod limits;
 pub mod locust;
+pub mod race;
 pub mod report;
 pub mod resources;
 mod run;

@@ -17,7 +17,7 @@ use crate::config::CommonConfig;
 use crate::locust::{LocustRecord, LocustSecond, LocustTotals};
 use crate::report::{Accumulator, Resources, SecondRow, ServerResources};
 use crate::resources::{OwnCpu, ProcessTreeSampler, time_wait_sockets};
-use crate::stats::{Outstanding, Percentiles, Recorder, Window};
+use crate::stats::{LiveSecond, Outstanding, Percentiles, Recorder, Window};
 
 /// After a failed connect a client waits this long before trying again, so
 /// a server that is down does not turn the load generator into a busy loop
@@ -357,6 +357,13 @@ where
                 totals.errors.total(),
                 row.active_clients
             ));
+        }
+        if let Some(live) = &common.live {
+            // A live view that has gone away does not stop the run.
+            let _ = live.send(LiveSecond {
+                row: row.clone(),
+                latency: window.latency.clone(),
+            });
         }
         series.push(row);
         if tick >= clock.deadline {

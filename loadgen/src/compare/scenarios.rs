@@ -290,24 +290,11 @@ impl Cell {
 
     /// The server's command line, minus the binary.
     pub fn server_args(&self, setup: &ModelSetup) -> Vec<String> {
-        let mut args: Vec<String> = [
-            "--addr",
-            "127.0.0.1:0",
-            "--mode",
+        server_args(
             self.scenario.server_mode(),
-            "--db-latency",
-            "300ms",
-            "--log",
-            "warn",
-            "--backlog",
-            "4096",
-        ]
-        .iter()
-        .map(ToString::to_string)
-        .collect();
-        args.extend(["--idle-timeout".to_string(), self.server_idle_timeout()]);
-        args.extend(setup.flags.iter().cloned());
-        args
+            &self.server_idle_timeout(),
+            setup,
+        )
     }
 
     /// The load, as `loadgen echo|http|hold` would run it.
@@ -388,6 +375,31 @@ impl Cell {
         });
         Some(demand.min(capacity_bound))
     }
+}
+
+/// A model's command line (minus the binary) in `mode`: a free port, the
+/// lab's fake DB, warnings only, a long listen queue, and its setup flags.
+pub fn server_args(mode: &str, idle_timeout: &str, setup: &ModelSetup) -> Vec<String> {
+    let db_latency = format!("{}ms", DB_LATENCY.as_millis());
+    let mut args: Vec<String> = [
+        "--addr",
+        "127.0.0.1:0",
+        "--mode",
+        mode,
+        "--db-latency",
+        &db_latency,
+        "--log",
+        "warn",
+        "--backlog",
+        "4096",
+        "--idle-timeout",
+        idle_timeout,
+    ]
+    .iter()
+    .map(ToString::to_string)
+    .collect();
+    args.extend(setup.flags.iter().cloned());
+    args
 }
 
 /// What to run: scenarios x models x client counts x variants.

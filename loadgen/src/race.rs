@@ -1,0 +1,391 @@
+//! `loadgen race`: several models at once, each on its own port under the
+//! same load, drawn as one live table for a lecture: requests per second,
+//! p50 and p99 of the last seconds, errors, threads, memory and CPU, with a
+//! bar per second. It ends by itself after `--duration` and prints the
+//! final table; on a pipe it prints one line per second instead.
+//!
+//! The models share the machine's cores with each other and with the load
+//! generator, so a race shows how they behave side by side, not what each
+//! does alone (`loadgen compare` measures that, one model at a time).
+
+use std::collections::VecDeque;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use hdrhistogram::Histogram;
+use ratatui::crossterm::event::{self, Event, KeyCode, KeyModifiers};
+use ratatui::layout::Constraint;
+use ratatui::style::Style;
+use ratatui::widgets::{Block, Row, Table};
+use tokio::sync::mpsc;
+
+use crate::compare::scenarios::{self, IDLE_TIMEOUT};
+use crate::compare::server::ModelServer;
+use crate::config::{CommonConfig, HttpConfig, HttpLoad};
+use crate::report::{Report, format_bytes, format_microseconds};
+use crate::stats::{LiveSecond, Percentiles, new_histogram};
+
+/// Percentiles in the live table cover this many of the last seconds: one
+/// second of a slow model holds too few requests to say much.
+const RECENT_SECONDS: usize = 5;
+/// Seconds of history in the bars.
+const BAR_SECONDS: usize = 30;
+/// Eight heights of a bar, lowest first.
+const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+/// How long a model may take to print its start-up line.
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a model may take to exit after SIGTERM before it is killed.
+const STOP_GRACE: Duration = Duration::from_secs(8);
+
+/// What `loadgen race` was asked for.
+#[derive(Clone, Debug)]
+pub struct RaceOptions {
+    pub models: Vec<String>,
+    pub bin_dir: PathBuf,
+    pub load: HttpLoad,
+    pub keepalive: bool,
+    pub duration: Duration,
+    pub timeout: Duration,
+    pub threads: Option<usize>,
+}
+
+/// One model's lane: what the table shows about it.
+#[derive(Debug)]
+struct Lane {
+    model: String,
+    recent: VecDeque<Histogram<u64>>,
+    rates: VecDeque<f64>,
+    errors: f64,
+    last: Option<crate::report::SecondRow>,
+}
+
+impl Lane {
+    fn new(model: &str) -> Self {
+        Lane {
+            model: model.to_string(),
+            recent: VecDeque::new(),
+            rates: VecDeque::new(),
+            errors: 0.0,
+            last: None,
+        }
+    }
+
+    fn add(&mut self, second: LiveSecond) {
+        if self.recent.len() == RECENT_SECONDS {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(second.latency);
+        if self.rates.len() == BAR_SECONDS {
+            self.rates.pop_front();
+        }
+        self.rates.push_back(second.row.requests_per_second);
+        self.errors += second.row.errors_per_second;
+        self.last = Some(second.row);
+    }
+
+    fn recent_percentiles(&self) -> Percentiles {
+        let mut merged = new_histogram();
+        for histogram in &self.recent {
+            let _ = merged.add(histogram);
+        }
+        Percentiles::from_histogram(&merged)
+    }
+
+    /// The table's cells: model, req/s, p50, p99, errors, threads, RSS,
+    /// CPU, bars (scaled to `top`, the highest rate of any lane).
+    fn cells(&self, top: f64) -> Vec<String> {
+        let recent = self.recent_percentiles();
+        let latency = |microseconds: u64| {
+            if recent.count == 0 {
+                "-".to_string()
+            } else {
+                format_microseconds(microseconds as f64)
+            }
+        };
+        let last = self.last.clone().unwrap_or_default();
+        vec![
+            self.model.clone(),
+            format!("{:.1}", last.requests_per_second),
+            latency(recent.p50_us),
+            latency(recent.p99_us),
+            format!("{:.0}", self.errors),
+            last.threads
+                .map_or("-".to_string(), |threads| threads.to_string()),
+            last.rss_bytes
+                .map_or("-".to_string(), |rss| format_bytes(rss as f64)),
+            last.cpu_percent
+                .map_or("-".to_string(), |cpu| format!("{cpu:.0}%")),
+            bars(&self.rates, top),
+        ]
+    }
+}
+
+/// One character per second, its height the rate against `top`.
+fn bars(rates: &VecDeque<f64>, top: f64) -> String {
+    rates
+        .iter()
+        .map(|rate| {
+            let share = if top > 0.0 { rate / top } else { 0.0 };
+            let index = (share * (BARS.len() - 1) as f64).round() as usize;
+            BARS[index.min(BARS.len() - 1)]
+        })
+        .collect()
+}
+
+const HEADER: [&str; 9] = [
+    "model",
+    "req/s",
+    "p50 (5 s)",
+    "p99 (5 s)",
+    "errors",
+    "threads",
+    "RSS",
+    "CPU",
+    "req/s, one bar per second",
+];
+
+fn top_rate(lanes: &[Lane]) -> f64 {
+    lanes
+        .iter()
+        .flat_map(|lane| lane.rates.iter().copied())
+        .fold(0.0, f64::max)
+}
+
+fn draw(frame: &mut ratatui::Frame<'_>, lanes: &[Lane], title: &str) {
+    let top = top_rate(lanes);
+    let rows = lanes.iter().map(|lane| Row::new(lane.cells(top)));
+    let widths = [
+        Constraint::Length(22),
+        Constraint::Length(8),
+        Constraint::Length(10),
+        Constraint::Length(10),
+        Constraint::Length(7),
+        Constraint::Length(8),
+        Constraint::Length(10),
+        Constraint::Length(6),
+        Constraint::Length(BAR_SECONDS as u16 + 2),
+    ];
+    let table = Table::new(rows, widths)
+        .header(Row::new(HEADER).style(Style::new().bold()))
+        .block(Block::bordered().title(title.to_string()));
+    frame.render_widget(table, frame.area());
+}
+
+/// `t=5s | 01-blocking 3.0/s p50 2.10s p99 4.0s err 0 | ...`
+fn plain_line(elapsed: u64, lanes: &[Lane]) -> String {
+    let mut line = format!("t={elapsed}s");
+    for lane in lanes {
+        let cells = lane.cells(0.0);
+        line.push_str(&format!(
+            " | {} {}/s p50 {} p99 {} errors {} threads {} rss {} cpu {}",
+            cells[0], cells[1], cells[2], cells[3], cells[4], cells[5], cells[6], cells[7]
+        ));
+    }
+    line
+}
+
+/// The final table, plain text: whole-run numbers from each model's report.
+fn final_table(models: &[String], reports: &[Option<Report>]) -> String {
+    let mut text = format!(
+        "{:<22} {:>8} {:>9} {:>9} {:>7} {:>8} {:>10} {:>6}\n",
+        "model", "req/s", "p50", "p99", "errors", "threads", "peak RSS", "CPU"
+    );
+    for (model, report) in models.iter().zip(reports) {
+        let Some(report) = report else {
+            text.push_str(&format!("{model:<22} (no report)\n"));
+            continue;
+        };
+        let headline = report.headline();
+        let latency = |microseconds: u64| {
+            if report.latency.count == 0 {
+                "-".to_string()
+            } else {
+                format_microseconds(microseconds as f64)
+            }
+        };
+        text.push_str(&format!(
+            "{model:<22} {:>8.1} {:>9} {:>9} {:>7} {:>8} {:>10} {:>6}\n",
+            headline.requests_per_second,
+            latency(headline.p50_us),
+            latency(headline.p99_us),
+            headline.errors,
+            headline
+                .threads_peak
+                .map_or("-".to_string(), |threads| threads.to_string()),
+            headline
+                .rss_peak_bytes
+                .map_or("-".to_string(), |rss| format_bytes(rss as f64)),
+            headline
+                .cpu_mean_percent
+                .map_or("-".to_string(), |cpu| format!("{cpu:.0}%")),
+        ));
+    }
+    text
+}
+
+/// Whether the viewer asked to stop (q, Esc or Ctrl-C: in the raw mode of
+/// the live table Ctrl-C is a key, not a signal).
+fn quit_pressed() -> bool {
+    while let Ok(true) = event::poll(Duration::ZERO) {
+        if let Ok(Event::Key(key)) = event::read()
+            && (matches!(key.code, KeyCode::Char('q') | KeyCode::Esc)
+                || (key.code == KeyCode::Char('c')
+                    && key.modifiers.contains(KeyModifiers::CONTROL)))
+        {
+            return true;
+        }
+    }
+    false
+}
+
+/// Starts the models, races them, prints the final table, stops them.
+pub fn run_race(options: &RaceOptions) -> anyhow::Result<()> {
+    let cores = std::thread::available_parallelism().map_or(1, |cores| cores.get());
+    let idle_timeout = format!("{}s", IDLE_TIMEOUT.as_secs());
+    let mut servers = Vec::new();
+    for model in &options.models {
+        let setup = scenarios::model_setup(model, cores);
+        let args = scenarios::server_args("http", &idle_timeout, &setup);
+        let server = ModelServer::start(&options.bin_dir.join(model), &args, STARTUP_TIMEOUT)
+            .with_context(|| format!("{model} did not start"))?;
+        eprintln!("race: {}", server.startup_line);
+        servers.push(server);
+    }
+    crate::limits::raise_open_file_limit();
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if let Some(threads) = options.threads {
+        runtime.worker_threads(threads.max(1));
+    }
+    let runtime = runtime
+        .enable_all()
+        .build()
+        .context("cannot start the tokio runtime")?;
+    let (reports, lanes) = runtime.block_on(race(options, &servers));
+    for server in &mut servers {
+        server.stop(STOP_GRACE);
+    }
+    let reports = reports?;
+    drop(lanes);
+    print!("{}", final_table(&options.models, &reports));
+    Ok(())
+}
+
+async fn race(
+    options: &RaceOptions,
+    servers: &[ModelServer],
+) -> (anyhow::Result<Vec<Option<Report>>>, Vec<Lane>) {
+    let mut feeds = Vec::new();
+    let mut loads = Vec::new();
+    for server in servers {
+        let (sender, receiver) = mpsc::unbounded_channel();
+        let mut common = CommonConfig::new(server.addr, options.duration);
+        common.pid = Some(server.pid);
+        common.timeout = options.timeout;
+        common.live = Some(sender);
+        let config = HttpConfig {
+            common,
+            load: options.load.clone(),
+            path: "/".to_string(),
+            keepalive: options.keepalive,
+        };
+        loads.push(tokio::spawn(crate::run_http(config)));
+        feeds.push(receiver);
+    }
+    let mut lanes: Vec<Lane> = options
+        .models
+        .iter()
+        .map(|model| Lane::new(model))
+        .collect();
+    let live = std::io::stdout().is_terminal();
+    let mut terminal = live.then(ratatui::init);
+    let title = format!(
+        " loadgen race: {} on each, {} (q quits) ",
+        describe(&options.load),
+        if options.keepalive {
+            "keep-alive"
+        } else {
+            "a connection per request"
+        }
+    );
+    let started = Instant::now();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut quit = false;
+    while !loads.iter().all(tokio::task::JoinHandle::is_finished) && !quit {
+        tick.tick().await;
+        for (lane, feed) in lanes.iter_mut().zip(feeds.iter_mut()) {
+            while let Ok(second) = feed.try_recv() {
+                lane.add(second);
+            }
+        }
+        let elapsed = started.elapsed().as_secs();
+        match &mut terminal {
+            Some(terminal) => {
+                let title = format!("{title}{elapsed} s of {} s ", options.duration.as_secs());
+                let _ = terminal.draw(|frame| draw(frame, &lanes, &title));
+                quit = quit_pressed();
+            }
+            None => println!("{}", plain_line(elapsed, &lanes)),
+        }
+    }
+    if terminal.is_some() {
+        ratatui::restore();
+    }
+    let mut reports = Vec::new();
+    for load in loads {
+        if quit {
+            load.abort();
+            reports.push(None);
+            continue;
+        }
+        match load.await {
+            Ok(Ok(report)) => reports.push(Some(report)),
+            Ok(Err(error)) => return (Err(error), lanes),
+            Err(error) => return (Err(anyhow::anyhow!("a load task failed: {error}")), lanes),
+        }
+    }
+    (Ok(reports), lanes)
+}
+
+fn describe(load: &HttpLoad) -> String {
+    match load {
+        HttpLoad::Users { users, think, .. } => format!("{users} users thinking {think}"),
+        HttpLoad::Connections { connections, .. } => {
+            format!("{connections} connections, closed loop")
+        }
+        HttpLoad::Rate { rate, .. } => format!("{rate} req/s open loop"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bars_scale_to_the_highest_rate() {
+        let rates: VecDeque<f64> = [0.0, 5.0, 10.0].into_iter().collect();
+        assert_eq!(bars(&rates, 10.0), "▁▅█");
+        assert_eq!(bars(&rates, 0.0), "▁▁▁");
+    }
+
+    #[test]
+    fn a_lane_keeps_the_last_seconds() {
+        let mut lane = Lane::new("07-epoll");
+        for second in 0..(RECENT_SECONDS as u64 + 3) {
+            let mut latency = new_histogram();
+            latency.saturating_record(1000 * (second + 1));
+            let row = crate::report::SecondRow {
+                requests_per_second: 1.0,
+                errors_per_second: 1.0,
+                ..Default::default()
+            };
+            lane.add(LiveSecond { row, latency });
+        }
+        let recent = lane.recent_percentiles();
+        assert_eq!(recent.count, RECENT_SECONDS as u64);
+        // The oldest three seconds (1, 2, 3 ms) have left the window.
+        assert!(recent.min_us >= 3_990, "{recent:?}");
+        assert_eq!(lane.cells(1.0)[4], format!("{}", RECENT_SECONDS + 3));
+    }
+}

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# A race for a lecture: several models at once, each on its own port under
+# the same load (the lab's 100 users by default), in one live table that
+# refreshes every second; it ends by itself and prints the final table.
+#
+#   scripts/race.sh 01-blocking 03-thread-pool 07-epoll
+#   scripts/race.sh 01 07 -- --duration 30s --keep-alive
+#
+# Models by name or number; flags after -- go to `loadgen race` (see its
+# --help). Builds only the named models and loadgen (release).
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+models=()
+while [ $# -gt 0 ] && [ "$1" != -- ]; do models+=("$1"); shift; done
+[ "${1:-}" = -- ] && shift
+if [ ${#models[@]} -eq 0 ]; then
+  echo "usage: $0 MODEL... [-- loadgen race flags]" >&2
+  exit 2
+fi
+cd "$ROOT"
+bins=()
+for model in "${models[@]}"; do
+  # 07 -> 07-epoll, as loadgen resolves it.
+  name=$(ls -d "$model"*/ 2>/dev/null | head -n1)
+  name=${name%/}
+  [ -n "$name" ] || { echo "error: no model '$model'" >&2; exit 2; }
+  bins+=(--bin "$name")
+done
+echo "building ${models[*]} and loadgen (release)..." >&2
+cargo build --release --quiet "${bins[@]}" --bin loadgen
+list=$(IFS=,; echo "${models[*]}")
+target/release/loadgen race --bin-dir target/release --models "$list" "$@"
