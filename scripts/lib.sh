@@ -76,3 +76,15 @@ start_model() { # model [server flags...]
 }
 
 now_ms() { date +%s%3N; }
+
+# The flags `loadgen compare` passes a model (its pool sizes), one per line:
+#   mapfile -t flags < <(model_flags 05-prefork-threads)
+model_flags() {
+  local cores; cores=$(nproc)
+  case "$1" in
+    03-thread-pool) printf '%s\n' --workers 10 ;;
+    04-prefork|08-coroutines) printf '%s\n' --workers "$cores" ;;
+    05-prefork-threads) printf '%s\n' --workers "$cores" --threads 10 ;;
+    09-async) printf '%s\n' --runtime multi-thread --workers "$cores" ;;
+  esac
+}

@@ -30,13 +30,7 @@ if ! command -v locust >/dev/null 2>&1; then
   echo "error: 'locust' is not installed; install it with: pip install locust" >&2
   exit 1
 fi
-cores=$(nproc)
-case "$model" in
-  03-thread-pool) flags=(--workers 10) ;;
-  04-prefork) flags=(--workers "$cores") ;;
-  05-prefork-threads) flags=(--workers "$cores" --threads 10) ;;
-  *) flags=() ;;
-esac
+mapfile -t flags < <(model_flags "$model")
 # Only this model: the whole workspace would take minutes.
 (cd "$ROOT" && cargo build --release --quiet --bin "$model")
 start_model "$model" --mode http --db-latency 300ms --log warn "${flags[@]}"

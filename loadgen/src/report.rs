@@ -128,6 +128,9 @@ pub struct ServerResources {
     pub cpu_percent: PeakMean,
     pub cpu_user_percent: PeakMean,
     pub cpu_system_percent: PeakMean,
+    /// CPU time and context switches over the measured part of the run.
+    #[serde(default)]
+    pub spent: Option<crate::resources::Spent>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -201,6 +204,32 @@ pub struct Headline {
     pub threads_peak: Option<u64>,
     pub fds_peak: Option<u64>,
     pub cpu_mean_percent: Option<f64>,
+    /// What one answered request cost the server over the measured part:
+    /// CPU microseconds in user mode and in the kernel, and context
+    /// switches (voluntary: it waited; involuntary: it was preempted).
+    #[serde(default)]
+    pub cost: Option<CostPerRequest>,
+}
+
+/// A server's spending divided by the requests it answered.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CostPerRequest {
+    pub cpu_user_us: f64,
+    pub cpu_system_us: f64,
+    pub voluntary_switches: f64,
+    pub involuntary_switches: f64,
+}
+
+impl CostPerRequest {
+    pub fn new(spent: &crate::resources::Spent, requests: u64) -> Option<Self> {
+        let per = |value: u64| value as f64 / requests as f64;
+        (requests > 0).then(|| CostPerRequest {
+            cpu_user_us: per(spent.cpu_user_us),
+            cpu_system_us: per(spent.cpu_system_us),
+            voluntary_switches: per(spent.voluntary_switches),
+            involuntary_switches: per(spent.involuntary_switches),
+        })
+    }
 }
 
 fn optional<T: ToString>(value: Option<T>) -> String {
@@ -266,6 +295,9 @@ impl Report {
             threads_peak: server.map(|server| server.threads.peak as u64),
             fds_peak: server.map(|server| server.fds.peak as u64),
             cpu_mean_percent: server.map(|server| server.cpu_percent.mean),
+            cost: server
+                .and_then(|server| server.spent.as_ref())
+                .and_then(|spent| CostPerRequest::new(spent, self.summary.requests)),
         }
     }
 
@@ -391,6 +423,19 @@ impl Report {
             line("  threads", peak_mean(&server.threads, count));
             line("  processes", peak_mean(&server.processes, count));
             line("  open fds", peak_mean(&server.fds, count));
+            if let Some(cost) = self.headline().cost {
+                line(
+                    "  per request",
+                    format!(
+                        "cpu {:.0}us user + {:.0}us system, context switches {:.2} voluntary + \
+                         {:.2} involuntary",
+                        cost.cpu_user_us,
+                        cost.cpu_system_us,
+                        cost.voluntary_switches,
+                        cost.involuntary_switches
+                    ),
+                );
+            }
             line(
                 "  cpu",
                 format!(

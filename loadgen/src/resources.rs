@@ -28,6 +28,40 @@ pub struct TreeSample {
     pub cpu_system_percent: Option<f64>,
 }
 
+/// What a process tree has spent so far: CPU time and context switches.
+/// Two of these, taken at the start and the end of a measurement, give
+/// what the server spent on the requests in between.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Spent {
+    pub cpu_user_us: u64,
+    pub cpu_system_us: u64,
+    /// The thread gave up the CPU to wait (a blocking read, accept,
+    /// sleep, epoll_wait): the model's waiting.
+    pub voluntary_switches: u64,
+    /// The scheduler took the CPU away (time slice over, another thread
+    /// woke): the cost of more runnable threads than cores.
+    pub involuntary_switches: u64,
+}
+
+impl Spent {
+    /// What was spent from `earlier` to `self`. Counters of threads and
+    /// processes that ended in between are gone from /proc, so the
+    /// switches of short-lived threads (02 without keep-alive) are missed:
+    /// those numbers are lower bounds. CPU time is kept by the process.
+    pub fn since(&self, earlier: &Spent) -> Spent {
+        Spent {
+            cpu_user_us: self.cpu_user_us.saturating_sub(earlier.cpu_user_us),
+            cpu_system_us: self.cpu_system_us.saturating_sub(earlier.cpu_system_us),
+            voluntary_switches: self
+                .voluntary_switches
+                .saturating_sub(earlier.voluntary_switches),
+            involuntary_switches: self
+                .involuntary_switches
+                .saturating_sub(earlier.involuntary_switches),
+        }
+    }
+}
+
 /// Turns growing CPU tick counters into "% of one core since last time".
 #[derive(Debug)]
 struct CpuMeter {
@@ -84,40 +118,67 @@ impl ProcessTreeSampler {
         self.root
     }
 
-    /// Adds up the tree now. Fails once the root process is gone.
-    pub fn sample(&mut self) -> anyhow::Result<TreeSample> {
-        let now = Instant::now();
-        // There is no "children of" lookup in /proc that works everywhere
-        // (task/*/children needs a kernel option), so read every process's
-        // parent and walk down from the root.
+    /// What the tree has spent so far: CPU from each process's stat
+    /// (which includes its ended threads), context switches summed over
+    /// every live thread's status. One read per thread, so this is taken
+    /// at the start and the end of a measurement, not every second.
+    pub fn spent(&self) -> anyhow::Result<Spent> {
+        let per_tick = 1e6 / procfs::ticks_per_second() as f64;
+        let mut spent = Spent::default();
+        for process in self.tree()? {
+            let Ok(stat) = process.stat() else { continue };
+            spent.cpu_user_us += (stat.utime as f64 * per_tick) as u64;
+            spent.cpu_system_us += (stat.stime as f64 * per_tick) as u64;
+            let Ok(tasks) = process.tasks() else { continue };
+            for task in tasks.flatten() {
+                let Ok(status) = task.status() else { continue };
+                spent.voluntary_switches += status.voluntary_ctxt_switches.unwrap_or(0);
+                spent.involuntary_switches += status.nonvoluntary_ctxt_switches.unwrap_or(0);
+            }
+        }
+        Ok(spent)
+    }
+
+    /// The root process and its descendants. There is no "children of"
+    /// lookup in /proc that works everywhere (task/*/children needs a
+    /// kernel option), so read every process's parent and walk down.
+    fn tree(&self) -> anyhow::Result<Vec<Process>> {
         let mut children: HashMap<i32, Vec<i32>> = HashMap::new();
         let mut processes = HashMap::new();
         for process in all_processes().context("cannot list processes in /proc")? {
-            // Processes come and go while we read; skip the ones that went.
             let Ok(process) = process else { continue };
             let Ok(stat) = process.stat() else { continue };
             children.entry(stat.ppid).or_default().push(stat.pid);
-            processes.insert(stat.pid, (process, stat));
+            processes.insert(stat.pid, process);
         }
         if !processes.contains_key(&self.root) {
             bail!("process {} has ended", self.root);
         }
-
-        let mut sample = TreeSample::default();
-        let (mut user_ticks, mut system_ticks) = (0, 0);
+        let mut tree = Vec::new();
         let mut to_visit = vec![self.root];
         while let Some(pid) = to_visit.pop() {
-            let Some((process, stat)) = processes.get(&pid) else {
-                continue;
-            };
+            if let Some(process) = processes.remove(&pid) {
+                tree.push(process);
+            }
+            to_visit.extend(children.get(&pid).into_iter().flatten());
+        }
+        Ok(tree)
+    }
+
+    /// Adds up the tree now. Fails once the root process is gone.
+    pub fn sample(&mut self) -> anyhow::Result<TreeSample> {
+        let now = Instant::now();
+        let mut sample = TreeSample::default();
+        let (mut user_ticks, mut system_ticks) = (0, 0);
+        for process in self.tree()? {
+            // A process can exit between two reads; it then counts as gone.
+            let Ok(stat) = process.stat() else { continue };
             sample.processes += 1;
             sample.threads += u64::try_from(stat.num_threads).unwrap_or(0);
             sample.rss_bytes += stat.rss * self.page_size;
-            // A process can exit between the two reads; count it as 0 fds.
             sample.fds += process.fd_count().unwrap_or(0) as u64;
             user_ticks += stat.utime;
             system_ticks += stat.stime;
-            to_visit.extend(children.get(&pid).into_iter().flatten());
         }
         sample.cpu_user_percent = self.user.update(now, user_ticks);
         sample.cpu_system_percent = self.system.update(now, system_ticks);

@@ -16,7 +16,7 @@ use tokio::task::JoinHandle;
 use crate::config::CommonConfig;
 use crate::locust::{LocustRecord, LocustSecond, LocustTotals};
 use crate::report::{Accumulator, Resources, SecondRow, ServerResources};
-use crate::resources::{OwnCpu, ProcessTreeSampler, time_wait_sockets};
+use crate::resources::{OwnCpu, ProcessTreeSampler, Spent, time_wait_sockets};
 use crate::stats::{LiveSecond, Outstanding, Percentiles, Recorder, Window};
 
 /// After a failed connect a client waits this long before trying again, so
@@ -143,6 +143,10 @@ pub(crate) struct ResourceWatch {
     loadgen_cpu: Accumulator,
     time_wait: Accumulator,
     warnings: Vec<String>,
+    /// What the server had spent when the measurement started, and what
+    /// it spent from then to the end.
+    spent_at_start: Option<Spent>,
+    spent: Option<Spent>,
 }
 
 #[derive(Debug, Default)]
@@ -167,7 +171,10 @@ impl ResourceWatch {
         }
         let mut own = OwnCpu::default();
         own.sample();
+        let spent_at_start = tree.as_ref().and_then(|tree| tree.spent().ok());
         Ok(ResourceWatch {
+            spent_at_start,
+            spent: None,
             tree,
             own,
             server: ServerAccumulators::default(),
@@ -217,6 +224,19 @@ impl ResourceWatch {
         self.time_wait.add(row.time_wait_sockets as f64);
     }
 
+    /// The measurement starts now (the warm-up is over).
+    fn start_spending(&mut self) {
+        self.spent_at_start = self.tree.as_ref().and_then(|tree| tree.spent().ok());
+    }
+
+    /// The measurement ends now.
+    fn stop_spending(&mut self) {
+        let now = self.tree.as_ref().and_then(|tree| tree.spent().ok());
+        self.spent = now
+            .zip(self.spent_at_start)
+            .map(|(now, start)| now.since(&start));
+    }
+
     fn finish(self, pid: Option<i32>) -> (Resources, Vec<String>) {
         let server = &self.server;
         let finish = |accumulator: &Accumulator| accumulator.finish().unwrap_or_default();
@@ -233,6 +253,7 @@ impl ResourceWatch {
                     cpu_percent: finish(&server.cpu),
                     cpu_user_percent: finish(&server.cpu_user),
                     cpu_system_percent: finish(&server.cpu_system),
+                    spent: self.spent,
                 }),
             loadgen_cpu_percent: self.loadgen_cpu.finish(),
             time_wait_sockets: self.time_wait.finish().unwrap_or_default(),
@@ -335,8 +356,12 @@ where
             ..SecondRow::default()
         };
         watch.sample(&mut row);
+        if tick >= clock.deadline {
+            watch.stop_spending();
+        }
         if tick <= warmup_end && tick < clock.deadline {
             measuring_since = now;
+            watch.start_spending();
         } else {
             totals.merge(&window);
         }

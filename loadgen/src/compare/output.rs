@@ -402,7 +402,8 @@ fn csv_field(text: &str) -> String {
 /// The CSV header: the issue's columns first, then what helps reading them.
 pub const CSV_HEADER: &str = "model,scenario,variant,clients,rps,p50_ms,p90_ms,p99_ms,p999_ms,max_ms,\
 errors,rss_bytes,threads,fds,cpu_percent,bound_rps,ratio,saturated,time_wait,\
-rss_per_connection_bytes,held,status,reason";
+rss_per_connection_bytes,held,status,reason,cpu_user_us_per_request,cpu_system_us_per_request,\
+voluntary_switches_per_request,involuntary_switches_per_request";
 
 pub fn to_csv(results: &Results) -> String {
     let mut csv = format!(
@@ -429,7 +430,7 @@ pub fn to_csv(results: &Results) -> String {
             .unwrap_or_default();
         let _ = writeln!(
             csv,
-            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
             cell.model,
             cell.scenario,
             cell.variant(),
@@ -464,7 +465,23 @@ pub fn to_csv(results: &Results) -> String {
             ),
             optional(result.hold.as_ref().map(|hold| hold.open_at_end)),
             result.status(),
-            csv_field(&reason)
+            csv_field(&reason),
+            optional(headline.cost.map(|cost| format!("{:.1}", cost.cpu_user_us))),
+            optional(
+                headline
+                    .cost
+                    .map(|cost| format!("{:.1}", cost.cpu_system_us))
+            ),
+            optional(
+                headline
+                    .cost
+                    .map(|cost| format!("{:.3}", cost.voluntary_switches))
+            ),
+            optional(
+                headline
+                    .cost
+                    .map(|cost| format!("{:.3}", cost.involuntary_switches))
+            ),
         );
     }
     csv
@@ -549,6 +566,21 @@ fn write_table<'a>(
         let _ = writeln!(text, "{line}");
     }
     text.push('\n');
+}
+
+/// What one request cost the server: `12+30` CPU microseconds (user +
+/// system) and `1.0+0.02` context switches (voluntary + involuntary).
+fn cost_cells(headline: &Headline) -> [String; 2] {
+    match headline.cost {
+        Some(cost) => [
+            format!("{:.0}+{:.0}", cost.cpu_user_us, cost.cpu_system_us),
+            format!(
+                "{:.2}+{:.2}",
+                cost.voluntary_switches, cost.involuntary_switches
+            ),
+        ],
+        None => ["-".to_string(), "-".to_string()],
+    }
 }
 
 /// A CPU share, `42 %` (100 % = one core).
@@ -782,12 +814,15 @@ fn http_sweep_section(results: &Results, plots: &[String], text: &mut String) {
             "RSS",
             "threads",
             "CPU",
+            "CPU us/req (user+sys)",
+            "switches/req (vol+invol)",
             "TIME_WAIT",
             "saturated",
         ],
         cells.iter().copied(),
         |result| {
             let headline = result.headline.as_ref()?;
+            let [cpu, switches] = cost_cells(headline);
             Some(vec![
                 result.cell.model.clone(),
                 result.cell.clients.to_string(),
@@ -801,6 +836,8 @@ fn http_sweep_section(results: &Results, plots: &[String], text: &mut String) {
                 resource(headline.rss_peak_bytes, bytes),
                 resource(headline.threads_peak, |threads| threads.to_string()),
                 optional(headline.cpu_mean_percent.map(percent)),
+                cpu,
+                switches,
                 optional(result.time_wait),
                 yes_no(result),
             ])
@@ -843,6 +880,8 @@ fn http_open_section(results: &Results, text: &mut String) {
             "uncorrected p50",
             "uncorrected p99",
             "errors",
+            "CPU us/req (user+sys)",
+            "switches/req (vol+invol)",
         ],
         cells.iter().copied(),
         |result| {
@@ -874,6 +913,8 @@ fn http_open_section(results: &Results, text: &mut String) {
                 value(&uncorrected, uncorrected.p50_us),
                 value(&uncorrected, uncorrected.p99_us),
                 headline.errors.to_string(),
+                cost_cells(headline)[0].clone(),
+                cost_cells(headline)[1].clone(),
             ])
         },
     );
@@ -910,12 +951,15 @@ fn echo_sweep_section(results: &Results, plots: &[String], text: &mut String) {
             "RSS",
             "threads",
             "CPU",
+            "CPU us/msg (user+sys)",
+            "switches/msg (vol+invol)",
             "loadgen CPU",
             "saturated",
         ],
         cells.iter().copied(),
         |result| {
             let headline = result.headline.as_ref()?;
+            let [cpu, switches] = cost_cells(headline);
             Some(vec![
                 result.cell.model.clone(),
                 result.cell.clients.to_string(),
@@ -927,6 +971,8 @@ fn echo_sweep_section(results: &Results, plots: &[String], text: &mut String) {
                 resource(headline.rss_peak_bytes, bytes),
                 resource(headline.threads_peak, |threads| threads.to_string()),
                 optional(headline.cpu_mean_percent.map(percent)),
+                cpu,
+                switches,
                 optional(result.loadgen_cpu_mean_percent.map(percent)),
                 yes_no(result),
             ])
