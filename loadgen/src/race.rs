@@ -311,6 +311,8 @@ async fn race(
     );
     let started = Instant::now();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
+    // An interval's first tick is immediate; the first second is not.
+    tick.tick().await;
     let mut quit = false;
     while !loads.iter().all(tokio::task::JoinHandle::is_finished) && !quit {
         tick.tick().await;
