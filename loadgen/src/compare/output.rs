@@ -638,13 +638,13 @@ fn lab_section(results: &Results, text: &mut String) {
         text,
         "## lab: the lecture's Locust run\n\n{users} users, each requests `GET /` (fake DB {} ms), \
          thinks {THINK} and requests again; users start at {} per second. Little's law: \
-         {users} users / ({} s think + 0.3 s) = **{demand:.1} req/s** for a model that serves \
-         them all at once, with a median near 300 ms. A model with W blocking workers can do at \
-         most W / 0.3 s: **3.3 req/s** for 01-blocking, whose users then queue for about \
-         {users} / 3.3 - 10.3 = 20 s each (the lab's \"median of many seconds\").\n",
+         {users} users / ({} s think + {} s) = **{demand:.1} req/s** asked for; the bound of \
+         a model with W workers is W / {} s, no more than that.\n",
         DB_LATENCY.as_millis(),
         super::scenarios::LAB_SPAWN_RATE,
         (THINK.min + THINK.max).as_secs_f64() / 2.0,
+        DB_LATENCY.as_secs_f64(),
+        DB_LATENCY.as_secs_f64(),
     );
     for keepalive in [false, true] {
         let rows: Vec<&&CellResult> = lab
@@ -738,41 +738,26 @@ fn lab_section(results: &Results, text: &mut String) {
             }
             text.push_str(".\n");
         }
-        if keepalive {
-            let _ = writeln!(
-                text,
-                "\nWhy keep-alive hurts the blocking models: a blocking worker (01's only \
-                 thread, a thread of 03 or 05, a process of 04) serves one connection from \
-                 accept to close. With keep-alive a user keeps its connection open while it \
-                 thinks, so the worker sits idle, held, for 5 to 15 s per request. Only the \
-                 server's idle timeout ({} s) frees it, when a think runs longer than that. \
-                 Half of the thinks do, so a worker serves about 2 requests per hold of about \
-                 18 s: {:.2} req/s per worker. That gives 01-blocking about {:.2} req/s, \
-                 04-prefork ({} workers) {:.2}, 03-thread-pool (10) {:.1} and \
-                 05-prefork-threads ({} x 10) {:.1}, while the users ask for {demand:.1}. The \
-                 users who are not being served wait in the listen queue until their \
-                 {}-s timeout. The concurrent models (02, 06-09) give every connection its own \
-                 thread, coroutine or state, so a thinking user costs them a descriptor and a \
-                 little memory, not a worker.\n",
-                IDLE_TIMEOUT.as_secs(),
-                lab_keepalive_expectation(1),
-                lab_keepalive_expectation(1),
-                results.machine.cores,
-                lab_keepalive_expectation(results.machine.cores),
-                lab_keepalive_expectation(10),
-                results.machine.cores,
-                lab_keepalive_expectation(results.machine.cores * 10),
-                first.cell.timeout.as_secs()
-            );
-        } else {
-            text.push_str(
-                "\nWithout keep-alive every request is a new connection, and a worker is \
-                 free again as soon as it has answered: the blocking models serve as many \
-                 requests as their workers allow, and a pool of 10 or more already keeps up \
-                 with 100 thinking users.\n\n",
-            );
+        text.push('\n');
+    }
+}
+
+/// `01-blocking 1, 03-thread-pool 10, 07-epoll unlimited`: each model's
+/// capacity as the cells recorded it.
+fn capacities(cells: &[&CellResult]) -> String {
+    let mut seen: Vec<(&str, Option<usize>)> = Vec::new();
+    for result in cells {
+        if !seen.iter().any(|(model, _)| *model == result.cell.model) {
+            seen.push((&result.cell.model, result.capacity));
         }
     }
+    seen.iter()
+        .map(|(model, capacity)| match capacity {
+            Some(workers) => format!("{model} {workers}"),
+            None => format!("{model} unlimited"),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn http_sweep_section(results: &Results, plots: &[String], text: &mut String) {
@@ -786,15 +771,12 @@ fn http_sweep_section(results: &Results, plots: &[String], text: &mut String) {
         "## http-sweep: throughput against Little's law\n\nN keep-alive connections, each \
          sends `GET /` (fake DB 300 ms) as soon as the previous reply is in, no think time; \
          cell {} of which {} warm-up, request timeout {} s. The bound is min(clients, \
-         capacity) / 0.3 s, where capacity is what the model serves at once: 1 for 01, the \
-         workers for 03 (10) and 04 ({}), workers x threads for 05 ({}), unlimited for the \
-         others. Clients beyond a blocking model's capacity wait in the listen queue and \
-         time out: that is the saturation column.\n",
+         capacity) / {} s; capacity (requests served at once) in this run: {}.\n",
         crate::duration::format_duration(first.cell.duration),
         crate::duration::format_duration(first.cell.warmup),
         first.cell.timeout.as_secs(),
-        results.machine.cores,
-        results.machine.cores * 10
+        DB_LATENCY.as_secs_f64(),
+        capacities(&cells)
     );
     for plot in plots.iter().filter(|plot| plot.starts_with("http-sweep")) {
         let _ = writeln!(text, "![{plot}]({plot})\n");
@@ -1107,7 +1089,7 @@ pub fn markdown(results: &Results, plots: &[String]) -> String {
         text.push_str(
             "> **This is a quick run** (`--quick`): every cell is a few seconds long, so the \
              numbers are rough, the lab users never reach their steady state, and nothing \
-             here should be quoted. A full run (without `--quick`) takes about an hour.\n\n",
+             here should be quoted.\n\n",
         );
     }
     if !results.complete {
@@ -1126,22 +1108,9 @@ pub fn markdown(results: &Results, plots: &[String]) -> String {
         results.elapsed_seconds,
         results.finished_cells
     );
-    let _ = writeln!(
-        text,
-        "How to read the tables: every cell starts the model fresh, runs the load, and stops \
-         it. Throughput and latency leave out the cell's warm-up (its first seconds, while \
-         clients connect and queues fill); RSS, threads, fds and CPU are the server's peaks \
-         (CPU: mean) over the whole cell, summed over its processes. **Bound** is Little's \
-         law, min(clients, capacity) / 0.3 s, never more than what the clients ask for. A \
-         cell is **saturated** when it served less than {:.0} % of what its clients asked \
-         for (clients / (0.3 s + think)), or when clients timed out or were refused: the \
-         model did not keep up, and the cell was cut at its time cap rather than waited \
-         on. Latency percentiles count only the requests that completed: a saturated \
-         model's p99 can look fine while most clients are still waiting, so read it next to \
-         the errors. TIME_WAIT counts the sockets this cell's connections left in that state \
-         (to or from the server's port, at the end of the load): one per connection \
-         with keep-alive, one per request without.\n",
-        SATURATION_SHARE * 100.0
+    text.push_str(
+        "How to read the tables (bound, saturated, warm-up, cost per request): see the \
+         book's chapter *How to measure*.\n\n",
     );
     headlines(results, &mut text);
     lab_section(results, &mut text);
