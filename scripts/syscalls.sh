@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# What each model asks of the kernel per request: every model runs under
-# `strace -c -f` (all its processes and threads) while `loadgen http` keeps
-# 100 keep-alive connections busy on the fake-DB page (300 ms) for a few
-# seconds; the calls of each system call are divided by the requests
-# answered. strace slows the server down a lot, so only the counts mean
-# something here, not the time; the start-up and shutdown calls are in the
-# counts too (a few hundred), which is why the run is not too short.
+# What each model asks of the kernel per request: once a model has started,
+# `strace -c -f` attaches to it (all its processes and threads) while
+# `loadgen http` keeps 100 keep-alive connections busy on the fake-DB page
+# (300 ms) for a few seconds, and detaches before the model is stopped; the
+# calls of each system call are divided by the requests answered, so
+# start-up and shutdown are left out. strace slows the server down a lot:
+# only the counts mean something here, not the time.
 #
 #   scripts/syscalls.sh                       all models
 #   scripts/syscalls.sh 01-blocking 07-epoll  some
@@ -35,22 +35,23 @@ for model in "${models[@]}"; do
   mapfile -t flags < <(model_flags "$model")
   trace="$SCRATCH/$model.strace"
   out="$SCRATCH/$model.out"
-  strace -c -f -o "$trace" "$(model_binary "$model")" --addr 127.0.0.1:0 --mode http \
-    --db-latency 300ms --log warn "${flags[@]}" >"$out" 2>/dev/null &
+  start_model "$model" --mode http --db-latency 300ms --log warn "${flags[@]}" 2>/dev/null
+  # The server and its forked children (04, 05); -f follows every thread.
+  targets=(-p "$MODEL_PID")
+  for child in $(pgrep -P "$MODEL_PID" || true); do targets+=(-p "$child"); done
+  strace -c -f -o "$trace" "${targets[@]}" 2>/dev/null &
   tracer=$!
-  STARTED_PIDS+=("$tracer")
-  for _ in $(seq 100); do grep -q '^listening on' "$out" && break; sleep 0.1; done
-  line=$(head -n 1 "$out")
-  addr=$(awk '{ print $3 }' <<<"$line")
-  pid=$(sed -n 's/.* pid=\([0-9]*\).*/\1/p' <<<"$line")
-  if [ -z "$pid" ]; then
-    echo "| $model | did not start | | |"
-    continue
-  fi
-  "$ROOT/target/release/loadgen" http --addr "$addr" --connections "$CLIENTS" \
+  # Load only once strace is attached: the kernel then names the tracer.
+  for _ in $(seq 100); do
+    [ "$(awk '/^TracerPid:/ { print $2 }' "/proc/$MODEL_PID/status")" != 0 ] && break
+    sleep 0.05
+  done
+  "$ROOT/target/release/loadgen" http --addr "$MODEL_ADDR" --connections "$CLIENTS" \
     --duration "${DURATION}s" --json "$SCRATCH/load.json" >/dev/null 2>&1 || true
-  kill -TERM "$pid"
+  kill -INT "$tracer" # detach and write the summary
   wait "$tracer" || true
+  kill -TERM "$MODEL_PID"
+  wait "$MODEL_PID" 2>/dev/null || true
   requests=$(jq '.summary.requests' "$SCRATCH/load.json")
   # strace -c rows: % time, seconds, usecs/call, calls, [errors,] syscall;
   # calls is the 4th field on every row, including "total".
