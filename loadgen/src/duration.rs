@@ -10,44 +10,11 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-/// Parses `300ms`, `10s`, `1.5s`, `2m`, `250us`. A bare number is refused:
-/// "10" could mean seconds or milliseconds, and guessing wrong by 1000x
-/// ruins a measurement silently.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let number_end = text
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(number_end);
-    if number.is_empty() {
-        return Err(format!(
-            "`{text}` is not a duration: write a number and a unit, like 300ms or 10s"
-        ));
-    }
-    let value: f64 = number
-        .parse()
-        .map_err(|_| format!("`{text}`: `{number}` is not a number"))?;
-    let nanoseconds_per_unit = match unit.trim() {
-        "ns" => 1.0,
-        "us" | "µs" => 1e3,
-        "ms" => 1e6,
-        "s" => 1e9,
-        "m" | "min" => 60e9,
-        "h" => 3600e9,
-        "" => return Err(format!("`{text}` has no unit: write e.g. 300ms, 10s or 2m")),
-        other => {
-            return Err(format!(
-                "`{text}`: unknown unit `{other}` (use ns, us, ms, s, m or h)"
-            ));
-        }
-    };
-    let nanoseconds = (value * nanoseconds_per_unit).round();
-    // A year is already absurd for a load test; the limit keeps the cast exact.
-    if !nanoseconds.is_finite() || nanoseconds > 3.2e16 {
-        return Err(format!("`{text}` is too long"));
-    }
-    Ok(Duration::from_nanos(nanoseconds as u64))
-}
+/// The servers' parser: `300ms`, `10s`, `1.5s`, `2m`, `250us`, and a bare
+/// number refused ("10" could mean seconds or milliseconds, and guessing
+/// wrong by 1000x ruins a measurement silently). One parser for the whole
+/// workspace, so every tool reads a duration the same way.
+pub use common::cli::parse_duration;
 
 /// Writes a duration in the largest unit that keeps it exact: `10s`,
 /// `300ms`, `250us`, `17ns`.
@@ -145,25 +112,6 @@ pub mod as_text {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn parses_the_usual_units() {
-        assert_eq!(parse_duration("300ms"), Ok(Duration::from_millis(300)));
-        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
-        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
-        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
-        assert_eq!(parse_duration("250us"), Ok(Duration::from_micros(250)));
-        assert_eq!(parse_duration("0ms"), Ok(Duration::ZERO));
-    }
-
-    #[test]
-    fn refuses_numbers_without_units_and_nonsense() {
-        assert!(parse_duration("10").is_err());
-        assert!(parse_duration("ms").is_err());
-        assert!(parse_duration("10 parsecs").is_err());
-        assert!(parse_duration("1.2.3s").is_err());
-        assert!(parse_duration("").is_err());
-    }
 
     #[test]
     fn formats_back_exactly() {
