@@ -54,7 +54,7 @@ pub fn local_port_range() -> Option<[u16; 2]> {
     }
 }
 
-fn kernel_version() -> String {
+pub fn kernel_version() -> String {
     match procfs::KernelVersion::current() {
         Ok(version) => format!("{}.{}.{}", version.major, version.minor, version.patch),
         Err(_) => "unknown".to_string(),

@@ -479,27 +479,28 @@ impl Report {
     /// The per-second series as CSV, header first; empty cells where a value
     /// was not measured (no `--pid`, or the first second of CPU).
     pub fn to_csv(&self) -> String {
-        let mut csv = format!("{CSV_HEADER}\n");
+        let mut csv = csv::Writer::from_writer(Vec::new());
+        let one_decimal = |value: f64| format!("{value:.1}");
+        let _ = csv.write_record(CSV_HEADER.split(','));
         for row in &self.series {
-            let _ = writeln!(
-                csv,
-                "{:.3},{},{:.1},{:.1},{},{},{},{},{},{},{},{},{}",
-                row.t_seconds,
-                row.active_clients,
-                row.requests_per_second,
-                row.errors_per_second,
-                row.p50_us,
-                row.p99_us,
-                row.max_us,
+            let _ = csv.write_record([
+                format!("{:.3}", row.t_seconds),
+                row.active_clients.to_string(),
+                one_decimal(row.requests_per_second),
+                one_decimal(row.errors_per_second),
+                row.p50_us.to_string(),
+                row.p99_us.to_string(),
+                row.max_us.to_string(),
                 optional(row.rss_bytes),
                 optional(row.threads),
                 optional(row.fds),
-                optional(row.cpu_percent.map(|cpu| format!("{cpu:.1}"))),
-                optional(row.loadgen_cpu_percent.map(|cpu| format!("{cpu:.1}"))),
-                row.time_wait_sockets
-            );
+                optional(row.cpu_percent.map(one_decimal)),
+                optional(row.loadgen_cpu_percent.map(one_decimal)),
+                row.time_wait_sockets.to_string(),
+            ]);
         }
-        csv
+        // Writing into memory cannot fail, and every record is UTF-8.
+        String::from_utf8(csv.into_inner().unwrap_or_default()).unwrap_or_default()
     }
 
     pub fn write_csv(&self, path: &Path) -> anyhow::Result<()> {

@@ -290,24 +290,12 @@ fn run_cell(
 /// this cell's connections left behind, whichever side closed first. The
 /// machine-wide count in the report also sees other programs' sockets.
 fn time_wait_on_port(port: u16) -> Option<u64> {
-    const TIME_WAIT_STATE: &str = "06";
-    let table = std::fs::read_to_string("/proc/net/tcp").ok()?;
-    let port_of = |address: &str| {
-        let (_, hex) = address.rsplit_once(':')?;
-        u16::from_str_radix(hex, 16).ok()
-    };
-    let count = table
-        .lines()
-        .skip(1)
-        .filter(|line| {
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            let (Some(local), Some(remote), Some(state)) =
-                (fields.get(1), fields.get(2), fields.get(3))
-            else {
-                return false;
-            };
-            *state == TIME_WAIT_STATE
-                && (port_of(local) == Some(port) || port_of(remote) == Some(port))
+    let sockets = procfs::net::tcp().ok()?;
+    let count = sockets
+        .iter()
+        .filter(|socket| {
+            socket.state == procfs::net::TcpState::TimeWait
+                && (socket.local_address.port() == port || socket.remote_address.port() == port)
         })
         .count();
     Some(count as u64)

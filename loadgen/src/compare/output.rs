@@ -35,33 +35,18 @@ pub struct Machine {
 
 impl Machine {
     pub fn current() -> Self {
-        let read = |path: &str| std::fs::read_to_string(path).unwrap_or_default();
-        let cpuinfo = read("/proc/cpuinfo");
-        let cpu_model = cpuinfo
-            .lines()
-            .find_map(|line| {
-                let (key, value) = line.split_once(':')?;
-                (key.trim() == "model name").then(|| value.trim().to_string())
-            })
+        use procfs::Current;
+        let cpu_model = procfs::CpuInfo::current()
+            .ok()
+            .and_then(|info| info.model_name(0).map(ToString::to_string))
             .unwrap_or_else(|| "unknown CPU".to_string());
-        let memory_bytes = read("/proc/meminfo").lines().find_map(|line| {
-            let kibibytes: u64 = line
-                .strip_prefix("MemTotal:")?
-                .trim()
-                .strip_suffix("kB")?
-                .trim()
-                .parse()
-                .ok()?;
-            Some(kibibytes * 1024)
-        });
-        let kernel = read("/proc/sys/kernel/osrelease").trim().to_string();
+        let memory_bytes = procfs::Meminfo::current()
+            .ok()
+            .map(|meminfo| meminfo.mem_total);
+        let kernel = crate::limits::kernel_version();
         Machine {
             cores: std::thread::available_parallelism().map_or(1, |cores| cores.get()),
-            kernel: if kernel.is_empty() {
-                "unknown".to_string()
-            } else {
-                kernel
-            },
+            kernel,
             cpu_model,
             memory_bytes,
         }
@@ -390,15 +375,6 @@ fn optional<T: ToString>(value: Option<T>) -> String {
     value.map(|value| value.to_string()).unwrap_or_default()
 }
 
-/// Quotes a CSV field if it needs it.
-fn csv_field(text: &str) -> String {
-    if text.contains([',', '"', '\n']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
-    } else {
-        text.to_string()
-    }
-}
-
 /// The CSV header: the issue's columns first, then what helps reading them.
 pub const CSV_HEADER: &str = "model,scenario,variant,clients,rps,p50_ms,p90_ms,p99_ms,p999_ms,max_ms,\
 errors,rss_bytes,threads,fds,cpu_percent,bound_rps,ratio,saturated,time_wait,\
@@ -406,11 +382,14 @@ rss_per_connection_bytes,held,status,reason,cpu_user_us_per_request,cpu_system_u
 voluntary_switches_per_request,involuntary_switches_per_request";
 
 pub fn to_csv(results: &Results) -> String {
-    let mut csv = format!(
-        "# {}\n# {}\n{CSV_HEADER}\n",
+    // Comment lines first (spreadsheets skip them), then a real CSV.
+    let mut text = format!(
+        "# {}\n# {}\n",
         results.provenance(),
         results.machine.sharing_note()
     );
+    let mut csv = csv::Writer::from_writer(Vec::new());
+    let _ = csv.write_record(CSV_HEADER.split(','));
     for result in &results.cells {
         let cell = &result.cell;
         let headline = result.headline.clone().unwrap_or_default();
@@ -428,13 +407,11 @@ pub fn to_csv(results: &Results) -> String {
             .or_else(|| result.stopped_reason.clone())
             .or_else(|| result.saturation_reason.clone())
             .unwrap_or_default();
-        let _ = writeln!(
-            csv,
-            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
-            cell.model,
-            cell.scenario,
-            cell.variant(),
-            cell.clients,
+        let _ = csv.write_record([
+            cell.model.clone(),
+            cell.scenario.to_string(),
+            cell.variant().to_string(),
+            cell.clients.to_string(),
             if has {
                 format!("{:.2}", headline.requests_per_second)
             } else {
@@ -461,30 +438,32 @@ pub fn to_csv(results: &Results) -> String {
             optional(
                 result
                     .rss_per_connection_bytes
-                    .map(|bytes| format!("{bytes:.0}"))
+                    .map(|bytes| format!("{bytes:.0}")),
             ),
             optional(result.hold.as_ref().map(|hold| hold.open_at_end)),
-            result.status(),
-            csv_field(&reason),
+            result.status().to_string(),
+            reason,
             optional(headline.cost.map(|cost| format!("{:.1}", cost.cpu_user_us))),
             optional(
                 headline
                     .cost
-                    .map(|cost| format!("{:.1}", cost.cpu_system_us))
+                    .map(|cost| format!("{:.1}", cost.cpu_system_us)),
             ),
             optional(
                 headline
                     .cost
-                    .map(|cost| format!("{:.3}", cost.voluntary_switches))
+                    .map(|cost| format!("{:.3}", cost.voluntary_switches)),
             ),
             optional(
                 headline
                     .cost
-                    .map(|cost| format!("{:.3}", cost.involuntary_switches))
+                    .map(|cost| format!("{:.3}", cost.involuntary_switches)),
             ),
-        );
+        ]);
     }
-    csv
+    // Writing into memory cannot fail, and every record is UTF-8.
+    text.push_str(&String::from_utf8(csv.into_inner().unwrap_or_default()).unwrap_or_default());
+    text
 }
 
 /// Reads the `results.json` of an earlier run in `folder`, for `--update`.
@@ -1228,7 +1207,27 @@ mod tests {
 
     #[test]
     fn csv_fields_with_commas_are_quoted() {
-        assert_eq!(csv_field("a, b"), "\"a, b\"");
-        assert_eq!(csv_field("plain"), "plain");
+        let options = CompareOptions {
+            plan: super::super::PlanRequest {
+                scenarios: vec![Scenario::Lab],
+                models: vec!["07-epoll".to_string()],
+                clients: None,
+                quick: true,
+                cell_duration: None,
+            },
+            out: std::path::PathBuf::from("out"),
+            bin_dir: std::path::PathBuf::from("bin"),
+            command: "test".to_string(),
+            threads: None,
+            update: false,
+        };
+        let mut results = Results::new(&options, Machine::current(), 1);
+        let cell = super::super::scenarios::plan(&options.plan).remove(0);
+        let setup = super::super::scenarios::model_setup("07-epoll", 2);
+        let mut result = CellResult::new(cell, &setup, Vec::new());
+        result.error = Some("refused, reset".to_string());
+        results.cells.push(result);
+        let csv = to_csv(&results);
+        assert!(csv.contains(",\"refused, reset\","), "{csv}");
     }
 }
