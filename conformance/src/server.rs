@@ -1,31 +1,28 @@
 //! Starting a server binary as a child process and stopping it for sure.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::net::SocketAddr;
 use std::os::unix::process::CommandExt;
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex, mpsc};
+use std::process::{Command, ExitStatus, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::{Signal, kill, killpg};
+use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 
 /// How long a server may take to print its start-up line.
 const START_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// A running server. Dropping it kills its whole process group (the server
-/// and any children it forked) and reaps it.
+/// A running server, started by the workspace's harness (the same one
+/// `loadgen compare` uses). Dropping it kills its whole process group (the
+/// server and any children it forked) and reaps it.
 #[derive(Debug)]
 pub struct Server {
-    child: Child,
+    inner: harness::Server,
     /// The address from the start-up line (the real port, not 0).
     pub addr: SocketAddr,
     /// The pid from the start-up line.
     pub pid: u32,
-    /// Everything the server wrote to stderr so far; printed if a test
-    /// fails, to show what the server saw.
-    stderr: Arc<Mutex<String>>,
 }
 
 impl Server {
@@ -52,72 +49,26 @@ impl Server {
         Server::spawn(binary, command)
     }
 
-    fn spawn(binary: &str, mut command: Command) -> Server {
-        command
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            // Its own process group, so that drop can kill forked children
-            // too, and a Ctrl-C on `cargo test` does not reach it twice.
-            .process_group(0);
-        let mut child = command
-            .spawn()
-            .unwrap_or_else(|error| panic!("cannot start {binary}: {error}"));
-        let stdout = child.stdout.take().expect("stdout is piped");
-        let stderr_pipe = child.stderr.take().expect("stderr is piped");
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let collected = Arc::clone(&stderr);
-        thread::spawn(move || {
-            for line in BufReader::new(stderr_pipe).lines().map_while(Result::ok) {
-                let mut text = collected
-                    .lock()
-                    .unwrap_or_else(|poison| poison.into_inner());
-                text.push_str(&line);
-                text.push('\n');
-            }
-        });
-        let (sender, receiver) = mpsc::channel();
-        thread::spawn(move || {
-            let mut reader = BufReader::new(stdout);
-            let mut line = String::new();
-            let _ = reader.read_line(&mut line);
-            let _ = sender.send(line);
-            // Keep draining so a chatty server never blocks on a full pipe.
-            let _ = std::io::copy(&mut reader.take(u64::MAX), &mut std::io::sink());
-        });
-        let mut server = Server {
-            child,
-            addr: "0.0.0.0:0".parse().expect("valid"),
-            pid: 0,
-            stderr,
-        };
-        let line = receiver.recv_timeout(START_TIMEOUT).unwrap_or_else(|_| {
-            panic!("{binary} printed no start-up line within {START_TIMEOUT:?}")
-        });
-        let (addr, pid) = parse_startup_line(&line)
-            .unwrap_or_else(|| panic!("unexpected start-up line from {binary}: {line:?}"));
-        server.addr = addr;
-        server.pid = pid;
-        server
+    fn spawn(binary: &str, command: Command) -> Server {
+        let inner = harness::Server::spawn(command, START_TIMEOUT)
+            .unwrap_or_else(|error| panic!("{binary}: {error}"));
+        Server {
+            addr: inner.addr,
+            pid: inner.pid,
+            inner,
+        }
     }
 
     /// Sends a signal to the server process itself (not its group).
     pub fn signal(&self, signal: Signal) {
-        kill(Pid::from_raw(self.pid as i32), signal).expect("the server process exists");
+        self.inner
+            .signal(signal)
+            .expect("the server process exists");
     }
 
     /// Waits up to `limit` for the server to exit and returns its status.
     pub fn wait_for_exit(&mut self, limit: Duration) -> Option<ExitStatus> {
-        let deadline = Instant::now() + limit;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("try_wait works on our child") {
-                return Some(status);
-            }
-            if Instant::now() > deadline {
-                return None;
-            }
-            thread::sleep(Duration::from_millis(20));
-        }
+        self.inner.wait_for_exit(limit)
     }
 
     /// Waits up to `limit` until the server's stderr holds `needle` at
@@ -139,37 +90,17 @@ impl Server {
 
     /// What the server logged on stderr so far.
     pub fn stderr(&self) -> String {
-        self.stderr
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner())
-            .clone()
+        self.inner.stderr()
     }
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let group = Pid::from_raw(self.child.id() as i32);
-        let _ = killpg(group, Signal::SIGKILL);
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        // The harness kills the group when `inner` drops, right after this.
         if thread::panicking() {
             eprintln!("--- server stderr ---\n{}---", self.stderr());
         }
     }
-}
-
-/// `listening on 127.0.0.1:PORT model=M mode=X pid=N` -> (address, pid).
-fn parse_startup_line(line: &str) -> Option<(SocketAddr, u32)> {
-    let mut words = line.split_whitespace();
-    if (words.next(), words.next()) != (Some("listening"), Some("on")) {
-        return None;
-    }
-    let addr = words.next()?.parse().ok()?;
-    let pid = words
-        .find_map(|word| word.strip_prefix("pid="))?
-        .parse()
-        .ok()?;
-    Some((addr, pid))
 }
 
 /// Runs `binary ARGS...` to completion (at most 20 s) and returns its exit
@@ -214,20 +145,5 @@ pub fn process_exists(pid: u32) -> bool {
             .and_then(|(_, rest)| rest.split_whitespace().next())
             .is_some_and(|state| state != "Z" && state != "X"),
         Err(_) => false,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn startup_line_is_parsed() {
-        let line = "listening on 127.0.0.1:4242 model=06-select mode=http pid=77\n";
-        assert_eq!(
-            parse_startup_line(line),
-            Some(("127.0.0.1:4242".parse().unwrap(), 77))
-        );
-        assert_eq!(parse_startup_line("hello"), None);
     }
 }
