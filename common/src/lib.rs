@@ -14,6 +14,7 @@
 pub mod cli;
 pub mod driver;
 pub mod event_loop;
+pub mod files;
 pub mod logging;
 pub mod prefork;
 pub mod session;
