@@ -3,6 +3,7 @@
 //! so `--help` reads the same on all nine binaries.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
@@ -51,6 +52,11 @@ pub struct ServerArgs {
     #[arg(long, value_enum, default_value = "echo")]
     pub mode: Mode,
 
+    /// Files mode: the document root. It must be a readable directory; it
+    /// is resolved once (symlinks too) and nothing outside it is served.
+    #[arg(long, value_name = "DIR", default_value = ".", value_parser = parse_root)]
+    pub root: PathBuf,
+
     /// HTTP mode: how long the fake database takes to answer each `GET /`
     /// (e.g. 300ms, 1s, 0ms).
     #[arg(long, value_name = "DURATION", default_value = "300ms", value_parser = parse_duration)]
@@ -81,6 +87,13 @@ impl ServerArgs {
             server_name: model,
         }
     }
+}
+
+/// The document root, canonicalised; not a readable directory is a usage
+/// error (exit 2), found at start rather than at the first request.
+fn parse_root(text: &str) -> Result<PathBuf, String> {
+    crate::files::canonical_root(std::path::Path::new(text))
+        .map_err(|error| format!("not a readable directory: {error}"))
 }
 
 /// Parses durations written the way people say them: `300ms`, `10s`, `2m`,
