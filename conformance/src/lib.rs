@@ -15,12 +15,14 @@
 
 mod checks;
 mod client;
+mod files;
 pub mod prefork;
 pub mod scale;
 mod server;
 
 pub use checks::*;
 pub use client::{Client, Response};
+pub use files::*;
 pub use server::{Server, process_exists, run_to_exit};
 
 /// How many of 16 concurrent fake-DB requests a model serves at once.
