@@ -39,6 +39,7 @@ use http::header::{ALLOW, CONTENT_TYPE, LOCATION};
 use http::{HeaderValue, Method, StatusCode};
 use http_body_util::BodyExt;
 
+use crate::cli::Mode;
 use crate::files::{self, Refusal, Resolved};
 
 /// A request as apps see it. The engine reads and discards request bodies
@@ -51,7 +52,7 @@ pub type Response = http::Response<Body>;
 /// An app: called once per complete request, on the thread that serves the
 /// connection. It must not block for long: in 06 and 07 that thread serves
 /// every other connection too.
-pub trait App: Send + Sync {
+pub trait App: Send + Sync + Debug {
     fn call(&self, request: Request, now: Instant) -> Reply;
 }
 
@@ -87,6 +88,24 @@ impl Body {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Moves up to `room` bytes of the body to `output`: the engine calls
+    /// this whenever its output buffer has room, so a body of any size
+    /// costs at most the buffer. Fails only for a file that ended early.
+    pub fn read_into(&mut self, output: &mut Vec<u8>, room: usize) -> io::Result<()> {
+        match self {
+            Body::Bytes(bytes) => {
+                output.extend(bytes.drain(..room.min(bytes.len())));
+                Ok(())
+            }
+            Body::File(file) => file.read_into(output, room),
+        }
+    }
+
+    /// Whether all of it was moved out.
+    pub fn is_done(&self) -> bool {
+        self.is_empty()
     }
 }
 
@@ -173,6 +192,22 @@ fn method_not_allowed() -> Response {
 
 fn is_get_or_head(method: &Method) -> bool {
     method == Method::GET || method == Method::HEAD
+}
+
+/// The app that serves `mode`, made once at start-up and never freed (it
+/// lives as long as the server; `'static` lets every connection, thread and
+/// forked child share it without reference counting). Echo mode has no
+/// requests; it gets the lab page, which it never calls.
+pub fn for_mode(mode: Mode, db_latency: Duration, root: &std::path::Path) -> &'static dyn App {
+    match mode {
+        Mode::Echo | Mode::Http => Box::leak(Box::new(LabPage { db_latency })),
+        Mode::Files => Box::leak(Box::new(FileServer {
+            root: root.to_path_buf(),
+        })),
+        Mode::Axum => Box::leak(Box::new(TowerApp::<_, axum::body::Body>::new(
+            crate::quote::router(),
+        ))),
+    }
 }
 
 // ANCHOR: lab_page

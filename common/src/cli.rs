@@ -17,6 +17,10 @@ pub enum Mode {
     Echo,
     /// The lab's "fake database" web page: every `GET /` waits --db-latency.
     Http,
+    /// The lab's static-file server: the files under --root.
+    Files,
+    /// A web framework hosted on this server: an axum app, `GET /quote`.
+    Axum,
 }
 
 impl Mode {
@@ -25,6 +29,8 @@ impl Mode {
         match self {
             Mode::Echo => "echo",
             Mode::Http => "http",
+            Mode::Files => "files",
+            Mode::Axum => "axum",
         }
     }
 }
@@ -79,10 +85,12 @@ pub struct ServerArgs {
 
 impl ServerArgs {
     /// The protocol settings for sessions of the server called `model`.
+    /// Call it once: it makes the server's app, which lives as long as the
+    /// process.
     pub fn session_config(&self, model: &'static str) -> SessionConfig {
         SessionConfig {
+            app: crate::app::for_mode(self.mode, self.db_latency, &self.root),
             mode: self.mode,
-            db_latency: self.db_latency,
             idle_timeout: self.idle_timeout,
             server_name: model,
         }

@@ -24,9 +24,14 @@ fn ms(millis: u64) -> Duration {
 }
 
 fn config(mode: Mode) -> SessionConfig {
+    config_with_latency(mode, DB_LATENCY)
+}
+
+/// The app is leaked, as servers do once; tests make a few dozen.
+fn config_with_latency(mode: Mode, db_latency: Duration) -> SessionConfig {
     SessionConfig {
         mode,
-        db_latency: DB_LATENCY,
+        app: crate::app::for_mode(mode, db_latency, std::path::Path::new(".")),
         idle_timeout: IDLE_TIMEOUT,
         server_name: SERVER,
     }
@@ -545,10 +550,7 @@ fn a_query_string_on_the_root_is_the_root() {
 
 #[test]
 fn zero_db_latency_answers_at_once() {
-    let mut driver = Driver::new(SessionConfig {
-        db_latency: Duration::ZERO,
-        ..config(Mode::Http)
-    });
+    let mut driver = Driver::new(config_with_latency(Mode::Http, Duration::ZERO));
     driver.session.receive(GET, driver.now);
     assert_page(&parse_one(&driver.take_output()), false);
 }
@@ -1509,3 +1511,6 @@ proptest! {
         prop_assert!(output == input, "the echo differs from the input");
     }
 }
+
+/// Files and axum modes through the engine.
+mod apps;
