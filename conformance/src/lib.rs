@@ -55,7 +55,10 @@ macro_rules! suite {
             http_head_too_large, http_too_many_headers, http_chunked_body, http_framing_errors,
             http_body_too_large, http_request_timeout, idle_connection_is_closed,
             reset_client_does_not_hurt_next, sigterm_finishes_in_flight_request,
-            busy_port_exits_1, bad_flag_exits_2, version_and_help
+            busy_port_exits_1, bad_flag_exits_2, version_and_help,
+            files_serve_the_tree, files_head_has_lengths_and_no_body, files_refusals,
+            files_pipelined_keep_alive, files_large_file_keeps_memory_flat,
+            files_browser_burst, files_root_must_be_a_directory, axum_quote
         );
         #[test]
         fn concurrency_shape() {
