@@ -27,7 +27,6 @@ use std::fs::File;
 use std::future::Future;
 use std::io::{self, Read};
 use std::marker::PhantomData;
-use std::path::PathBuf;
 use std::pin::pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
@@ -40,7 +39,7 @@ use http::{HeaderValue, Method, StatusCode};
 use http_body_util::BodyExt;
 
 use crate::cli::Mode;
-use crate::files::{self, Refusal, Resolved};
+use crate::files::{self, Refusal, Resolved, Root};
 
 /// A request as apps see it. The engine reads and discards request bodies
 /// (no mode needs one), so the body is `()`.
@@ -198,11 +197,11 @@ fn is_get_or_head(method: &Method) -> bool {
 /// lives as long as the server; `'static` lets every connection, thread and
 /// forked child share it without reference counting). Echo mode has no
 /// requests; it gets the lab page, which it never calls.
-pub fn for_mode(mode: Mode, db_latency: Duration, root: &std::path::Path) -> &'static dyn App {
+pub fn for_mode(mode: Mode, db_latency: Duration, root: &Arc<Root>) -> &'static dyn App {
     match mode {
         Mode::Echo | Mode::Http => Box::leak(Box::new(LabPage { db_latency })),
         Mode::Files => Box::leak(Box::new(FileServer {
-            root: root.to_path_buf(),
+            root: Arc::clone(root),
         })),
         Mode::Axum => Box::leak(Box::new(TowerApp::<_, axum::body::Body>::new(
             crate::quote::router(),
@@ -238,10 +237,9 @@ impl App for LabPage {
 
 // ANCHOR: file_server
 /// Files mode: the document root's files, by the rules of [`crate::files`].
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct FileServer {
-    /// From [`files::canonical_root`].
-    pub root: PathBuf,
+    pub root: Arc<Root>,
 }
 
 impl App for FileServer {

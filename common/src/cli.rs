@@ -3,11 +3,13 @@
 //! so `--help` reads the same on all nine binaries.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
+use crate::files::Root;
 use crate::session::SessionConfig;
 
 /// Which protocol a server speaks.
@@ -61,7 +63,7 @@ pub struct ServerArgs {
     /// Files mode: the document root. It must be a readable directory; it
     /// is resolved once (symlinks too) and nothing outside it is served.
     #[arg(long, value_name = "DIR", default_value = ".", value_parser = parse_root)]
-    pub root: PathBuf,
+    pub root: Arc<Root>,
 
     /// HTTP mode: how long the fake database takes to answer each `GET /`
     /// (e.g. 300ms, 1s, 0ms).
@@ -97,10 +99,11 @@ impl ServerArgs {
     }
 }
 
-/// The document root, canonicalised; not a readable directory is a usage
-/// error (exit 2), found at start rather than at the first request.
-fn parse_root(text: &str) -> Result<PathBuf, String> {
-    crate::files::canonical_root(std::path::Path::new(text))
+/// The document root, opened; not a readable directory is a usage error
+/// (exit 2), found at start rather than at the first request.
+fn parse_root(text: &str) -> Result<Arc<Root>, String> {
+    Root::open(Path::new(text))
+        .map(Arc::new)
         .map_err(|error| format!("not a readable directory: {error}"))
 }
 

@@ -12,21 +12,29 @@
 //!    lexically, as RFC 3986 says; a `..` that would climb above the root
 //!    is refused here (403) before the file system is touched, so `%2e%2e`
 //!    and `%2f` cannot sneak one past: they were decoded in step 1;
-//! 3. the remaining path is joined to the root and canonicalised by the
-//!    kernel (every symlink followed); if the result is not inside the
-//!    canonical root, a symlink led out (403).
+//! 3. what remains is opened *relative to the root's directory descriptor*
+//!    with `openat2(2)` and `RESOLVE_BENEATH`: the kernel follows symlinks
+//!    but fails (`EXDEV`) the moment resolution would leave the root, by an
+//!    absolute link, a relative one with `..`, or a link to a link. The
+//!    check and the open are one system call, so nothing can swap a symlink
+//!    in between (the race a "canonicalise, compare prefix, then open"
+//!    server has).
 //!
-//! 403 or 404? A `..` that climbs out is 403 without looking at the disk,
-//! so it tells nothing about what exists outside. A symlink that leads out
-//! is 403 too when its target exists (the link is inside the root and
-//! visible anyway) and 404 when it dangles: canonicalising needs a target.
-//! Missing files, and a slash after a file name, are 404.
+//! 403 or 404? Anything that would leave the root is 403: a `..` that
+//! climbs out (found without touching the disk) and a symlink that leads
+//! out, whether or not its target exists (the kernel refuses before it
+//! looks), so a 403 tells nothing about what exists outside. Missing files,
+//! a slash after a file name and symlink loops are 404.
 
 use std::ffi::OsStr;
 use std::fs::File;
 use std::io;
+use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::fcntl::{OFlag, OpenHow, ResolveFlag, openat2};
 
 /// The file served for a path that ends in `/`.
 pub const INDEX_FILE: &str = "index.html";
@@ -59,86 +67,99 @@ pub enum Resolved {
     AddSlash { location: String },
 }
 
-/// The root as the server will compare against: absolute, symlinks
-/// resolved, and a directory we can list. Checked once at start-up.
-pub fn canonical_root(root: &Path) -> io::Result<PathBuf> {
-    let canonical = root.canonicalize()?;
-    // Reading the directory proves both "is a directory" and "readable".
-    std::fs::read_dir(&canonical)?;
-    Ok(canonical)
+// ANCHOR: root
+/// The document root, held open: every file is opened relative to this
+/// descriptor, never by an absolute path.
+#[derive(Debug)]
+pub struct Root {
+    /// `O_PATH`: a handle on the directory for `openat2`, not for reading.
+    dir: OwnedFd,
+    /// Canonical, for messages.
+    pub path: PathBuf,
 }
+
+impl Root {
+    /// Opens the root, checked once at start-up: it must be a directory
+    /// we can list.
+    pub fn open(path: &Path) -> io::Result<Root> {
+        let path = path.canonicalize()?;
+        // Reading the directory proves both "is a directory" and "readable".
+        std::fs::read_dir(&path)?;
+        let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+        let dir = nix::fcntl::open(&path, flags, nix::sys::stat::Mode::empty())?;
+        Ok(Root { dir, path })
+    }
+
+    /// Opens `relative` (no `..` left in it) without leaving the root.
+    /// `O_NONBLOCK` keeps a FIFO in the tree from blocking the open (and
+    /// the whole server with it); regular files ignore the flag.
+    fn open_beneath(&self, relative: &Path) -> Result<File, Refusal> {
+        let how = OpenHow::new()
+            .flags(OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC)
+            .resolve(ResolveFlag::RESOLVE_BENEATH | ResolveFlag::RESOLVE_NO_MAGICLINKS);
+        match openat2(&self.dir, relative, how) {
+            Ok(fd) => Ok(File::from(fd)),
+            // The path would leave the root (a symlink out).
+            Err(Errno::EXDEV) => Err(Refusal::Forbidden),
+            Err(errno) => Err(refusal(io::Error::from(errno))),
+        }
+    }
+}
+// ANCHOR_END: root
 
 // ANCHOR: resolve
 /// Finds the file that `target` (the request target, e.g.
-/// `/img/a%20b.png?v=2`) names under `root`, which must come from
-/// [`canonical_root`].
-pub fn resolve(root: &Path, target: &str) -> Result<Resolved, Refusal> {
+/// `/img/a%20b.png?v=2`) names under `root`.
+pub fn resolve(root: &Root, target: &str) -> Result<Resolved, Refusal> {
     let path = target.split(['?', '#']).next().unwrap_or("");
     if !path.starts_with('/') {
         return Err(Refusal::BadRequest);
     }
     let decoded = percent_decode(path)?;
     let wants_directory = decoded.ends_with(b"/");
-    let mut segments: Vec<&[u8]> = Vec::new();
+    let mut relative = PathBuf::from(".");
+    let mut depth = 0;
     for segment in decoded.split(|&byte| byte == b'/') {
         match segment {
             b"" | b"." => {}
+            // Climbing above the root: refused before any disk access.
+            b".." if depth == 0 => return Err(Refusal::Forbidden),
             b".." => {
-                // Climbing above the root: refused before any disk access.
-                segments.pop().ok_or(Refusal::Forbidden)?;
+                relative.pop();
+                depth -= 1;
             }
-            name => segments.push(name),
+            name => {
+                relative.push(OsStr::from_bytes(name));
+                depth += 1;
+            }
         }
     }
-    let mut candidate = root.to_path_buf();
-    candidate.extend(segments.iter().map(|name| OsStr::from_bytes(name)));
-    let canonical = inside_root(root, &candidate)?;
-    let metadata = std::fs::metadata(&canonical).map_err(refusal)?;
+    let file = root.open_beneath(&relative)?;
+    let metadata = file.metadata().map_err(refusal)?;
     if metadata.is_dir() {
         if !wants_directory {
             return Ok(Resolved::AddSlash {
                 location: format!("{path}/"),
             });
         }
-        // The index may itself be a symlink: check it like any path.
-        let index = inside_root(root, &canonical.join(INDEX_FILE)).map_err(|refused| {
-            // A directory without an index is not listed: 403.
-            match refused {
-                Refusal::NotFound => Refusal::Forbidden,
-                other => other,
-            }
-        })?;
-        return open_regular(&index).map_err(|refused| match refused {
-            Refusal::NotFound => Refusal::Forbidden,
-            other => other,
-        });
+        // A directory without an index (or whose index leads out) is not
+        // listed: 403.
+        return match root.open_beneath(&relative.join(INDEX_FILE)) {
+            Ok(index) => regular(index, INDEX_FILE.as_ref()),
+            Err(Refusal::NotFound) => Err(Refusal::Forbidden),
+            Err(refused) => Err(refused),
+        };
     }
     if wants_directory {
         return Err(Refusal::NotFound); // `/file.html/`
     }
-    open_regular(&canonical)
+    regular(file, &relative)
 }
 // ANCHOR_END: resolve
 
-/// Canonicalises `candidate` (the kernel follows every symlink) and checks
-/// that the result is still under `root`.
-fn inside_root(root: &Path, candidate: &Path) -> Result<PathBuf, Refusal> {
-    let canonical = candidate.canonicalize().map_err(refusal)?;
-    if canonical.starts_with(root) {
-        Ok(canonical)
-    } else {
-        Err(Refusal::Forbidden)
-    }
-}
-
-/// Opens a regular file; anything else (directory, FIFO, device) is 403.
-/// The type is checked before opening because opening a FIFO blocks until
-/// someone writes to it, which would stall the whole server.
-fn open_regular(path: &Path) -> Result<Resolved, Refusal> {
-    if !std::fs::metadata(path).map_err(refusal)?.is_file() {
-        return Err(Refusal::Forbidden);
-    }
-    let file = File::open(path).map_err(refusal)?;
+/// Serves an open file if it is a regular one; a FIFO, a device or a
+/// directory where a file is expected is 403.
+fn regular(file: File, name: &Path) -> Result<Resolved, Refusal> {
     let metadata = file.metadata().map_err(refusal)?;
     if !metadata.is_file() {
         return Err(Refusal::Forbidden);
@@ -146,7 +167,7 @@ fn open_regular(path: &Path) -> Result<Resolved, Refusal> {
     Ok(Resolved::File {
         file,
         length: metadata.len(),
-        content_type: content_type(path),
+        content_type: content_type(name),
     })
 }
 

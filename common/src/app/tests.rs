@@ -69,7 +69,7 @@ fn file_server() -> (tempfile::TempDir, FileServer) {
     let dir = tempfile::tempdir().expect("a temp dir");
     fs::create_dir(dir.path().join("dir")).expect("mkdir");
     fs::write(dir.path().join("dir/a b.css"), "body {}").expect("write");
-    let root = files::canonical_root(dir.path()).expect("a root");
+    let root = Arc::new(Root::open(dir.path()).expect("a root"));
     (dir, FileServer { root })
 }
 

@@ -14,7 +14,7 @@ use super::*;
 /// must never be served), with symlinks that lead in and out.
 struct Tree {
     _dir: tempfile::TempDir,
-    root: PathBuf,
+    root: Root,
 }
 
 fn tree() -> Tree {
@@ -58,7 +58,7 @@ fn tree() -> Tree {
         nix::sys::stat::Mode::from_bits_truncate(0o644),
     )
     .expect("mkfifo");
-    let root = canonical_root(&base.join("root")).expect("the root");
+    let root = Root::open(&base.join("root")).expect("the root");
     Tree { _dir: dir, root }
 }
 
@@ -169,8 +169,9 @@ fn symlinks_that_lead_out_are_forbidden() {
         Refusal::Forbidden,
         "an index that is a symlink out"
     );
-    // A dangling link cannot be canonicalised: there is nothing to serve.
-    assert_eq!(refused(&tree, "/dangling"), Refusal::NotFound);
+    // The kernel refuses at the step out, before it looks for the target:
+    // a 403 tells nothing about what exists outside.
+    assert_eq!(refused(&tree, "/dangling"), Refusal::Forbidden);
     assert_eq!(refused(&tree, "/loop"), Refusal::NotFound);
 }
 
@@ -264,11 +265,12 @@ fn percent_decoding() {
 #[test]
 fn a_root_must_be_a_readable_directory() {
     let tree = tree();
-    assert!(canonical_root(&tree.root.join("index.html")).is_err());
-    assert!(canonical_root(&tree.root.join("missing")).is_err());
+    let path = &tree.root.path;
+    assert!(Root::open(&path.join("index.html")).is_err());
+    assert!(Root::open(&path.join("missing")).is_err());
     assert_eq!(
-        canonical_root(&tree.root.join("dir-in")).expect("a root"),
-        tree.root.join("dir"),
+        Root::open(&path.join("dir-in")).expect("a root").path,
+        path.join("dir"),
         "the root itself is canonicalised"
     );
 }

@@ -31,10 +31,16 @@ fn config(mode: Mode) -> SessionConfig {
 fn config_with_latency(mode: Mode, db_latency: Duration) -> SessionConfig {
     SessionConfig {
         mode,
-        app: crate::app::for_mode(mode, db_latency, std::path::Path::new(".")),
+        app: crate::app::for_mode(mode, db_latency, &current_dir()),
         idle_timeout: IDLE_TIMEOUT,
         server_name: SERVER,
     }
+}
+
+/// The document root of files mode's tests: the current directory.
+fn current_dir() -> std::sync::Arc<crate::files::Root> {
+    let root = crate::files::Root::open(std::path::Path::new(".")).expect("the current directory");
+    std::sync::Arc::new(root)
 }
 
 /// A fake driver: a client whose socket always takes everything we write,

@@ -18,7 +18,7 @@ fn files_driver() -> (tempfile::TempDir, Driver) {
     let dir = tempfile::tempdir().expect("a temp dir");
     fs::write(dir.path().join("big.bin"), pattern(BIG)).expect("write");
     fs::write(dir.path().join("small.css"), "p {}").expect("write");
-    let root = crate::files::canonical_root(dir.path()).expect("a root");
+    let root = std::sync::Arc::new(crate::files::Root::open(dir.path()).expect("a root"));
     let config = SessionConfig {
         mode: Mode::Files,
         app: crate::app::for_mode(Mode::Files, Duration::ZERO, &root),
