@@ -220,7 +220,8 @@ fn hex_value(digit: u8) -> Option<u8> {
 pub fn content_type(path: &Path) -> &'static str {
     let extension = path.extension().and_then(OsStr::to_str).unwrap_or("");
     // mime_guess follows RFC 9239 (`text/javascript`); the lab's test suite
-    // and design.md expect the older, still common name.
+    // and the contract (the book's Contract chapter) expect the older,
+    // still common name.
     if extension.eq_ignore_ascii_case("js") {
         return "application/javascript";
     }
