@@ -348,6 +348,37 @@ pub fn files_large_file_keeps_memory_flat(binary: &str) {
     assert_eq!(client.get("/app.js").body, root.content("/app.js"));
 }
 
+/// A file truncated while it is being sent: the server cannot keep the
+/// promise of `Content-Length`, so it logs and closes that connection, and
+/// goes on serving.
+pub fn files_shrinking_file_ends_only_its_connection(binary: &str) {
+    const SIZE: usize = 50 * 1000 * 1000;
+    let mut root = DocRoot::new();
+    root.add("shrinks.bin", &binary_content(SIZE, 5));
+    let server = files_server(binary, &root.root());
+    let mut client = Client::connect(server.addr);
+    client.send(&request("GET", "/shrinks.bin"));
+    assert_eq!(client.read_response(true).status, 200);
+    let mut first = vec![0; 1_000_000];
+    client.read_exact(&mut first);
+    // The server is at most its 64 KiB plus the socket buffers (a few MB)
+    // ahead of us: far from the end of the file it is about to lose.
+    fs::File::options()
+        .write(true)
+        .open(root.path("shrinks.bin"))
+        .and_then(|file| file.set_len(1_000_000))
+        .expect("truncate the file");
+    let rest = client.read_to_close();
+    assert!(
+        first.len() + rest.len() < SIZE,
+        "the whole file came although it shrank"
+    );
+    crate::scale::wait_until(|| server.stderr().contains("could not be sent"));
+    // A new connection: 01 serves one at a time, so none could wait beside.
+    let css = Client::connect(server.addr).get("/style.css");
+    assert_file(&css, "/style.css", root.content("/style.css"), "text/css");
+}
+
 /// What a browser does with a page: 6 keep-alive connections at once,
 /// fetching 40 files between them.
 pub fn files_browser_burst(binary: &str) {

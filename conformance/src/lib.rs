@@ -61,7 +61,8 @@ macro_rules! suite {
             busy_port_exits_1, bad_flag_exits_2, version_and_help,
             files_serve_the_tree, files_head_has_lengths_and_no_body, files_refusals,
             files_pipelined_keep_alive, files_large_file_keeps_memory_flat,
-            files_browser_burst, files_root_must_be_a_directory, axum_quote
+            files_browser_burst, files_shrinking_file_ends_only_its_connection,
+            files_root_must_be_a_directory, axum_quote
         );
         #[test]
         fn concurrency_shape() {
