@@ -50,7 +50,7 @@ macro_rules! suite {
             http_get, http_head, http_keep_alive, http_pipelined, http_1_0_closes,
             http_1_0_keep_alive, http_split_request, http_body_is_discarded,
             http_bad_request, http_not_found_keeps_connection, http_method_not_allowed,
-            http_head_too_large, http_too_many_headers, http_transfer_encoding,
+            http_head_too_large, http_too_many_headers, http_chunked_body, http_framing_errors,
             http_body_too_large, http_request_timeout, idle_connection_is_closed,
             reset_client_does_not_hurt_next, sigterm_finishes_in_flight_request,
             busy_port_exits_1, bad_flag_exits_2, version_and_help
