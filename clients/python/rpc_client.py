@@ -83,7 +83,7 @@ class RPCClient:
         self._address = f"{host}:{port}"
         self._socket = socket.create_connection((host, port), timeout=timeout)
         self._socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self._file = self._socket.makefile("rwb")
+        self._file = self._socket.makefile("rb")  # reads lines; writes use sendall
         self._ids = itertools.count(1)
         self._names = None  # rpc.list_methods, asked once
         self._methods = {}  # name -> function, described once
@@ -107,8 +107,7 @@ class RPCClient:
         if self._file is None:
             raise ConnectionClosed("this client is closed")
         try:
-            self._file.write(line.encode("utf-8"))
-            self._file.flush()
+            self._socket.sendall(line.encode("utf-8"))
             reply = self._file.readline()
         except (BrokenPipeError, ConnectionResetError) as error:
             raise ConnectionClosed(f"the server at {self._address} closed the connection") from error

@@ -37,6 +37,12 @@ pub struct RpcConnection {
     /// Replies not yet due, oldest first; their deadlines never decrease.
     queue: VecDeque<Queued>,
     queued_bytes: usize,
+    /// Replies whose turn came, moved to the session's output as fast as
+    /// its bound allows (one reply may be bigger than the bound: an echo
+    /// of a long line).
+    due: Vec<u8>,
+    /// How much of `due` went out already.
+    due_sent: usize,
     /// No more lines will be read or answered (EOF, shutdown, a line over
     /// the limit); the queue still drains.
     no_more_lines: bool,
@@ -53,6 +59,8 @@ impl RpcConnection {
             scanned: 0,
             queue: VecDeque::new(),
             queued_bytes: 0,
+            due: Vec::new(),
+            due_sent: 0,
             no_more_lines: false,
             peer_closed: false,
         }
@@ -64,13 +72,18 @@ impl RpcConnection {
     /// and never reads. Otherwise room for one more line of at most
     /// [`MAX_LINE`] bytes and its newline, and not a byte more.
     pub fn read_capacity(&self, output_len: usize, output_limit: usize) -> usize {
-        if self.no_more_lines
-            || self.queue.len() >= MAX_QUEUED
-            || output_len + self.queued_bytes >= output_limit
-        {
+        if self.no_more_lines || self.is_full(output_len, output_limit) {
             return 0;
         }
         (MAX_LINE + 1).saturating_sub(self.input.len())
+    }
+
+    /// No more lines are answered until the client reads (or the queue
+    /// moves): the output is at its bound, counting replies not yet due.
+    fn is_full(&self, output_len: usize, output_limit: usize) -> bool {
+        self.due.len() > self.due_sent
+            || self.queue.len() >= MAX_QUEUED
+            || output_len + self.queued_bytes >= output_limit
     }
 
     pub fn receive(&mut self, bytes: &[u8]) {
@@ -103,7 +116,7 @@ impl RpcConnection {
 
     /// Nothing more will be written: close once the output is sent.
     pub fn is_done(&self) -> bool {
-        self.no_more_lines && self.queue.is_empty()
+        self.no_more_lines && self.queue.is_empty() && self.due.is_empty()
     }
 
     /// Sends the replies that are due and answers complete lines, as far as
@@ -114,12 +127,17 @@ impl RpcConnection {
         loop {
             while let Some(queued) = self.queue.pop_front_if(|queued| queued.ready_at <= now) {
                 self.queued_bytes -= queued.line.len();
-                output.extend_from_slice(&queued.line);
+                self.due.extend_from_slice(&queued.line);
             }
-            if self.no_more_lines
-                || self.queue.len() >= MAX_QUEUED
-                || output.len() + self.queued_bytes >= output_limit
-            {
+            let room = output_limit.saturating_sub(output.len());
+            let end = self.due.len().min(self.due_sent + room);
+            output.extend_from_slice(&self.due[self.due_sent..end]);
+            self.due_sent = end;
+            if self.due_sent == self.due.len() {
+                self.due.clear();
+                self.due_sent = 0;
+            }
+            if self.no_more_lines || self.is_full(output.len(), output_limit) {
                 // Answer the rest once the client has read some, or the
                 // queue has moved.
                 break;
@@ -134,7 +152,7 @@ impl RpcConnection {
                     self.scanned = 0;
                     let reply = answer(self.registry, &self.input[start..end]);
                     start = end + 1;
-                    self.enqueue(reply, now, output);
+                    self.enqueue(reply, now);
                 }
                 None if unread.len() > MAX_LINE => {
                     self.scanned = 0;
@@ -146,13 +164,13 @@ impl RpcConnection {
                     let reply = super::error_reply(serde_json::Value::Null, &error);
                     let mut line = reply.to_string().into_bytes();
                     line.push(b'\n');
-                    self.send(line, now, output);
+                    self.send(line, now);
                 }
                 None if self.peer_closed => {
                     let reply = answer(self.registry, unread);
                     start = self.input.len();
                     self.no_more_lines = true;
-                    self.enqueue(reply, now, output);
+                    self.enqueue(reply, now);
                 }
                 None => {
                     self.scanned = unread.len();
@@ -168,7 +186,7 @@ impl RpcConnection {
     }
     // ANCHOR_END: advance
 
-    fn enqueue(&mut self, reply: Option<Reply>, now: Instant, output: &mut Vec<u8>) {
+    fn enqueue(&mut self, reply: Option<Reply>, now: Instant) {
         let Some(reply) = reply else {
             return; // a notification or a blank line
         };
@@ -180,15 +198,15 @@ impl RpcConnection {
                 line: reply.line,
             });
         } else {
-            self.send(reply.line, now, output);
+            self.send(reply.line, now);
         }
     }
 
     /// An immediate reply: straight out, unless earlier replies still wait
     /// (then it waits behind them, to keep the order).
-    fn send(&mut self, line: Vec<u8>, now: Instant, output: &mut Vec<u8>) {
+    fn send(&mut self, line: Vec<u8>, now: Instant) {
         if self.queue.is_empty() {
-            output.extend_from_slice(&line);
+            self.due.extend_from_slice(&line);
         } else {
             let ready_at = self.queue_tail(now);
             self.queued_bytes += line.len();

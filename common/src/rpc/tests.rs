@@ -340,15 +340,19 @@ impl Conn {
         self.rpc.advance(self.now, &mut self.output, OUTPUT_LIMIT);
     }
 
-    /// The replies written so far, parsed, and the output emptied.
+    /// Reads everything the connection has to send now (as a client that
+    /// keeps reading would), parsed into replies.
     fn replies(&mut self) -> Vec<Value> {
-        let output = std::mem::take(&mut self.output);
-        let replies = output
+        let mut received = Vec::new();
+        while !self.output.is_empty() {
+            assert!(self.output.len() <= OUTPUT_LIMIT, "the output bound holds");
+            received.append(&mut self.output);
+            self.rpc.advance(self.now, &mut self.output, OUTPUT_LIMIT);
+        }
+        received
             .split_inclusive(|&byte| byte == b'\n')
             .map(parse)
-            .collect();
-        self.rpc.advance(self.now, &mut self.output, OUTPUT_LIMIT);
-        replies
+            .collect()
     }
 }
 
@@ -485,16 +489,18 @@ fn the_last_line_may_end_at_eof() {
 #[test]
 fn a_full_output_stops_reading_and_answering() {
     let mut conn = Conn::new();
-    let big = "y".repeat(OUTPUT_LIMIT + 1);
+    let big = "y".repeat(3 * OUTPUT_LIMIT);
     let lines = request("echo", json!([big]), 1) + &request("echo", json!([big]), 2);
     conn.send(lines.as_bytes());
-    // The first reply filled the output past the bound: the second line
-    // waits, and nothing more is read, until the client reads.
-    assert_eq!(conn.rpc.read_capacity(conn.output.len(), OUTPUT_LIMIT), 0);
+    // The first reply fills the output to its bound and waits, the second
+    // line is not answered, and nothing more is read, until the client reads.
+    assert_eq!(conn.output.len(), OUTPUT_LIMIT);
+    assert_eq!(conn.rpc.read_capacity(0, OUTPUT_LIMIT), 0);
     conn.after(Duration::from_secs(1));
-    assert_eq!(ids(&[parse(&conn.output)]), [1]);
-    assert_eq!(ids(&conn.replies()), [1]);
-    assert_eq!(ids(&conn.replies()), [2]);
+    assert_eq!(conn.output.len(), OUTPUT_LIMIT);
+    let replies = conn.replies();
+    assert_eq!(ids(&replies), [1, 2]);
+    assert_eq!(replies[1]["result"].as_str().map(str::len), Some(big.len()));
     assert!(conn.rpc.read_capacity(0, OUTPUT_LIMIT) > 0);
 }
 
