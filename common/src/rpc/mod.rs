@@ -22,6 +22,11 @@ pub use registry::{Params, Registry, standard};
 /// longer one is answered with -32600 and the connection is closed: the
 /// server never holds more than this of one client's input.
 pub const MAX_LINE: usize = 1024 * 1024;
+/// Arrays and objects may nest at most this deep. serde_json itself stops
+/// at 128 levels with an error, but it recurses once per level, and 128
+/// levels overflowed a 64 KiB coroutine stack (08, debug build): this
+/// limit is checked first, by a scan that does not recurse.
+pub const MAX_DEPTH: usize = 32;
 /// A batch may hold at most this many calls, so that one line cannot make
 /// an unbounded reply (a million `1,` would be a million error objects).
 pub const MAX_BATCH: usize = 1000;
@@ -135,11 +140,16 @@ pub struct Reply {
 /// held only notifications).
 // ANCHOR: answer_line
 pub fn answer_line(registry: &Registry, line: &[u8]) -> Option<Reply> {
-    // serde_json refuses nesting deeper than 128 with an error, not a stack
-    // overflow, so `[[[[...` is just another parse error.
-    let (reply, waits_for_db) = match serde_json::from_slice::<Value>(line) {
+    let parsed = if nests_deeper_than(line, MAX_DEPTH) {
+        Err(format!(
+            "arrays and objects nest deeper than {MAX_DEPTH} levels"
+        ))
+    } else {
+        serde_json::from_slice::<Value>(line).map_err(|error| error.to_string())
+    };
+    let (reply, waits_for_db) = match parsed {
         Err(error) => {
-            let error = RpcError::new(ErrorCode::ParseError, error.to_string());
+            let error = RpcError::new(ErrorCode::ParseError, error);
             (Some(error_reply(Value::Null, &error)), false)
         }
         Ok(Value::Array(calls)) if calls.is_empty() || calls.len() > MAX_BATCH => {
@@ -209,6 +219,31 @@ fn answer_request(registry: &Registry, request: Value) -> (Option<Value>, bool) 
         Err(error) => error_reply(id, &error),
     };
     (Some(reply), outcome.waits_for_db)
+}
+
+/// Whether `[` and `{` (outside strings) nest deeper than `limit`, found
+/// without parsing, so without recursion. Broken JSON is left to the
+/// parser to report.
+fn nests_deeper_than(line: &[u8], limit: usize) -> bool {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for &byte in line {
+        match (in_string, escaped, byte) {
+            (true, true, _) => escaped = false,
+            (true, false, b'\\') => escaped = true,
+            (true, false, b'"') => in_string = false,
+            (true, false, _) => {}
+            (false, _, b'"') => in_string = true,
+            (false, _, b'[' | b'{') => {
+                depth += 1;
+                if depth > limit {
+                    return true;
+                }
+            }
+            (false, _, b']' | b'}') => depth = depth.saturating_sub(1),
+            (false, _, _) => {}
+        }
+    }
+    false
 }
 
 fn error_reply(id: Value, error: &RpcError) -> Value {

@@ -260,7 +260,30 @@ fn parse_errors_have_a_null_id() {
         assert_eq!(error_of(&answer).0, -32700, "{answer}");
     }
     let answer = reply(&deep).expect("answered");
-    assert!(error_of(&answer).2.contains("recursion limit"), "{answer}");
+    assert!(
+        error_of(&answer).2.contains("nest deeper than 32"),
+        "{answer}"
+    );
+}
+
+#[test]
+fn nesting_is_limited_before_parsing() {
+    let nested = |depth: usize| format!("{}1{}", "[".repeat(depth), "]".repeat(depth));
+    // The request object and its params list are two of the levels.
+    let deepest = json!([serde_json::from_str::<Value>(&nested(MAX_DEPTH - 2)).expect("JSON")]);
+    assert_eq!(result("echo", deepest.clone()), deepest[0]);
+    let too_deep = format!(
+        r#"{{"jsonrpc":"2.0","method":"echo","params":[{}],"id":1}}"#,
+        nested(MAX_DEPTH - 1)
+    );
+    let answer = reply(&too_deep).expect("answered");
+    assert_eq!(error_of(&answer).0, -32700);
+    // Brackets inside strings (escaped quotes too) do not count.
+    let text = format!("\\\"{}", "[".repeat(100));
+    assert_eq!(result("echo", json!([text])), json!(text));
+    // serde_json's own limit would answer as well, with its message.
+    let error = serde_json::from_str::<Value>(&nested(200)).expect_err("too deep");
+    assert!(error.to_string().contains("recursion limit"), "{error}");
 }
 
 #[test]
