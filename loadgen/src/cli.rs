@@ -109,9 +109,13 @@ Scenarios (each cell starts the model fresh, loads it, stops it):
               RSS, threads and fds per connection. A model that cannot get
               there (01 serves one client, 06 stops at FD_SETSIZE, thread
               limits) is reported with the reason.
+  rpc-sweep   The RPC homework's question: JSON-RPC calls over 1, 10, 100,
+              1000 connections, closed loop, once with query (fake DB
+              300 ms, bound as in http-sweep) and once with func1 (no
+              waiting): calls/s, latency, RSS, threads and CPU by clients.
 
-Full run: about an hour on 2 cores. --quick: the same matrix with cells of
-1-8 s, a few minutes, rough numbers.
+Full run: about an hour on 2 cores, plus about 20 minutes for rpc-sweep.
+--quick: the same matrix with cells of 1-8 s, a few minutes, rough numbers.
 
 Output in --out: results.json (everything), results.csv (one row per cell),
 results.md (a table per scenario, with what the numbers mean), and SVG
@@ -128,7 +132,7 @@ Examples:
 #[derive(Debug, Args)]
 pub struct CompareArgs {
     /// Scenarios to run, comma-separated: lab, http-sweep, echo-sweep,
-    /// c10k, or all.
+    /// c10k, rpc-sweep, or all.
     #[arg(
         long,
         value_name = "LIST",
