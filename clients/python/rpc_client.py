@@ -42,6 +42,7 @@ class ConnectionClosed(ConnectionError):
     """The server closed the connection (or this client was closed)."""
 
 
+# ANCHOR: exceptions
 # A remote failure's data.type -> the built-in exception to raise. Only
 # these names: a server cannot make the client raise anything else.
 _BUILTIN_EXCEPTIONS = {
@@ -74,6 +75,7 @@ def _exception(error):
     exception = builtin(data.get("message", message))
     exception.code, exception.data = code, data
     return exception
+# ANCHOR_END: exceptions
 
 
 class RPCClient:
@@ -115,6 +117,7 @@ class RPCClient:
             raise ConnectionClosed(f"the server at {self._address} closed the connection")
         return json.loads(reply)
 
+    # ANCHOR: proxy
     def __getattr__(self, name):
         # Called only for names that are not real attributes: c.func1.
         if name.startswith("_"):
@@ -150,6 +153,7 @@ class RPCClient:
             return_annotation=_annotation(description.get("returns", "any")),
         )
         return method
+    # ANCHOR_END: proxy
 
     def __dir__(self):
         # Names with a dot (rpc.describe) are no attributes; use call().
