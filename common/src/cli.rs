@@ -16,6 +16,10 @@ pub enum Mode {
     Echo,
     /// The lab's "fake database" web page: every `GET /` waits --db-latency.
     Http,
+    /// JSON-RPC 2.0, one message per line (the RPC homework): try
+    /// `{"jsonrpc":"2.0","method":"func1","params":[1,2,3],"id":1}` in `nc`;
+    /// `query` waits --db-latency.
+    Rpc,
 }
 
 impl Mode {
@@ -24,6 +28,7 @@ impl Mode {
         match self {
             Mode::Echo => "echo",
             Mode::Http => "http",
+            Mode::Rpc => "rpc",
         }
     }
 }
@@ -52,7 +57,7 @@ pub struct ServerArgs {
     pub mode: Mode,
 
     /// HTTP mode: how long the fake database takes to answer each `GET /`
-    /// (e.g. 300ms, 1s, 0ms).
+    /// (RPC mode: each `query`), e.g. 300ms, 1s, 0ms.
     #[arg(long, value_name = "DURATION", default_value = "300ms", value_parser = parse_duration)]
     pub db_latency: Duration,
 

@@ -2,6 +2,8 @@
 //! model: how connections are accepted, who runs them, how they wait.
 //!
 //! - [`session`]: the sans-IO protocol core (echo and the fake-DB web page);
+//! - [`rpc`]: JSON-RPC 2.0 over lines (the RPC homework), the registry of
+//!   typed functions and one connection's lines in order;
 //! - [`driver`]: the blocking driver that 01-05 and 08 run per connection;
 //! - [`shutdown`]: SIGINT/SIGTERM, waking blocked threads, `accept` with
 //!   back-off when out of file descriptors;
@@ -16,6 +18,7 @@ pub mod driver;
 pub mod event_loop;
 pub mod logging;
 pub mod prefork;
+pub mod rpc;
 pub mod session;
 pub mod shutdown;
 

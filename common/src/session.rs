@@ -21,15 +21,19 @@
 //!
 //! This file holds what every protocol shares (the output buffer and its
 //! bound, timeouts, closing) and echo; the HTTP engine is in `http.rs`, its
-//! head parsing in `head.rs`, chunked bodies in `chunked.rs`.
+//! head parsing in `head.rs`, chunked bodies in `chunked.rs`; `rpc.rs` plugs
+//! in JSON-RPC (whose engine, shared with the clients' tests, is
+//! [`crate::rpc`]).
 
 mod chunked;
 mod head;
 mod http;
+mod rpc;
 
 use std::time::{Duration, Instant};
 
 use crate::cli::Mode;
+use crate::rpc::RpcConnection;
 
 pub use self::chunked::{ChunkError, ChunkedBody};
 
@@ -76,6 +80,8 @@ pub struct Session {
     output: Vec<u8>,
     /// The HTTP engine's state (unused in echo mode).
     http: http::Http,
+    /// RPC mode: the lines and replies of this connection.
+    rpc: Option<RpcConnection>,
     /// Last time the client sent bytes or took some of our output.
     last_activity: Instant,
     /// The peer shut down its sending side (we read EOF).
@@ -112,6 +118,8 @@ impl Session {
             worker,
             output: Vec::new(),
             http: http::Http::default(),
+            rpc: (config.mode == Mode::Rpc)
+                .then(|| RpcConnection::new(crate::rpc::standard(), config.db_latency)),
             last_activity: now,
             peer_closed: false,
             closing: false,
@@ -131,6 +139,7 @@ impl Session {
         match self.config.mode {
             Mode::Echo => OUTPUT_LIMIT.saturating_sub(self.output.len()),
             Mode::Http => self.http_read_capacity(),
+            Mode::Rpc => self.rpc_read_capacity(),
         }
     }
     // ANCHOR_END: read_capacity
@@ -155,6 +164,7 @@ impl Session {
         match self.config.mode {
             Mode::Echo => self.output.extend_from_slice(bytes),
             Mode::Http => self.http_receive(bytes, now),
+            Mode::Rpc => self.rpc_receive(bytes, now),
         }
     }
 
@@ -165,6 +175,7 @@ impl Session {
         match self.config.mode {
             Mode::Echo => self.closing = true,
             Mode::Http => self.advance(now),
+            Mode::Rpc => self.rpc_receive_eof(now),
         }
     }
 
@@ -188,6 +199,8 @@ impl Session {
             self.http.sent(count);
             // Room in the output may unblock pipelined requests.
             self.advance(now);
+        } else if self.config.mode == Mode::Rpc {
+            self.rpc_advance(now);
         }
     }
 
@@ -201,6 +214,7 @@ impl Session {
         match self.config.mode {
             Mode::Echo => Some(idle),
             Mode::Http => Some(self.http_next_deadline(idle)),
+            Mode::Rpc => Some(self.rpc_next_deadline(idle)),
         }
     }
 
@@ -208,6 +222,9 @@ impl Session {
     /// request deadline and the idle timeout. Calling it early is harmless.
     pub fn handle_timers(&mut self, now: Instant) {
         if self.config.mode == Mode::Http && self.http_timers(now) {
+            return;
+        }
+        if self.config.mode == Mode::Rpc && self.rpc_timers(now) {
             return;
         }
         if now >= self.last_activity + self.config.idle_timeout {
@@ -225,6 +242,7 @@ impl Session {
         match self.config.mode {
             Mode::Echo => self.closing = true,
             Mode::Http => self.advance(now),
+            Mode::Rpc => self.rpc_stop(now),
         }
     }
 
