@@ -8,6 +8,7 @@
 //!   file server ([`files`] has its path rules), any `tower::Service` such
 //!   as the axum Router in [`quote`];
 //! - [`driver`]: the blocking driver that 01-05 and 08 run per connection;
+//! - [`async_driver`]: its twin with `.await`, run by 09 (tokio) and 10;
 //! - [`shutdown`]: SIGINT/SIGTERM, waking blocked threads, `accept` with
 //!   back-off when out of file descriptors;
 //! - [`prefork`]: the single-threaded supervisor that 04 and 05 fork under;
@@ -17,6 +18,7 @@
 //! - this file: start-up (logging, fd limit, listen, the start-up line).
 
 pub mod app;
+pub mod async_driver;
 pub mod cli;
 pub mod driver;
 pub mod event_loop;
