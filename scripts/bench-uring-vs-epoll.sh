@@ -52,9 +52,14 @@ for round in $(seq "$ROUNDS"); do
 
     start_model "$model" --mode echo --log warn
     "$LOADGEN" --threads 1 echo --addr "$MODEL_ADDR" --connections 100 \
-      --duration "${DURATION}s" --json "$SCRATCH/echo.json" >/dev/null 2>&1
+      --duration "${DURATION}s" --json "$SCRATCH/echo.json" >"$SCRATCH/echo.out" 2>&1 || true
     stop_model
-    echoes[$model]+="$(jq '.summary.requests_per_second | round' "$SCRATCH/echo.json") "
+    rate=$(jq '.summary.requests_per_second | round' "$SCRATCH/echo.json" 2>/dev/null || echo 0)
+    if [ "$rate" = 0 ]; then
+      echo "warning: the echo run against $model measured nothing:" >&2
+      tail -n 15 "$SCRATCH/echo.out" >&2
+    fi
+    echoes[$model]+="$rate "
   done
 done
 
