@@ -435,7 +435,9 @@ pub fn resolve_models(names: &[String]) -> Result<Vec<String>, String> {
                 })
                 .map(ToString::to_string)
                 .ok_or_else(|| {
-                    format!("unknown model `{name}`: use 01-blocking ... 11-io-uring (or 01 ... 11)")
+                    format!(
+                        "unknown model `{name}`: use 01-blocking ... 11-io-uring (or 01 ... 11)"
+                    )
                 })
         })
         .collect()
@@ -475,7 +477,10 @@ mod tests {
             resolve_models(&names(&["07", "01-blocking"])),
             Ok(names(&["07-epoll", "01-blocking"]))
         );
-        assert_eq!(resolve_models(&names(&["all"])).map(|all| all.len()), Ok(MODELS.len()));
+        assert_eq!(
+            resolve_models(&names(&["all"])).map(|all| all.len()),
+            Ok(MODELS.len())
+        );
         assert!(resolve_models(&names(&["0"])).is_err());
     }
 
