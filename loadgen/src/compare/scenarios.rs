@@ -19,7 +19,7 @@ use crate::config::{
 use crate::duration::{DurationRange, as_text};
 
 /// The models, in the order of the book.
-pub const MODELS: [&str; 10] = [
+pub const MODELS: &[&str] = &[
     "01-blocking",
     "02-thread-per-client",
     "03-thread-pool",
@@ -29,7 +29,7 @@ pub const MODELS: [&str; 10] = [
     "07-epoll",
     "08-coroutines",
     "09-async",
-    "10-mini-runtime",
+    "11-io-uring",
 ];
 
 /// The fake database's reply time, as in the lab.
@@ -483,7 +483,7 @@ pub fn resolve_models(names: &[String]) -> Result<Vec<String>, String> {
                 .map(ToString::to_string)
                 .ok_or_else(|| {
                     format!(
-                        "unknown model `{name}`: use 01-blocking ... 10-mini-runtime (or 01 ... 10)"
+                        "unknown model `{name}`: use 01-blocking ... 11-io-uring (or 01 ... 11)"
                     )
                 })
         })
@@ -527,7 +527,7 @@ mod tests {
         );
         assert_eq!(
             resolve_models(&names(&["all"])).map(|all| all.len()),
-            Ok(10)
+            Ok(MODELS.len())
         );
         assert!(resolve_models(&names(&["0"])).is_err());
     }
