@@ -195,11 +195,11 @@ fn is_get_or_head(method: &Method) -> bool {
 
 /// The app that serves `mode`, made once at start-up and never freed (it
 /// lives as long as the server; `'static` lets every connection, thread and
-/// forked child share it without reference counting). Echo mode has no
-/// requests; it gets the lab page, which it never calls.
+/// forked child share it without reference counting). Echo and RPC modes
+/// have no HTTP requests; they get the lab page, which they never call.
 pub fn for_mode(mode: Mode, db_latency: Duration, root: &Arc<Root>) -> &'static dyn App {
     match mode {
-        Mode::Echo | Mode::Http => Box::leak(Box::new(LabPage { db_latency })),
+        Mode::Echo | Mode::Http | Mode::Rpc => Box::leak(Box::new(LabPage { db_latency })),
         Mode::Files => Box::leak(Box::new(FileServer {
             root: Arc::clone(root),
         })),

@@ -19,6 +19,10 @@ pub enum Mode {
     Echo,
     /// The lab's "fake database" web page: every `GET /` waits --db-latency.
     Http,
+    /// JSON-RPC 2.0, one message per line (the RPC homework): try
+    /// `{"jsonrpc":"2.0","method":"func1","params":[1,2,3],"id":1}` in `nc`;
+    /// `query` waits --db-latency.
+    Rpc,
     /// The lab's static-file server: the files under --root.
     Files,
     /// A web framework hosted on this server: an axum app, `GET /quote`.
@@ -31,6 +35,7 @@ impl Mode {
         match self {
             Mode::Echo => "echo",
             Mode::Http => "http",
+            Mode::Rpc => "rpc",
             Mode::Files => "files",
             Mode::Axum => "axum",
         }
@@ -66,7 +71,7 @@ pub struct ServerArgs {
     pub root: Arc<Root>,
 
     /// HTTP mode: how long the fake database takes to answer each `GET /`
-    /// (e.g. 300ms, 1s, 0ms).
+    /// (RPC mode: each `query`), e.g. 300ms, 1s, 0ms.
     #[arg(long, value_name = "DURATION", default_value = "300ms", value_parser = parse_duration)]
     pub db_latency: Duration,
 
@@ -94,6 +99,7 @@ impl ServerArgs {
         SessionConfig {
             app: crate::app::for_mode(self.mode, self.db_latency, &self.root),
             mode: self.mode,
+            db_latency: self.db_latency,
             idle_timeout: self.idle_timeout,
             server_name: model,
         }

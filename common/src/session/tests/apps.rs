@@ -21,6 +21,7 @@ fn files_driver() -> (tempfile::TempDir, Driver) {
     let root = std::sync::Arc::new(crate::files::Root::open(dir.path()).expect("a root"));
     let config = SessionConfig {
         mode: Mode::Files,
+        db_latency: Duration::ZERO,
         app: crate::app::for_mode(Mode::Files, Duration::ZERO, &root),
         idle_timeout: IDLE_TIMEOUT,
         server_name: SERVER,
