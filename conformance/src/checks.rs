@@ -149,11 +149,13 @@ pub fn echo_many_sequential_clients(binary: &str) {
 /// (its unsent data is bounded), so the client's writes stall; once the
 /// client reads, everything comes back intact.
 pub fn echo_backpressure_bounds_unread_output(binary: &str) {
+    // Made before connecting: 64 MiB take seconds in a debug build on a
+    // busy machine, time the idle timeout would count against the client.
+    let payload = pattern(64 * 1024 * 1024);
     let server = echo_server(binary);
     let mut client = Client::connect(server.addr);
     let stream = client.stream().try_clone().expect("clone the stream");
     stream.set_nonblocking(true).expect("non-blocking");
-    let payload = pattern(64 * 1024 * 1024);
     let mut written = 0;
     let deadline = Instant::now() + Duration::from_secs(5);
     while written < payload.len() && Instant::now() < deadline {
