@@ -2,7 +2,8 @@
 # 11-io-uring against 07-epoll, side by side in one run: the same server
 # loop, once waiting for readiness and once for completions.
 #
-#   1. requests/s on the 0 ms page:  wrk -t1 -c50, ROUNDS rounds, interleaved
+#   1. requests/s on the 0 ms page:  wrk -t1 -c50, ROUNDS rounds, interleaved,
+#      and the server's CPU time per request in the same runs
 #   2. echo messages/s:              loadgen echo, 100 connections, interleaved
 #   3. syscalls per request:         strace -c -f over ab -k -n REQUESTS -c 50
 #   4. RSS per idle connection:      loadgen hold, HELD idle connections
@@ -36,20 +37,29 @@ stop_model() {
 
 median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
-declare -A http echoes syscalls calls_detail rss_per_connection
+declare -A http cpu echoes syscalls calls_detail rss_per_connection
 for round in $(seq "$ROUNDS"); do
   for model in "${MODELS[@]}"; do
     echo "round $round/$ROUNDS: $model" >&2
     start_model "$model" --mode http --db-latency 0ms --log warn
-    rps=$(wrk -t1 -c50 -d"${DURATION}s" "http://$MODEL_ADDR/" | awk '/^Requests\/sec:/ { print $2 }')
+    wrk -t1 -c50 -d"${DURATION}s" "http://$MODEL_ADDR/" >"$SCRATCH/wrk.out"
+    # The server's user + system CPU (fields 14, 15; 100 ticks per second)
+    # per request: less at the mercy of a busy machine than requests/s.
+    ticks=$(awk '{ print $14 + $15 }' "/proc/$MODEL_PID/stat")
     stop_model
-    http[$model]+="$rps "
+    http[$model]+="$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' "$SCRATCH/wrk.out") "
+    cpu[$model]+="$(awk -v t="$ticks" '/ requests in / { printf "%.2f", t * 10000 / $1 }' "$SCRATCH/wrk.out") "
 
     start_model "$model" --mode echo --log warn
     "$LOADGEN" --threads 1 echo --addr "$MODEL_ADDR" --connections 100 \
-      --duration "${DURATION}s" --json "$SCRATCH/echo.json" >/dev/null 2>&1
+      --duration "${DURATION}s" --json "$SCRATCH/echo.json" >"$SCRATCH/echo.out" 2>&1 || true
     stop_model
-    echoes[$model]+="$(jq .summary.requests_per_second "$SCRATCH/echo.json") "
+    rate=$(jq '.summary.requests_per_second | round' "$SCRATCH/echo.json" 2>/dev/null || echo 0)
+    if [ "$rate" = 0 ]; then
+      echo "warning: the echo run against $model measured nothing:" >&2
+      tail -n 15 "$SCRATCH/echo.out" >&2
+    fi
+    echoes[$model]+="$rate "
   done
 done
 
@@ -94,6 +104,8 @@ h07=$(tr ' ' '\n' <<<"${http[07-epoll]}" | grep . | median)
 h11=$(tr ' ' '\n' <<<"${http[11-io-uring]}" | grep . | median)
 e07=$(tr ' ' '\n' <<<"${echoes[07-epoll]}" | grep . | median)
 e11=$(tr ' ' '\n' <<<"${echoes[11-io-uring]}" | grep . | median)
+c07=$(tr ' ' '\n' <<<"${cpu[07-epoll]}" | grep . | median)
+c11=$(tr ' ' '\n' <<<"${cpu[11-io-uring]}" | grep . | median)
 
 cat <<EOF
 
@@ -102,11 +114,13 @@ $(nproc) cores shared by client and server; kernel $(uname -r); medians of $ROUN
 | measure | 07-epoll | 11-io-uring | 11 / 07 |
 |---|---|---|---|
 | HTTP req/s, 0 ms page, wrk -t1 -c50 -d${DURATION}s | $(printf '%.0f' "$h07") | $(printf '%.0f' "$h11") | $(ratio "$h11" "$h07") |
+| server CPU per HTTP request (same runs) | ${c07} µs | ${c11} µs | $(ratio "$c11" "$c07") |
 | echo msg/s, loadgen --threads 1 echo --connections 100 | $(printf '%.0f' "$e07") | $(printf '%.0f' "$e11") | $(ratio "$e11" "$e07") |
 | syscalls per request, strace -c -f, ab -k -n $REQUESTS -c 50 | ${syscalls[07-epoll]} | ${syscalls[11-io-uring]} | $(ratio "${syscalls[11-io-uring]}" "${syscalls[07-epoll]}") |
 | RSS per idle connection, loadgen hold --connections $HELD | ${rss_per_connection[07-epoll]} B | ${rss_per_connection[11-io-uring]} B | $(ratio "${rss_per_connection[11-io-uring]}" "${rss_per_connection[07-epoll]}") |
 
 rounds, HTTP req/s: 07 ${http[07-epoll]}/ 11 ${http[11-io-uring]}
+rounds, server CPU µs per HTTP request: 07 ${cpu[07-epoll]}/ 11 ${cpu[11-io-uring]}
 rounds, echo msg/s: 07 ${echoes[07-epoll]}/ 11 ${echoes[11-io-uring]}
 syscalls per request (>= 0.01):
   07-epoll:    ${calls_detail[07-epoll]}

@@ -22,7 +22,8 @@ if ! cargo mutants --version >/dev/null 2>&1; then
   echo "cargo-mutants is missing: cargo install --locked cargo-mutants" >&2
   exit 1
 fi
-files=(-f 'common/src/session.rs' -f 'common/src/session/*.rs' -e 'common/src/session/tests.rs')
+files=(-f 'common/src/session.rs' -f 'common/src/session/*.rs'
+       -e 'common/src/session/tests.rs' -e 'common/src/session/tests/*')
 if [ "${1:-}" = "--drivers" ]; then
   files=(-f 'common/src/driver.rs')
   shift

@@ -1,7 +1,7 @@
 //! # 10-mini-runtime: the async driver on a runtime written here
 //!
 //! 09 without tokio. The connection is the very same linear code (common's
-//! async driver); what polls it is `runtime.rs` in this folder: a task
+//! async driver); what polls it is `runtime.rs` (and its `runtime/`): a task
 //! queue and wakers, an epoll reactor and a timer heap, on one thread, in
 //! safe Rust. It exists to show what an `.await` turns into: a task that
 //! returns `Pending` after leaving its waker with the reactor

@@ -87,7 +87,10 @@ impl Connection {
             }
             (Io::Send, Ok(0)) => self.fail(&io::ErrorKind::WriteZero.into()),
             // A short send is normal: the rest goes out with the next one.
-            (Io::Send, Ok(sent)) => self.session.consume_output(sent as usize, now),
+            (Io::Send, Ok(sent)) => {
+                log::debug!("send {sent} bytes on fd {}", self.socket.as_raw_fd());
+                self.session.consume_output(sent as usize, now);
+            }
         }
         match io {
             Io::Recv => self.receiving = false,

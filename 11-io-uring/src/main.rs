@@ -247,7 +247,10 @@ impl Server {
                 Signal::try_from(info.ssi_signo as i32).map_or("a signal", Signal::as_str)
             }
             Ok(None) => return self.watch_signals(), // spurious wake-up
-            Err(error) => return log::warn!("cannot read the signalfd: {error}"),
+            Err(error) => {
+                log::warn!("cannot read the signalfd: {error}");
+                return self.watch_signals();
+            }
         };
         if self.draining {
             log::warn!("received {signal} again: exiting without waiting");

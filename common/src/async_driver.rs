@@ -91,8 +91,8 @@ async fn drive<Io: AsyncIo>(
         if shutdown.is_requested() {
             session.begin_shutdown(Instant::now());
         }
-        // The write returns once the kernel took some bytes; a client that
-        // does not read makes this task wait here, which is the backpressure.
+        // An awaited write returns once the kernel took some bytes; a client
+        // that does not read makes us wait here, which is the backpressure.
         while session.wants_write() {
             let sent = Io::write(stream, session.pending_output(), write_timeout).await?;
             if sent == 0 {

@@ -31,12 +31,24 @@ fn ms(millis: u64) -> Duration {
 }
 
 fn config(mode: Mode) -> SessionConfig {
+    config_with_latency(mode, DB_LATENCY)
+}
+
+/// The app is leaked, as servers do once; tests make a few dozen.
+fn config_with_latency(mode: Mode, db_latency: Duration) -> SessionConfig {
     SessionConfig {
         mode,
-        db_latency: DB_LATENCY,
+        db_latency,
+        app: crate::app::for_mode(mode, db_latency, &current_dir()),
         idle_timeout: IDLE_TIMEOUT,
         server_name: SERVER,
     }
+}
+
+/// The document root of files mode's tests: the current directory.
+fn current_dir() -> std::sync::Arc<crate::files::Root> {
+    let root = crate::files::Root::open(std::path::Path::new(".")).expect("the current directory");
+    std::sync::Arc::new(root)
 }
 
 /// A fake driver: a client whose socket always takes everything we write,
@@ -552,10 +564,7 @@ fn a_query_string_on_the_root_is_the_root() {
 
 #[test]
 fn zero_db_latency_answers_at_once() {
-    let mut driver = Driver::new(SessionConfig {
-        db_latency: Duration::ZERO,
-        ..config(Mode::Http)
-    });
+    let mut driver = Driver::new(config_with_latency(Mode::Http, Duration::ZERO));
     driver.session.receive(GET, driver.now);
     assert_page(&parse_one(&driver.take_output()), false);
 }
@@ -1516,3 +1525,6 @@ proptest! {
         prop_assert!(output == input, "the echo differs from the input");
     }
 }
+
+/// Files and axum modes through the engine.
+mod apps;

@@ -373,6 +373,82 @@ pub fn draw_all(results: &Results, folder: &Path) -> anyhow::Result<Vec<String>>
             true,
         )?);
     }
+    let rpc = cells(Scenario::RpcSweep);
+    for (call, file, title) in [
+        (
+            "query",
+            "rpc-sweep-query-throughput.svg",
+            "rpc-sweep: query calls per second vs clients (fake DB 300 ms)",
+        ),
+        (
+            "func1",
+            "rpc-sweep-func1-throughput.svg",
+            "rpc-sweep: func1 calls per second vs clients (no waiting)",
+        ),
+    ] {
+        let of_call: Vec<&CellResult> = rpc
+            .iter()
+            .copied()
+            .filter(|result| result.cell.variant() == call)
+            .collect();
+        if of_call.is_empty() {
+            continue;
+        }
+        let mut series = per_model(&of_call, rps);
+        if call == "query" {
+            series.extend(bound_lines(&of_call));
+        }
+        files.push(draw_spec(
+            folder,
+            &ChartSpec {
+                file,
+                title: title.to_string(),
+                x_label: "clients (connections, closed loop; log scale)",
+                y_label: "calls per second (log scale)",
+                caption: caption(results),
+                series,
+            },
+            true,
+            true,
+        )?);
+    }
+    let query: Vec<&CellResult> = rpc
+        .iter()
+        .copied()
+        .filter(|result| result.cell.variant() == "query")
+        .collect();
+    if !query.is_empty() {
+        files.push(draw_spec(
+            folder,
+            &ChartSpec {
+                file: "rpc-sweep-query-threads.svg",
+                title: "rpc-sweep: server threads vs clients (query)".to_string(),
+                x_label: "clients (log scale)",
+                y_label: "threads of the server's processes (log scale)",
+                caption: caption(results),
+                series: per_model(&query, |result| {
+                    Some(result.headline.as_ref()?.threads_peak? as f64)
+                }),
+            },
+            true,
+            true,
+        )?);
+        files.push(draw_spec(
+            folder,
+            &ChartSpec {
+                file: "rpc-sweep-query-rss.svg",
+                title: "rpc-sweep: server memory vs clients (query)".to_string(),
+                x_label: "clients (log scale)",
+                y_label: "RSS of the server's processes, MiB",
+                caption: caption(results),
+                series: per_model(&query, |result| {
+                    Some(result.headline.as_ref()?.rss_peak_bytes? as f64 / (1024.0 * 1024.0))
+                }),
+            },
+            true,
+            false,
+        )?);
+    }
     let hold = cells(Scenario::C10k);
     if !hold.is_empty() {
         // Each model's line starts at its size right after start.
