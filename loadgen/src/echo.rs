@@ -19,7 +19,7 @@ use crate::config::{Config, EchoConfig};
 use crate::limits;
 use crate::report::Report;
 use crate::run::{
-    Clock, Pacing, RECONNECT_PAUSE, ResourceWatch, Spawning, connect, drive, into_report,
+    Clock, Pacing, RECONNECT_PAUSE, ResourceWatch, Spawning, connected, drive, into_report,
 };
 use crate::stats::{ErrorKind, Recorder, Timing};
 
@@ -89,16 +89,9 @@ async fn echo_client(target: Target, pacing: Pacing, recorder: Arc<Recorder>, de
     let mut connection: Option<TcpStream> = None;
     let mut sequence: u64 = 0;
     loop {
-        let stream = match &mut connection {
-            Some(stream) => stream,
-            None => match connect(target.addr, target.timeout).await {
-                Ok(stream) => connection.insert(stream),
-                Err(kind) => {
-                    recorder.record_error(kind);
-                    tokio::time::sleep(RECONNECT_PAUSE).await;
-                    continue;
-                }
-            },
+        let Some(stream) = connected(&mut connection, target.addr, target.timeout, &recorder).await
+        else {
+            continue;
         };
         let intended = pacing.next_start(deadline).await;
         sequence += 1;

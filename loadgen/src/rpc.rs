@@ -24,7 +24,7 @@ use crate::duration::DurationRange;
 use crate::limits;
 use crate::report::Report;
 use crate::run::{
-    Clock, Pacing, RECONNECT_PAUSE, ResourceWatch, Spawning, connect, drive, into_report,
+    Clock, Pacing, RECONNECT_PAUSE, ResourceWatch, Spawning, connected, drive, into_report,
 };
 use crate::stats::{ErrorKind, Recorder, Timing};
 
@@ -167,19 +167,9 @@ async fn caller(
     // Ids are unique across connections (in the high bits: the client).
     let mut next_id = index << 32;
     loop {
-        let stream = match &mut connection {
-            Some(stream) => stream,
-            None => match connect(target.addr, target.timeout).await {
-                Ok(stream) => {
-                    buffer.clear();
-                    connection.insert(stream)
-                }
-                Err(kind) => {
-                    recorder.record_error(kind);
-                    tokio::time::sleep(RECONNECT_PAUSE).await;
-                    continue;
-                }
-            },
+        let Some(stream) = connected(&mut connection, target.addr, target.timeout, &recorder).await
+        else {
+            continue;
         };
         let intended = pacing.next_start(deadline).await;
         let calls: Vec<(u64, Vec<u8>, Value)> = (0..target.pipeline as u64)
@@ -196,12 +186,12 @@ async fn caller(
             Ok(Ok(())) => {}
             Ok(Err(kind)) => {
                 recorder.record_error(kind);
-                connection = None;
+                (connection, buffer) = (None, Vec::new());
                 tokio::time::sleep(RECONNECT_PAUSE).await;
             }
             Err(_elapsed) => {
                 recorder.record_error(ErrorKind::Timeout);
-                connection = None;
+                (connection, buffer) = (None, Vec::new());
             }
         }
         if let Some(think) = think {

@@ -491,6 +491,28 @@ pub(crate) async fn connect(
     }
 }
 
+/// The client's connection, opened if there is none. A failed connect is
+/// recorded and followed by a short pause, and gives `None`: the caller
+/// goes round its loop and tries again.
+pub(crate) async fn connected<'a>(
+    connection: &'a mut Option<tokio::net::TcpStream>,
+    addr: std::net::SocketAddr,
+    timeout: Duration,
+    recorder: &crate::stats::Recorder,
+) -> Option<&'a mut tokio::net::TcpStream> {
+    if connection.is_none() {
+        match connect(addr, timeout).await {
+            Ok(stream) => *connection = Some(stream),
+            Err(kind) => {
+                recorder.record_error(kind);
+                tokio::time::sleep(RECONNECT_PAUSE).await;
+                return None;
+            }
+        }
+    }
+    connection.as_mut()
+}
+
 /// Puts the totals and the per-second series into a [`crate::Report`].
 pub(crate) fn into_report(
     config: crate::config::Config,

@@ -109,11 +109,6 @@ impl RpcConnection {
         self.queue.front().map(|queued| queued.ready_at)
     }
 
-    /// Whether a line has started arriving and is not complete.
-    pub fn has_partial_line(&self) -> bool {
-        !self.input.is_empty()
-    }
-
     /// Nothing more will be written: close once the output is sent.
     pub fn is_done(&self) -> bool {
         self.no_more_lines && self.queue.is_empty() && self.due.is_empty()

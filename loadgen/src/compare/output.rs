@@ -165,6 +165,15 @@ impl Results {
             .iter()
             .filter(move |result| result.cell.scenario == scenario)
     }
+
+    /// Whether `cell` has the most clients of its scenario (the headline).
+    fn is_largest(&self, cell: &Cell) -> bool {
+        Some(cell.clients)
+            == self
+                .cells_of(cell.scenario)
+                .map(|other| other.cell.clients)
+                .max()
+    }
 }
 
 /// One model under one load.
@@ -1010,6 +1019,15 @@ fn c10k_section(results: &Results, plots: &[String], text: &mut String) {
     );
 }
 
+/// The cells of one variant (`query`, `keep-alive`...), in order.
+pub(super) fn of_variant<'a>(cells: &[&'a CellResult], variant: &str) -> Vec<&'a CellResult> {
+    cells
+        .iter()
+        .copied()
+        .filter(|result| result.cell.variant() == variant)
+        .collect()
+}
+
 /// rpc-sweep: the homework's question, one table per function.
 fn rpc_sweep_section(results: &Results, plots: &[String], text: &mut String) {
     let cells: Vec<&CellResult> = results.cells_of(Scenario::RpcSweep).collect();
@@ -1032,11 +1050,7 @@ fn rpc_sweep_section(results: &Results, plots: &[String], text: &mut String) {
         let _ = writeln!(text, "![{plot}]({plot})\n");
     }
     for call in ["query", "func1"] {
-        let of_call: Vec<&CellResult> = cells
-            .iter()
-            .copied()
-            .filter(|result| result.cell.variant() == call)
-            .collect();
+        let of_call = of_variant(&cells, call);
         if of_call.is_empty() {
             continue;
         }
@@ -1100,13 +1114,7 @@ fn headlines(results: &Results, text: &mut String) {
                 optional(result.bound_rps.map(rate)),
                 latency(headline, headline.p50_us)
             )),
-            Scenario::C10k
-                if Some(cell.clients)
-                    == results
-                        .cells_of(Scenario::C10k)
-                        .map(|other| other.cell.clients)
-                        .max() =>
-            {
+            Scenario::C10k if results.is_largest(cell) => {
                 lines.push(format!(
                     "{} c10k at {} connections: held {}, RSS {} ({} per connection), {} threads{}",
                     cell.model,
@@ -1122,13 +1130,7 @@ fn headlines(results: &Results, text: &mut String) {
                     }
                 ));
             }
-            Scenario::RpcSweep
-                if Some(cell.clients)
-                    == results
-                        .cells_of(Scenario::RpcSweep)
-                        .map(|other| other.cell.clients)
-                        .max() =>
-            {
+            Scenario::RpcSweep if results.is_largest(cell) => {
                 lines.push(format!(
                     "{} rpc-sweep {} at {} clients: {} calls/s, p99 {}, RSS {}, {} threads",
                     cell.model,

@@ -17,7 +17,7 @@ use anyhow::anyhow;
 use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
 use plotters::prelude::*;
 
-use super::output::{CellResult, Results};
+use super::output::{CellResult, Results, of_variant};
 use super::scenarios::{DB_LATENCY, MODELS, Scenario};
 
 const WIDTH: u32 = 960;
@@ -386,11 +386,7 @@ pub fn draw_all(results: &Results, folder: &Path) -> anyhow::Result<Vec<String>>
             "rpc-sweep: func1 calls per second vs clients (no waiting)",
         ),
     ] {
-        let of_call: Vec<&CellResult> = rpc
-            .iter()
-            .copied()
-            .filter(|result| result.cell.variant() == call)
-            .collect();
+        let of_call = of_variant(&rpc, call);
         if of_call.is_empty() {
             continue;
         }
@@ -412,11 +408,7 @@ pub fn draw_all(results: &Results, folder: &Path) -> anyhow::Result<Vec<String>>
             true,
         )?);
     }
-    let query: Vec<&CellResult> = rpc
-        .iter()
-        .copied()
-        .filter(|result| result.cell.variant() == "query")
-        .collect();
+    let query = of_variant(&rpc, "query");
     if !query.is_empty() {
         files.push(draw_spec(
             folder,
