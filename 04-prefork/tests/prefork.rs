@@ -9,6 +9,7 @@ const BINARY: &str = env!("CARGO_BIN_EXE_04-prefork");
 fn requests_spread_over_processes() {
     let workers = prefork::requests_spread_over_processes(BINARY, &["--workers", "4"]);
     // One client at a time per process: each child has only its main thread.
+    assert!(!workers.is_empty());
     assert!(
         workers.iter().all(|(_, thread)| thread == "main"),
         "{workers:?}"

@@ -27,6 +27,7 @@ fn requests_spread_over_processes_and_threads() {
         })
         .max();
     assert!(busiest >= Some(2), "one thread per process: {workers:?}");
+    assert!(!workers.is_empty());
     assert!(
         workers
             .iter()

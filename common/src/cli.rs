@@ -56,8 +56,9 @@ pub struct ServerArgs {
     #[arg(long, value_name = "DURATION", default_value = "300ms", value_parser = parse_duration)]
     pub db_latency: Duration,
 
-    /// Close a connection that sends nothing for this long (an unfinished
-    /// HTTP request gets 408 first).
+    /// Close a connection that sends nothing for this long. An HTTP request
+    /// must also be complete this long after its first byte, however
+    /// slowly it trickles in (else 408: the slowloris defence).
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
     pub idle_timeout: Duration,
 

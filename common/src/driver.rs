@@ -145,9 +145,10 @@ fn drive<Io: BlockingIo>(
             session.handle_timers(Instant::now());
             continue;
         }
-        // Set before every read, because the deadline moves (every byte
-        // restarts the idle timeout). std refuses a zero timeout, so wait at
-        // least a millisecond.
+        // Set before every read, because the deadline moves (a response
+        // sent restarts the idle timeout; a new request starts its own
+        // deadline). std refuses a zero timeout, so wait at least a
+        // millisecond.
         Io::set_read_timeout(stream, Some(wait.max(Duration::from_millis(1))))?;
         let capacity = session.read_capacity().min(buffer.len());
         match stream.read(&mut buffer[..capacity]) {

@@ -215,7 +215,22 @@ pub fn non_reading_client_is_dropped(binary: &str) {
         "the next client waited {:?}",
         started.elapsed()
     );
-    drop(hog);
+    // The hog itself was given up: reading now drains what the kernels
+    // still buffered, then meets EOF or a reset. A server that kept it
+    // would leave this read waiting for more.
+    hog.set_nonblocking(false).expect("blocking again");
+    hog.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("set a read timeout");
+    let mut buffer = vec![0; 256 * 1024];
+    let drained_by = Instant::now() + Duration::from_secs(20);
+    loop {
+        match (&hog).read(&mut buffer) {
+            Ok(0) => break,
+            Ok(_) => assert!(Instant::now() < drained_by, "the hog is still served"),
+            Err(error) if error.kind() == std::io::ErrorKind::ConnectionReset => break,
+            Err(error) => panic!("the server kept the hog open: {error}"),
+        }
+    }
 }
 
 pub fn http_get(binary: &str) {
@@ -305,7 +320,7 @@ pub fn http_split_request(binary: &str) {
 pub fn http_body_is_discarded(binary: &str) {
     let server = http_server(binary);
     let mut client = Client::connect(server.addr);
-    client.send(b"GET / HTTP/1.1\r\nContent-Length: 11\r\n\r\nhello world");
+    client.send(b"GET / HTTP/1.1\r\nHost: test\r\nContent-Length: 11\r\n\r\nhello world");
     assert_eq!(client.read_response(false).status, 200);
     assert_eq!(
         client.get("/").status,
@@ -338,7 +353,7 @@ pub fn http_not_found_keeps_connection(binary: &str) {
 pub fn http_method_not_allowed(binary: &str) {
     let server = http_server(binary);
     let mut client = Client::connect(server.addr);
-    client.send(b"POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\nabcde");
+    client.send(b"POST / HTTP/1.1\r\nHost: test\r\nContent-Length: 5\r\n\r\nabcde");
     let response = client.read_response(false);
     assert_eq!(response.status, 405);
     assert_eq!(response.header("Allow"), Some("GET, HEAD"));
@@ -353,14 +368,14 @@ pub fn http_head_too_large(binary: &str) {
     let server = http_server(binary);
     let mut client = Client::connect(server.addr);
     let long = "a".repeat(9000);
-    client.send(format!("GET / HTTP/1.1\r\nX-Long: {long}\r\n\r\n").as_bytes());
+    client.send(format!("GET / HTTP/1.1\r\nHost: test\r\nX-Long: {long}\r\n\r\n").as_bytes());
     assert_error_and_close(&mut client, 431);
 }
 
 pub fn http_too_many_headers(binary: &str) {
     let server = http_server(binary);
     let mut client = Client::connect(server.addr);
-    let mut request = String::from("GET / HTTP/1.1\r\n");
+    let mut request = String::from("GET / HTTP/1.1\r\nHost: test\r\n");
     for index in 0..65 {
         request.push_str(&format!("X-Header-{index}: {index}\r\n"));
     }
@@ -369,17 +384,45 @@ pub fn http_too_many_headers(binary: &str) {
     assert_error_and_close(&mut client, 431);
 }
 
-pub fn http_transfer_encoding(binary: &str) {
+/// A chunked request body is decoded and skipped: the requests after it
+/// are answered in order on the same connection.
+pub fn http_chunked_body(binary: &str) {
     let server = http_server(binary);
     let mut client = Client::connect(server.addr);
-    client.send(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n");
-    assert_error_and_close(&mut client, 501);
+    client.send(
+        b"POST /form HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\n\r\n\
+          5;name=value\r\nhello\r\n",
+    );
+    client.send(b"6\r\n world\r\n0\r\nTrailer-Field: x\r\n\r\n");
+    assert_eq!(client.read_response(false).status, 404);
+    assert_eq!(client.get("/").body_text(), PAGE, "still in sync");
+}
+
+/// Transfer-Encoding the server cannot trust (RFC 9112 §6.1, §6.3): both
+/// framings at once, chunked in HTTP/1.0, chunked not last, a bad chunk
+/// size are 400; a coding it does not know is 501. Each closes.
+pub fn http_framing_errors(binary: &str) {
+    let server = http_server(binary);
+    for (request, status) in [
+        (
+            &b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n0\r\n\r\n"[..],
+            400,
+        ),
+        (b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400),
+        (b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", 400),
+        (b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\nxyz\r\n", 400),
+        (b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 501),
+    ] {
+        let mut client = Client::connect(server.addr);
+        client.send(request);
+        assert_error_and_close(&mut client, status);
+    }
 }
 
 pub fn http_body_too_large(binary: &str) {
     let server = http_server(binary);
     let mut client = Client::connect(server.addr);
-    client.send(b"POST / HTTP/1.1\r\nContent-Length: 2000000\r\n\r\n");
+    client.send(b"POST / HTTP/1.1\r\nHost: test\r\nContent-Length: 2000000\r\n\r\n");
     assert_error_and_close(&mut client, 413);
 }
 
@@ -396,8 +439,143 @@ pub fn http_request_timeout(binary: &str) {
         ],
     );
     let mut client = Client::connect(server.addr);
+    let sent = Instant::now();
     client.send(b"GET / HTTP/1.1\r\nHost: slo");
     assert_error_and_close(&mut client, 408);
+    // Not an immediate 408 for any partial request: only at the deadline.
+    let waited = sent.elapsed();
+    assert!(
+        waited >= Duration::from_millis(950) && waited < Duration::from_millis(2500),
+        "408 after {waited:?} with a 1 s timeout"
+    );
+}
+
+/// Slowloris: a request trickled one byte every 0.5 s must still be
+/// complete within the timeout of its first byte; it is cut with 408 (or
+/// closed) within 1.5 x the timeout, and a normal client is answered
+/// meanwhile (on 01-blocking, as soon as the trickler is cut).
+pub fn http_trickled_request_is_cut(binary: &str) {
+    const TIMEOUT: Duration = Duration::from_secs(2);
+    let server = Server::start(
+        binary,
+        &[
+            "--mode",
+            "http",
+            "--db-latency",
+            "0ms",
+            "--idle-timeout",
+            "2s",
+        ],
+    );
+    let slow = TcpStream::connect(server.addr).expect("connect");
+    let writer = slow.try_clone().expect("clone the stream");
+    let first_byte = Instant::now();
+    let trickler = thread::spawn(move || {
+        let mut request = b"GET / HTTP/1.1\r\nHost: slow\r\nX-Slow: ".to_vec();
+        request.resize(100, b'a');
+        // Bounded: 100 bytes, 50 s at most, and it stops once cut.
+        for byte in request {
+            if (&writer).write_all(&[byte]).is_err() {
+                break;
+            }
+            thread::sleep(Duration::from_millis(500));
+        }
+    });
+    let cut = thread::spawn(move || {
+        slow.set_read_timeout(Some(TIMEOUT * 5))
+            .expect("set a read timeout");
+        let mut answer = Vec::new();
+        let _ = (&slow).read_to_end(&mut answer);
+        (first_byte.elapsed(), answer)
+    });
+    let started = Instant::now();
+    let response = Client::connect(server.addr).get("/");
+    assert_eq!(response.body_text(), PAGE);
+    let normal_wait = started.elapsed();
+    let (cut_after, answer) = cut.join().expect("the reader finished");
+    assert!(
+        cut_after <= TIMEOUT * 3 / 2 && cut_after >= TIMEOUT - Duration::from_millis(100),
+        "the trickled request was cut after {cut_after:?} (timeout {TIMEOUT:?})"
+    );
+    assert!(
+        answer.is_empty() || answer.starts_with(b"HTTP/1.1 408 "),
+        "{:?}",
+        String::from_utf8_lossy(&answer)
+    );
+    assert!(
+        normal_wait <= TIMEOUT * 3 / 2 + Duration::from_millis(500),
+        "a normal client waited {normal_wait:?} behind the trickler"
+    );
+    drop(trickler);
+}
+
+/// RFC 9112 §3.2: HTTP/1.1 needs exactly one valid Host; HTTP/1.0 may
+/// omit it.
+pub fn http_host_is_checked(binary: &str) {
+    let server = http_server(binary);
+    for request in [
+        &b"GET / HTTP/1.1\r\n\r\n"[..],
+        b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: a b/c\r\n\r\n",
+    ] {
+        let mut client = Client::connect(server.addr);
+        client.send(request);
+        assert_error_and_close(&mut client, 400);
+    }
+    let mut client = Client::connect(server.addr);
+    client.send(b"GET / HTTP/1.0\r\n\r\n");
+    assert_eq!(client.read_response(false).body_text(), PAGE);
+}
+
+/// An error answer to HEAD has no body, like any answer to HEAD.
+pub fn http_head_error_has_no_body(binary: &str) {
+    let server = http_server(binary);
+    let mut client = Client::connect(server.addr);
+    client.send(b"HEAD / HTTP/1.1\r\nHost: t\r\nContent-Length: 2000000\r\n\r\n");
+    let response = client.read_response(true);
+    assert_eq!(response.status, 413, "{response:?}");
+    assert_eq!(response.header("Connection"), Some("close"));
+    assert_eq!(client.read_to_close(), b"", "no body after the head");
+}
+
+/// Blank lines before a request are ignored; after the client's
+/// half-close both requests are still answered, then the server closes.
+/// (Whether the last response can still say `Connection: close` depends on
+/// whether the model read the EOF before sending it: the session's unit
+/// tests pin that rule with a made-up clock.)
+pub fn http_blank_lines_are_ignored(binary: &str) {
+    let server = http_server(binary);
+    let mut client = Client::connect(server.addr);
+    client.send(b"\r\nGET / HTTP/1.1\r\nHost: t\r\n\r\n\r\nGET / HTTP/1.1\r\nHost: t\r\n\r\n");
+    client
+        .stream()
+        .shutdown(Shutdown::Write)
+        .expect("half-close");
+    let first = client.read_response(false);
+    let last = client.read_response(false);
+    assert_eq!((first.status, last.status), (200, 200));
+    assert_eq!(first.header("Connection"), None);
+    assert_eq!(client.read_to_close(), b"");
+}
+
+/// A stray CRLF after a request, then silence: not a started request, so
+/// no 408, just a silent close at the idle timeout.
+pub fn http_stray_blank_line_is_not_a_request(binary: &str) {
+    let server = Server::start(
+        binary,
+        &[
+            "--mode",
+            "http",
+            "--db-latency",
+            "0ms",
+            "--idle-timeout",
+            "1s",
+        ],
+    );
+    let mut client = Client::connect(server.addr);
+    client.send(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n\r\n");
+    assert_eq!(client.read_response(false).body_text(), PAGE);
+    assert_eq!(client.read_to_close(), b"", "closed without a 408");
 }
 
 pub fn idle_connection_is_closed(binary: &str) {
@@ -439,7 +617,9 @@ pub fn reset_client_does_not_hurt_next(binary: &str) {
     }
     let http = http_server(binary);
     let rude = TcpStream::connect(http.addr).expect("connect");
-    (&rude).write_all(b"GET / HTTP/1.1\r\n\r\n").expect("send");
+    (&rude)
+        .write_all(b"GET / HTTP/1.1\r\nHost: test\r\n\r\n")
+        .expect("send");
     SockRef::from(&rude)
         .set_linger(Some(Duration::ZERO))
         .expect("set linger");
@@ -456,16 +636,30 @@ pub fn reset_client_does_not_hurt_next(binary: &str) {
 /// SIGTERM while a request waits for the DB: the response still arrives,
 /// then the server exits 0.
 pub fn sigterm_finishes_in_flight_request(binary: &str) {
-    let mut server = Server::start(binary, &["--mode", "http", "--db-latency", "1s"]);
+    let mut server = Server::start(
+        binary,
+        &["--mode", "http", "--db-latency", "1s", "--log", "debug"],
+    );
     let mut client = Client::connect(server.addr);
     client.send(b"GET / HTTP/1.1\r\nHost: test\r\n\r\n");
-    thread::sleep(Duration::from_millis(300));
+    // In flight once the server has read it (it logs every recv).
+    server.wait_for_log("recv ", 1, Duration::from_secs(5));
+    let signalled = Instant::now();
     server.signal(Signal::SIGTERM);
     let response = client.read_response(false);
     assert_eq!(
         response.body_text(),
         PAGE,
         "the in-flight request is answered"
+    );
+    assert_eq!(
+        response.header("Connection"),
+        Some("close"),
+        "the last response says the server closes"
+    );
+    assert!(
+        signalled.elapsed() >= Duration::from_millis(500),
+        "the request was in flight when the signal came"
     );
     let status = server
         .wait_for_exit(Duration::from_secs(8))
@@ -530,9 +724,11 @@ pub fn version_and_help(binary: &str) {
     assert!(output.status.success());
 }
 
-/// 16 concurrent `GET /` on separate connections with a 200 ms fake DB; the
-/// total time shows how many the model serves at once (design.md's table).
-/// The margins are generous because client and server share two cores.
+/// 16 concurrent `GET /` on separate connections with a 200 ms fake DB.
+/// How many are answered in the first round (before 1.5 latencies) is how
+/// many the model serves at once: exactly 1, exactly the pool's size, or
+/// all 16, so a pool one larger or smaller, or a bounded pool where
+/// "unlimited" is expected, fails. The total time must fit the rounds too.
 pub fn concurrency_shape(binary: &str, shape: Shape, extra_args: &[&str]) {
     const CLIENTS: u32 = 16;
     const LATENCY: Duration = Duration::from_millis(200);
@@ -548,26 +744,37 @@ pub fn concurrency_shape(binary: &str, shape: Shape, extra_args: &[&str]) {
                 let mut client = Client::connect(addr);
                 barrier.wait();
                 client.send(b"GET / HTTP/1.0\r\n\r\n");
-                client.read_response(false)
+                (client.read_response(false), Instant::now())
             })
         })
         .collect();
     start_together.wait();
     let started = Instant::now();
+    let mut answered_after = Vec::new();
     for client in clients {
-        let response = client.join().expect("the client thread finished");
+        let (response, done) = client.join().expect("the client thread finished");
         assert_eq!(response.status, 200);
+        answered_after.push(done - started);
     }
-    let elapsed = started.elapsed();
-    let rounds = match shape {
-        Shape::OneAtATime => CLIENTS,
-        Shape::AtMost(at_once) => CLIENTS.div_ceil(at_once),
-        Shape::Unlimited => 1,
+    answered_after.sort();
+    let elapsed = answered_after.last().copied().unwrap_or_default();
+    let at_once = match shape {
+        Shape::OneAtATime => 1,
+        Shape::AtMost(at_once) => at_once,
+        Shape::Unlimited => CLIENTS,
     };
-    let ideal = LATENCY * rounds;
+    let first_round = answered_after
+        .iter()
+        .filter(|&&after| after < LATENCY * 3 / 2)
+        .count();
+    assert_eq!(
+        first_round, at_once as usize,
+        "shape {shape:?}: {first_round} of {CLIENTS} answered in the first round; \
+         answered after {answered_after:?}"
+    );
+    let ideal = LATENCY * CLIENTS.div_ceil(at_once);
     // Never faster than the ideal (that would mean it does not really wait);
-    // slower than ideal by a wide margin, but not so slow that the next
-    // shape down (fewer at once) would also pass.
+    // slower by a margin for two shared cores.
     let slowest = (ideal * 7 / 4).max(ideal + LATENCY * 3 / 2);
     assert!(
         elapsed >= ideal * 95 / 100 && elapsed <= slowest,

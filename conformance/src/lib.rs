@@ -2,7 +2,8 @@
 //! sockets against the real binary in a real child process.
 //!
 //! Each model's `tests/conformance.rs` is one macro call naming its binary
-//! and the concurrency shape design.md expects of it:
+//! and the concurrency shape the contract (the book's Contract chapter)
+//! expects of it:
 //!
 //! ```ignore
 //! conformance::suite!(env!("CARGO_BIN_EXE_01-blocking"), Shape::OneAtATime);
@@ -50,8 +51,10 @@ macro_rules! suite {
             http_get, http_head, http_keep_alive, http_pipelined, http_1_0_closes,
             http_1_0_keep_alive, http_split_request, http_body_is_discarded,
             http_bad_request, http_not_found_keeps_connection, http_method_not_allowed,
-            http_head_too_large, http_too_many_headers, http_transfer_encoding,
-            http_body_too_large, http_request_timeout, idle_connection_is_closed,
+            http_head_too_large, http_too_many_headers, http_chunked_body, http_framing_errors,
+            http_body_too_large, http_request_timeout, http_trickled_request_is_cut,
+            http_host_is_checked, http_head_error_has_no_body, http_blank_lines_are_ignored,
+            http_stray_blank_line_is_not_a_request, idle_connection_is_closed,
             reset_client_does_not_hurt_next, sigterm_finishes_in_flight_request,
             busy_port_exits_1, bad_flag_exits_2, version_and_help
         );

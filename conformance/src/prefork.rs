@@ -177,13 +177,14 @@ pub fn sigterm_leaves_no_process(binary: &str, args: &[&str], workers: usize) {
 /// SIGINT from the terminal and again from the supervisor. That must still
 /// be one graceful stop: the request in flight is answered, exit 0.
 pub fn ctrl_c_to_the_group_finishes_in_flight(binary: &str, args: &[&str], workers: usize) {
-    let mut all_args = vec!["--mode", "http", "--db-latency", "800ms"];
+    let mut all_args = vec!["--mode", "http", "--db-latency", "800ms", "--log", "debug"];
     all_args.extend_from_slice(args);
     let mut server = Server::start(binary, &all_args);
     let children = wait_for_children(server.pid, workers);
     let mut client = Client::connect(server.addr);
     client.send(b"GET / HTTP/1.1\r\nHost: test\r\n\r\n");
-    thread::sleep(Duration::from_millis(300));
+    // In flight once a child has read it (children log to the same stderr).
+    server.wait_for_log("recv ", 1, SETTLE);
     killpg(Pid::from_raw(server.pid as i32), Signal::SIGINT).expect("signal the group");
     let response = client.read_response(false);
     assert_eq!(

@@ -120,6 +120,23 @@ impl Server {
         }
     }
 
+    /// Waits up to `limit` until the server's stderr holds `needle` at
+    /// least `count` times (start it with `--log debug` to see every
+    /// connect and recv): the observable state a test waits for instead of
+    /// sleeping and hoping. Panics with the log if it never comes.
+    pub fn wait_for_log(&self, needle: &str, count: usize, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        while self.stderr().matches(needle).count() < count {
+            if Instant::now() > deadline {
+                panic!(
+                    "the server did not log {needle:?} {count} time(s) within {limit:?}:\n{}",
+                    self.stderr()
+                );
+            }
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+
     /// What the server logged on stderr so far.
     pub fn stderr(&self) -> String {
         self.stderr

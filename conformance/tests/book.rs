@@ -56,6 +56,69 @@ fn check_includes(docs_source: &Path) -> Vec<String> {
     problems
 }
 
+/// Every `ANCHOR: name` in the workspace's Rust files that no page of the
+/// book includes: a marker that promises a listing nobody shows.
+fn orphan_anchors(root: &Path, docs_source: &Path) -> Vec<String> {
+    let mut included = std::collections::BTreeSet::new();
+    for page in markdown_files(docs_source) {
+        let text = fs::read_to_string(&page).expect("read a book page");
+        for (target, anchor) in includes(&text) {
+            let file = page.parent().expect("a page is in a folder").join(&target);
+            if let (Ok(file), Some(anchor)) = (file.canonicalize(), anchor) {
+                included.insert((file, anchor));
+            }
+        }
+    }
+    let mut orphans = Vec::new();
+    for file in rust_files(root) {
+        let text = fs::read_to_string(&file).expect("read a source file");
+        let file = file.canonicalize().expect("an existing file");
+        // Anchors open here, by name; one nested in an included anchor is
+        // shown with it.
+        let mut open: Vec<(String, bool)> = Vec::new();
+        for line in text.lines() {
+            let line = line.trim_start();
+            if let Some(name) = line.strip_prefix("// ANCHOR_END: ") {
+                open.retain(|(open_name, _)| open_name != name.trim());
+                continue;
+            }
+            let Some(name) = line.strip_prefix("// ANCHOR: ") else {
+                continue;
+            };
+            let name = name.trim().to_owned();
+            let shown = included.contains(&(file.clone(), name.clone()))
+                || open.iter().any(|(_, shown)| *shown);
+            if !shown {
+                orphans.push(format!("{}: anchor `{name}` is in no page", file.display()));
+            }
+            open.push((name, shown));
+        }
+    }
+    orphans
+}
+
+/// The workspace's `.rs` files, without build output.
+fn rust_files(folder: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let Ok(entries) = fs::read_dir(folder) else {
+        return files;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let name = entry.file_name();
+        if name == "target" || name.to_string_lossy().starts_with('.') {
+            continue;
+        }
+        if path.is_dir() {
+            files.extend(rust_files(&path));
+        } else if path.extension().is_some_and(|extension| extension == "rs") {
+            files.push(path);
+        }
+    }
+    files.sort();
+    files
+}
+
 /// `{{#include path}}`, `{{#include path:anchor}}`, `{{#rustdoc_include ...}}`
 /// -> (path, anchor).
 fn includes(text: &str) -> Vec<(String, Option<String>)> {
@@ -107,6 +170,64 @@ fn every_include_in_the_book_resolves() {
         "broken includes:\n{}",
         problems.join("\n")
     );
+}
+
+#[test]
+fn every_anchor_in_the_code_is_shown_in_the_book() {
+    let root = workspace_root();
+    let orphans = orphan_anchors(&root, &root.join("docs/src"));
+    assert!(
+        orphans.is_empty(),
+        "anchors no page includes:\n{}",
+        orphans.join("\n")
+    );
+}
+
+/// The check itself: an anchor that no page includes is reported.
+#[test]
+fn an_anchor_no_page_includes_is_reported() {
+    let folder = std::env::temp_dir().join(format!("book-orphans-{}", std::process::id()));
+    let docs = folder.join("docs");
+    fs::create_dir_all(&docs).expect("make a scratch folder");
+    fs::write(docs.join("page.md"), "{{#include ../model.rs:shown}}\n").expect("write a page");
+    let model = ["shown", "nested", "/nested", "/shown", "hidden", "/hidden"]
+        .map(|name| match name.strip_prefix('/') {
+            Some(name) => format!("// ANCHOR_END: {name}\n"),
+            None => format!("// ANCHOR: {name}\n"),
+        })
+        .concat();
+    fs::write(folder.join("model.rs"), model).expect("write code");
+    let orphans = orphan_anchors(&folder, &docs);
+    assert_eq!(orphans.len(), 1, "{orphans:?}");
+    assert!(orphans[0].contains("`hidden`"), "{orphans:?}");
+    let _ = fs::remove_dir_all(&folder);
+}
+
+/// The project speaks of itself alone: no page and no source file points
+/// at a file outside the repository (a machine path, the design notes the
+/// project was planned from). The needles are split so this file does not
+/// match itself.
+#[test]
+fn nothing_cites_a_file_outside_the_repository() {
+    let root = workspace_root();
+    let needles = [
+        ["/wo", "rk/"].concat(),
+        ["design", ".md"].concat(),
+        ["crates", ".md"].concat(),
+    ];
+    let mut files = markdown_files(&root.join("docs/src"));
+    files.extend(rust_files(&root));
+    files.push(root.join("README.md"));
+    let mut found = Vec::new();
+    for file in files {
+        let text = fs::read_to_string(&file).unwrap_or_default();
+        for (number, line) in text.lines().enumerate() {
+            if needles.iter().any(|needle| line.contains(needle.as_str())) {
+                found.push(format!("{}:{}: {line}", file.display(), number + 1));
+            }
+        }
+    }
+    assert!(found.is_empty(), "outside citations:\n{}", found.join("\n"));
 }
 
 /// The check itself: an anchor renamed in the code makes it fail.

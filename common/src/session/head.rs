@@ -1,0 +1,304 @@
+//! Parsing a request head with httparse, and the RFC 9112 rules a server
+//! MUST apply before it may trust the head: exactly one valid `Host` in
+//! HTTP/1.1, and one unambiguous way to find where the body ends.
+
+use super::{MAX_HEADERS, Status};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Method {
+    Get,
+    Head,
+    Other,
+}
+
+/// What a response says about the connection, and what happens to it after.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Persistence {
+    /// HTTP/1.1 default: stays open, no header needed.
+    KeepAlive,
+    /// HTTP/1.0 asked for `Connection: keep-alive`: stays open and the
+    /// response must say so, or 1.0 clients (`ab -k`) wait for a close.
+    KeepAliveDeclared,
+    /// `Connection: close` is sent and the connection closes after it.
+    Close,
+}
+
+/// How the request's body is delimited (RFC 9112 §6.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Framing {
+    /// `Content-Length: N` (no header: 0).
+    Length(u64),
+    /// `Transfer-Encoding: chunked`.
+    Chunked,
+}
+
+/// What the session needs from a parsed request head, copied out of
+/// httparse's borrowed view so the input buffer can be changed afterwards.
+#[derive(Debug)]
+pub(super) struct Head {
+    /// Bytes of the head, including the empty line.
+    pub length: usize,
+    pub method: Method,
+    pub path_is_root: bool,
+    pub persistence: Persistence,
+    /// `Err` when the head breaks a rule that ends the connection (bad
+    /// `Host`, ambiguous framing, unknown coding): the status to answer.
+    pub framing: Result<Framing, Status>,
+}
+
+pub(super) enum Parsed {
+    Partial,
+    Complete(Head),
+    Error(Status),
+}
+
+pub(super) fn parse_head(input: &[u8]) -> Parsed {
+    // httparse borrows the header slots, so they are made anew on every
+    // attempt; a partial head is simply parsed again when more bytes come.
+    let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut request = httparse::Request::new(&mut slots);
+    let length = match request.parse(input) {
+        Ok(httparse::Status::Complete(length)) => length,
+        Ok(httparse::Status::Partial) => return Parsed::Partial,
+        Err(httparse::Error::TooManyHeaders) => return Parsed::Error(Status::HEADERS_TOO_LARGE),
+        Err(_) => return Parsed::Error(Status::BAD_REQUEST),
+    };
+    let method = match request.method {
+        Some("GET") => Method::Get,
+        Some("HEAD") => Method::Head,
+        _ => Method::Other,
+    };
+    let path = request.path.unwrap_or("");
+    let http_1_1 = request.version == Some(1);
+    let mut fields = Fields::default();
+    for header in request.headers.iter() {
+        fields.add(header.name, header.value);
+    }
+    let persistence = match (http_1_1, fields.close, fields.keep_alive) {
+        (_, true, _) => Persistence::Close,
+        (true, false, _) => Persistence::KeepAlive,
+        (false, false, true) => Persistence::KeepAliveDeclared,
+        (false, false, false) => Persistence::Close,
+    };
+    Parsed::Complete(Head {
+        length,
+        method,
+        path_is_root: path.split('?').next() == Some("/"),
+        persistence,
+        framing: fields.check_host(http_1_1).and(fields.framing(http_1_1)),
+    })
+}
+
+/// The header fields that matter for framing and persistence.
+#[derive(Debug, Default)]
+struct Fields {
+    hosts: usize,
+    host_valid: bool,
+    /// Every transfer coding, in order, over all `Transfer-Encoding` lines.
+    codings: Vec<String>,
+    has_transfer_encoding: bool,
+    content_length: ContentLength,
+    close: bool,
+    keep_alive: bool,
+}
+
+impl Fields {
+    fn add(&mut self, name: &str, value: &[u8]) {
+        if name.eq_ignore_ascii_case("host") {
+            self.hosts += 1;
+            self.host_valid = is_valid_host(value);
+            return;
+        }
+        let value = String::from_utf8_lossy(value);
+        if name.eq_ignore_ascii_case("transfer-encoding") {
+            self.has_transfer_encoding = true;
+            self.codings
+                .extend(list(&value).map(str::to_ascii_lowercase));
+        } else if name.eq_ignore_ascii_case("content-length") {
+            // `Content-Length: 5, 5` (a list of one value) is allowed by
+            // RFC 9110 §8.6; differing values are not.
+            for item in value.split(',') {
+                self.content_length = match (self.content_length, parse_length(item.trim())) {
+                    (ContentLength::Absent, Some(length)) => ContentLength::Length(length),
+                    (ContentLength::Length(earlier), Some(length)) if earlier == length => {
+                        ContentLength::Length(length)
+                    }
+                    _ => ContentLength::Invalid,
+                };
+            }
+        } else if name.eq_ignore_ascii_case("connection") {
+            for token in list(&value) {
+                self.close |= token.eq_ignore_ascii_case("close");
+                self.keep_alive |= token.eq_ignore_ascii_case("keep-alive");
+            }
+        }
+    }
+
+    /// RFC 9112 §3.2: a server MUST answer 400 to an HTTP/1.1 request
+    /// without `Host`, and to any request with two or an invalid one.
+    fn check_host(&self, http_1_1: bool) -> Result<(), Status> {
+        match self.hosts {
+            0 if http_1_1 => Err(Status::BAD_REQUEST),
+            0 => Ok(()),
+            1 if self.host_valid => Ok(()),
+            _ => Err(Status::BAD_REQUEST),
+        }
+    }
+
+    /// RFC 9112 §6.1 and §6.3: where the body ends, or why we cannot know.
+    fn framing(&self, http_1_1: bool) -> Result<Framing, Status> {
+        if !self.has_transfer_encoding {
+            return match self.content_length {
+                ContentLength::Absent => Ok(Framing::Length(0)),
+                ContentLength::Length(length) => Ok(Framing::Length(length)),
+                ContentLength::Invalid => Err(Status::BAD_REQUEST),
+            };
+        }
+        // Both headers, or chunked in a 1.0 request: a proxy in front of us
+        // might have framed the body the other way, which is how request
+        // smuggling works. Refuse and close.
+        if !http_1_1 || self.content_length != ContentLength::Absent {
+            return Err(Status::BAD_REQUEST);
+        }
+        let chunked = self.codings.iter().filter(|c| *c == "chunked").count();
+        if self.codings.last().map(String::as_str) != Some("chunked") || chunked > 1 {
+            // Chunked must come last, once: otherwise the length of the
+            // body cannot be determined at all.
+            return Err(Status::BAD_REQUEST);
+        }
+        if self.codings.len() > 1 {
+            // `gzip, chunked`: framed fine, but we decode no other coding.
+            return Err(Status::NOT_IMPLEMENTED);
+        }
+        Ok(Framing::Chunked)
+    }
+}
+
+/// What the `Content-Length` lines said, all of them together.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum ContentLength {
+    #[default]
+    Absent,
+    Length(u64),
+    /// Two values disagree, or one is not a number.
+    Invalid,
+}
+
+/// The non-empty items of a comma-separated header value.
+fn list(value: &str) -> impl Iterator<Item = &str> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+}
+
+/// `1*DIGIT`, nothing else: Rust's `u64::from_str` would also take `+5`.
+fn parse_length(text: &str) -> Option<u64> {
+    if text.is_empty() || !text.bytes().all(|byte| byte.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok()
+}
+
+/// `Host = uri-host [ ":" port ]` (RFC 9110 §7.2, RFC 3986 §3.2.2): a
+/// bracketed IP literal or a reg-name (letters, digits, `-._~`, `%XX`,
+/// sub-delims), then an optional port of digits. The empty value is valid.
+fn is_valid_host(value: &[u8]) -> bool {
+    let (host, port) = if value.first() == Some(&b'[') {
+        let Some(end) = value.iter().position(|&byte| byte == b']') else {
+            return false;
+        };
+        let literal = &value[1..end];
+        let literal_ok = !literal.is_empty()
+            && literal
+                .iter()
+                .all(|&byte| byte.is_ascii_hexdigit() || b":.vV".contains(&byte));
+        if !literal_ok {
+            return false;
+        }
+        (&[][..], &value[end + 1..])
+    } else {
+        match value.iter().position(|&byte| byte == b':') {
+            Some(colon) => (&value[..colon], &value[colon..]),
+            None => (value, &[][..]),
+        }
+    };
+    let port_ok = match port.split_first() {
+        None => true,
+        Some((b':', digits)) => digits.iter().all(u8::is_ascii_digit),
+        Some(_) => false,
+    };
+    port_ok && is_reg_name(host)
+}
+
+fn is_reg_name(host: &[u8]) -> bool {
+    let mut index = 0;
+    while index < host.len() {
+        let byte = host[index];
+        if byte == b'%' {
+            let escape = host.get(index + 1..index + 3);
+            if !escape.is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit)) {
+                return false;
+            }
+            index += 3;
+            continue;
+        }
+        if !(byte.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=".contains(&byte)) {
+            return false;
+        }
+        index += 1;
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_that_are_valid() {
+        for host in [
+            &b""[..],
+            b"localhost",
+            b"example.com:8080",
+            b"127.0.0.1:9090",
+            b"[::1]:80",
+            b"[::1]",
+            b"my-host_1.example~x",
+            b"caf%C3%A9.example",
+            b"x:",
+        ] {
+            assert!(is_valid_host(host), "{:?}", String::from_utf8_lossy(host));
+        }
+    }
+
+    #[test]
+    fn hosts_that_are_invalid() {
+        for host in [
+            &b"a b"[..],
+            b"example.com/path",
+            b"user@example.com",
+            b"example.com:80a",
+            b"example.com:80:90",
+            b"[::1",
+            b"[]",
+            b"[::1]x",
+            b"[zz::1]",
+            b"bad%zzhost",
+            b"bad%2",
+            b"tab\there",
+            b"\"quoted\"",
+        ] {
+            assert!(!is_valid_host(host), "{:?}", String::from_utf8_lossy(host));
+        }
+    }
+
+    #[test]
+    fn content_length_is_digits_only() {
+        assert_eq!(parse_length("0"), Some(0));
+        assert_eq!(parse_length("1048576"), Some(1_048_576));
+        for bad in ["", "+5", "-5", "5 5", "0x10", "99999999999999999999999"] {
+            assert_eq!(parse_length(bad), None, "{bad:?}");
+        }
+    }
+}
