@@ -3,7 +3,6 @@
 //! waits?); `epoll_wait` turns readiness into woken tasks.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::future::poll_fn;
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
@@ -17,10 +16,12 @@ use super::{CURRENT, current};
 
 // ANCHOR: reactor
 /// The selector under `add_reader`/`add_writer`: epoll, and for each
-/// watched fd what is known of it in each direction.
+/// watched fd what is known of it in each direction, in a table indexed
+/// by the fd's number (the kernel hands out the lowest free one, so the
+/// table stays as small as the fd table).
 pub(super) struct Reactor {
     epoll: Epoll,
-    fds: RefCell<HashMap<RawFd, [Readiness; 2]>>,
+    fds: RefCell<Vec<Option<[Readiness; 2]>>>,
 }
 
 /// Index into an fd's `[Readiness; 2]`.
@@ -52,8 +53,8 @@ impl Reactor {
     /// said `WouldBlock` (or drained the socket), and the next change
     /// then comes as an event.
     pub(super) fn register(&self, fd: BorrowedFd<'_>) -> io::Result<()> {
-        let raw = fd.as_raw_fd();
-        let data = u64::try_from(raw).map_err(|_| io::ErrorKind::InvalidInput)?;
+        let index = usize::try_from(fd.as_raw_fd()).map_err(|_| io::ErrorKind::InvalidInput)?;
+        let data = u64::try_from(index).map_err(|_| io::ErrorKind::InvalidInput)?;
         let flags = EpollFlags::EPOLLIN | EpollFlags::EPOLLOUT | EpollFlags::EPOLLRDHUP;
         self.epoll
             .add(fd, EpollEvent::new(flags | EpollFlags::EPOLLET, data))?;
@@ -62,25 +63,30 @@ impl Reactor {
             ready: true,
             waiter: None,
         };
-        self.fds.borrow_mut().insert(raw, [ready(), ready()]);
+        let mut fds = self.fds.borrow_mut();
+        if fds.len() <= index {
+            fds.resize_with(index + 1, || None);
+        }
+        fds[index] = Some([ready(), ready()]);
         Ok(())
     }
 
     fn deregister(&self, fd: BorrowedFd<'_>) {
         // Before close: the number is reused by the next socket.
-        self.fds.borrow_mut().remove(&fd.as_raw_fd());
+        if let Some(slot) = slot(&mut self.fds.borrow_mut(), fd.as_raw_fd()) {
+            *slot = None;
+        }
         let _ = self.epoll.delete(fd);
     }
 
     fn is_ready(&self, fd: RawFd, direction: Direction) -> bool {
-        self.fds
-            .borrow()
-            .get(&fd)
+        slot(&mut self.fds.borrow_mut(), fd)
+            .and_then(|slot| slot.as_ref())
             .is_some_and(|fd| fd[direction as usize].ready)
     }
 
     fn clear_ready(&self, fd: RawFd, direction: Direction) {
-        if let Some(fd) = self.fds.borrow_mut().get_mut(&fd) {
+        if let Some(Some(fd)) = slot(&mut self.fds.borrow_mut(), fd) {
             fd[direction as usize].ready = false;
         }
     }
@@ -89,7 +95,7 @@ impl Reactor {
     /// when `fd` becomes ready. A task polled again may bring a different
     /// waker (`join!`, `select!`): the newest replaces the old.
     fn add_waiter(&self, fd: RawFd, direction: Direction, waker: &Waker) {
-        if let Some(fd) = self.fds.borrow_mut().get_mut(&fd) {
+        if let Some(Some(fd)) = slot(&mut self.fds.borrow_mut(), fd) {
             match &mut fd[direction as usize].waiter {
                 Some(old) => old.clone_from(waker),
                 slot => *slot = Some(waker.clone()),
@@ -122,7 +128,7 @@ impl Reactor {
         let mut fds = self.fds.borrow_mut();
         for event in &events[..count] {
             let fd = RawFd::try_from(event.data()).unwrap_or(-1);
-            let Some(fd) = fds.get_mut(&fd) else {
+            let Some(Some(fd)) = slot(&mut fds, fd) else {
                 continue; // closed since
             };
             let flags = event.events();
@@ -141,6 +147,13 @@ impl Reactor {
         }
         Ok(())
     }
+}
+
+/// The table entry of `fd`, if the table reaches that far.
+fn slot(fds: &mut [Option<[Readiness; 2]>], fd: RawFd) -> Option<&mut Option<[Readiness; 2]>> {
+    usize::try_from(fd)
+        .ok()
+        .and_then(|index| fds.get_mut(index))
 }
 
 /// A non-blocking socket (or any fd) registered with the reactor, as
