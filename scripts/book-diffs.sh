@@ -25,6 +25,7 @@ pairs=(
   "10-mini-runtime 09-async"
   # Not models but the two drivers: what async changes in the same loop.
   "common/src/async_driver.rs common/src/driver.rs"
+  "11-io-uring 07-epoll"
 )
 
 # A model's code is its main.rs; a pair of files is diffed as it is.

@@ -17,3 +17,9 @@ fn five_thousand_concurrent_connections_all_echo() {
 fn out_of_descriptors_is_logged_once_survived_and_does_not_spin() {
     conformance::scale::out_of_file_descriptors_is_survived(BINARY, &[]);
 }
+
+/// SIGTERM with 1,000 idle clients and 10 requests waiting for the DB.
+#[test]
+fn shutdown_with_a_thousand_idle_connections_answers_those_in_flight() {
+    conformance::scale::shutdown_with_idle_connections_answers_in_flight(BINARY, &[]);
+}

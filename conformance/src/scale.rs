@@ -1,7 +1,8 @@
 //! Checks of scale, for the models that serve many clients from few threads
-//! (02, 06-10): thousands of connections held at once, surviving an
-//! exhausted descriptor table, and shutting down with many connections
-//! open. Each takes the model's extra flags.
+//! (02, 06-11): thousands of connections held at once, surviving an
+//! exhausted descriptor table, a graceful shutdown with a thousand clients
+//! connected, and one with idle and busy connections. Each takes the
+//! model's extra flags.
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -119,6 +120,102 @@ pub fn out_of_file_descriptors_is_survived(binary: &str, extra_args: &[&str]) {
     assert!(process_exists(server.pid));
     // The line is logged when accepting resumes; our stderr reader may lag.
     wait_until(|| server.stderr().contains("accepting again"));
+}
+
+/// SIGTERM while 1,000 clients sit idle and 10 wait for the fake DB: the
+/// 10 get their page, and the server exits 0 well within the grace period
+/// (it does not wait the grace out for the idle ones).
+pub fn shutdown_with_idle_connections_answers_in_flight(binary: &str, extra_args: &[&str]) {
+    const DB_LATENCY: Duration = Duration::from_secs(2);
+    raise_own_open_file_limit();
+    let mut args = vec![
+        "--mode",
+        "http",
+        "--db-latency",
+        "2s",
+        "--idle-timeout",
+        "60s",
+    ];
+    args.extend_from_slice(extra_args);
+    let mut server = Server::start(binary, &args);
+    let idle: Vec<TcpStream> = (0..1000)
+        .map(|index| {
+            if index % 250 == 249 {
+                thread::sleep(Duration::from_millis(10)); // a sane connect pace
+            }
+            connect(server.addr)
+        })
+        .collect();
+    let sent = Instant::now();
+    let busy: Vec<TcpStream> = (0..10)
+        .map(|_| {
+            let mut stream = connect(server.addr);
+            stream
+                .write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+                .expect("send a request");
+            stream
+        })
+        .collect();
+    // In flight means read by the server: all accepted, no request bytes
+    // left in the server's socket buffers, and the DB not done yet.
+    wait_until(|| open_descriptors(server.pid) >= idle.len() + busy.len());
+    wait_until(|| unread_by_server(server.addr, &busy) == Some(0));
+    assert!(
+        sent.elapsed() < DB_LATENCY / 2,
+        "too slow to signal while the DB works"
+    );
+
+    let signalled = Instant::now();
+    server.signal(nix::sys::signal::Signal::SIGTERM);
+    for (index, mut stream) in busy.iter().enumerate() {
+        let mut response = String::new();
+        let _ = stream.read_to_string(&mut response);
+        assert!(
+            response.starts_with("HTTP/1.1 200 OK") && response.contains("Index page"),
+            "request {index} in flight was not answered: {response:?}"
+        );
+    }
+    let status = server.wait_for_exit(Duration::from_secs(10));
+    let took = signalled.elapsed();
+    assert!(
+        status.is_some_and(|status| status.success()),
+        "exit status {status:?}"
+    );
+    // The grace period is 5 s; the DB answers 2 s after the requests.
+    assert!(
+        took < Duration::from_secs(4),
+        "exited {took:?} after SIGTERM"
+    );
+    drop(idle);
+}
+
+/// Request bytes the server has not read yet from these clients'
+/// connections (the receive queues of its sockets in /proc/net/tcp), or
+/// `None` while one of them is not listed.
+fn unread_by_server(server: SocketAddr, clients: &[TcpStream]) -> Option<u64> {
+    let table = std::fs::read_to_string("/proc/net/tcp").ok()?;
+    let mut unread = std::collections::HashMap::new();
+    for line in table.lines().skip(1) {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let (Some(local), Some(remote), Some(queues)) =
+            (fields.get(1), fields.get(2), fields.get(4))
+        else {
+            continue;
+        };
+        let port = |address: &str| u16::from_str_radix(address.rsplit_once(':')?.1, 16).ok();
+        let receive_queue = queues
+            .split_once(':')
+            .and_then(|(_, queue)| u64::from_str_radix(queue, 16).ok());
+        if port(local) == Some(server.port())
+            && let (Some(client_port), Some(queue)) = (port(remote), receive_queue)
+        {
+            unread.insert(client_port, queue);
+        }
+    }
+    clients
+        .iter()
+        .map(|client| unread.get(&client.local_addr().ok()?.port()).copied())
+        .sum()
 }
 
 /// A client socket whose reads and writes give up rather than hang.

@@ -37,6 +37,13 @@ struct Readiness {
     /// is clear, a task waits without trying the call: tokio's trick to
     /// save the syscall that would only say `WouldBlock`.
     ready: bool,
+    /// The peer hung up (or the socket failed): sticky, so a short read
+    /// cannot clear it. Data and FIN often arrive together: the one edge
+    /// epoll reports is used up by the read that takes the data, and a
+    /// short read must not make the task wait for an EOF that was already
+    /// announced (it would wait until its timeout). tokio keeps this as a
+    /// separate READ_CLOSED bit for the same reason.
+    closed: bool,
     waiter: Option<Waker>,
 }
 
@@ -61,6 +68,7 @@ impl Reactor {
         // Optimistic: the first call just tries.
         let ready = || Readiness {
             ready: true,
+            closed: false,
             waiter: None,
         };
         let mut fds = self.fds.borrow_mut();
@@ -82,7 +90,7 @@ impl Reactor {
     fn is_ready(&self, fd: RawFd, direction: Direction) -> bool {
         slot(&mut self.fds.borrow_mut(), fd)
             .and_then(|slot| slot.as_ref())
-            .is_some_and(|fd| fd[direction as usize].ready)
+            .is_some_and(|fd| fd[direction as usize].ready || fd[direction as usize].closed)
     }
 
     fn clear_ready(&self, fd: RawFd, direction: Direction) {
@@ -134,9 +142,11 @@ impl Reactor {
             let flags = event.events();
             let failed = EpollFlags::EPOLLERR | EpollFlags::EPOLLHUP;
             let readable = EpollFlags::EPOLLIN | EpollFlags::EPOLLRDHUP | failed;
+            let hung_up = [failed | EpollFlags::EPOLLRDHUP, failed];
             for (direction, wanted) in [(0, readable), (1, EpollFlags::EPOLLOUT | failed)] {
                 if flags.intersects(wanted) {
                     fd[direction].ready = true;
+                    fd[direction].closed |= flags.intersects(hung_up[direction]);
                     fd[direction]
                         .waiter
                         .take()
