@@ -9,16 +9,19 @@
 #
 # Each is loaded with `wrk -t1 -c50 -d5s` (requests/s), three rounds, the
 # servers interleaved inside each round so that the machine's noise hits
-# all alike; the median of the three is compared. Then the echo protocol:
-# 10 against 09 current-thread with `loadgen echo` (50 connections,
-# 64-byte messages).
+# all alike; the median of the three is compared, and so is the server's
+# CPU time per request (from /proc, less sensitive to a busy machine).
+# Then the echo sweep: 10 against 09 current-thread with `loadgen echo`
+# (64-byte messages) at 1, 10, 100 and 1000 connections.
 # Client and server share the machine's cores: say so next to the numbers.
 #
-# Usage: scripts/bench-nginx-page.sh          (ROUNDS=3 DURATION=5 CONNECTIONS=50)
+# Usage: scripts/bench-nginx-page.sh     (about 4 minutes)
+#        ROUNDS=3 DURATION=5 CONNECTIONS=50 ECHO_CLIENTS="1 10 100 1000" scripts/bench-nginx-page.sh
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
 ROUNDS=${ROUNDS:-3}
+ECHO_CLIENTS=${ECHO_CLIENTS:-1 10 100 1000}  # the echo sweep's client counts
 DURATION=${DURATION:-5}
 CONNECTIONS=${CONNECTIONS:-50}
 PAGE='<html><head><title>Success</title></head><body>Index page</body></html>'
@@ -58,6 +61,8 @@ http {
 EOF
 nginx -p "$SCRATCH/nginx" -e "$SCRATCH/nginx/logs/error.log" -c "$SCRATCH/nginx/nginx.conf" &
 STARTED_PIDS+=($!)
+declare -A addr pid
+pid[nginx]=$!
 for _ in $(seq 50); do
     curl -s "http://127.0.0.1:$nginx_port/" 2>/dev/null | grep -q 'Index page' && break
     sleep 0.1
@@ -67,62 +72,102 @@ curl -s "http://127.0.0.1:$nginx_port/" | grep -q 'Index page' || {
     cat "$SCRATCH/nginx/logs/error.log" >&2
     exit 1
 }
-declare -A addr
 addr[nginx]=127.0.0.1:$nginx_port
 http=(--mode http --db-latency 0ms --log warn)
-start_model 09-async "${http[@]}" && addr[09]=$MODEL_ADDR
-start_model 09-async "${http[@]}" --runtime multi-thread && addr[09-mt]=$MODEL_ADDR
-start_model 10-mini-runtime "${http[@]}" && addr[10]=$MODEL_ADDR
+started() { addr[$1]=$MODEL_ADDR; pid[$1]=$MODEL_PID; }
+start_model 09-async "${http[@]}" && started 09
+start_model 09-async "${http[@]}" --runtime multi-thread && started 09-mt
+start_model 10-mini-runtime "${http[@]}" && started 10
 echo=(--mode echo --log warn)
-start_model 09-async "${echo[@]}" --runtime current-thread && addr[echo-09-ct]=$MODEL_ADDR
-start_model 10-mini-runtime "${echo[@]}" && addr[echo-10]=$MODEL_ADDR
+start_model 09-async "${echo[@]}" --runtime current-thread && started echo-09
+start_model 10-mini-runtime "${echo[@]}" && started echo-10
 
-wrk_rps() { # addr -> requests/s
-    wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" "http://$1/" | awk '/^Requests\/sec:/ { print $2 }'
+wrk_load() { # addr -> "requests/s requests"
+    wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" "http://$1/" |
+        awk '/ requests in / { count = $1 } /^Requests\/sec:/ { print $2, count }'
 }
-echo_rps() { # addr -> echoed messages/s
+echo_load() { # addr connections -> "messages/s messages"
     local json=$SCRATCH/echo.json
-    "$ROOT/target/release/loadgen" --threads 1 echo --addr "$1" --connections "$CONNECTIONS" --size 64 \
+    "$ROOT/target/release/loadgen" --threads 1 echo --addr "$1" --connections "$2" --size 64 \
         --duration "${DURATION}s" --json "$json" >/dev/null 2>&1
-    grep -m 1 -o '"requests_per_second": [0-9.]*' "$json" | grep -o '[0-9.]*$'
+    echo "$(grep -m 1 -o '"requests_per_second": [0-9.]*' "$json" | grep -o '[0-9.]*$')" \
+        "$(grep -m 1 -o '"requests": [0-9]*' "$json" | grep -o '[0-9]*$')"
 }
+# CPU time (user + system, clock ticks) of a server and its children (the
+# nginx worker). Per request it depends far less on what else the machine
+# is doing than requests per second do.
+cpu_ticks() {
+    local total=0 process
+    for process in "$1" $(pgrep -P "$1" || true); do
+        total=$((total + $(awk '{ print $14 + $15 }' "/proc/$process/stat")))
+    done
+    echo "$total"
+}
+tick_us=$((1000000 / $(getconf CLK_TCK)))
 median() { printf '%s\n' "$@" | sort -g | sed -n "$(( ($# + 1) / 2 ))p"; }
 
 page=(nginx 09 09-mt 10)
-declare -A runs
+# Echo cells are named "model@clients", e.g. "10@100".
+cells=("${page[@]}")
+for clients in $ECHO_CLIENTS; do cells+=("09@$clients" "10@$clients"); done
+declare -A runs cpu
 for name in "${page[@]}"; do wrk -t1 -c"$CONNECTIONS" -d1s "http://${addr[$name]}/" >/dev/null; done
 for round in $(seq "$ROUNDS"); do
-    for name in "${page[@]}" echo-09-ct echo-10; do
+    for name in "${cells[@]}"; do
         case $name in
-            echo-*) rps=$(echo_rps "${addr[$name]}") ;;
-            *) rps=$(wrk_rps "${addr[$name]}") ;;
+            *@*) server=echo-${name%@*} ;;
+            *) server=$name ;;
         esac
+        before=$(cpu_ticks "${pid[$server]}")
+        case $name in
+            *@*) read -r rps count < <(echo_load "${addr[$server]}" "${name#*@}") ;;
+            *) read -r rps count < <(wrk_load "${addr[$server]}") ;;
+        esac
+        used=$(( ($(cpu_ticks "${pid[$server]}") - before) * tick_us ))
         rps=$(printf '%.0f' "$rps")
+        per_request=$(awk -v used="$used" -v count="$count" 'BEGIN { printf "%.1f", used / count }')
         runs[$name]="${runs[$name]:-} $rps"
-        printf 'round %d  %-10s %10.0f /s\n' "$round" "$name" "$rps" >&2
+        cpu[$name]="${cpu[$name]:-} $per_request"
+        printf 'round %d  %-10s %8.0f /s  %6.1f us CPU per request\n' "$round" "$name" "$rps" "$per_request" >&2
     done
 done
 
-declare -A med
-for name in "${!runs[@]}"; do
+declare -A med cpu_med
+for name in "${cells[@]}"; do
     # shellcheck disable=SC2086 # the runs are words on purpose
     med[$name]=$(median ${runs[$name]})
+    # shellcheck disable=SC2086
+    cpu_med[$name]=$(median ${cpu[$name]})
 done
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+row() { printf '%-30s %10.0f %10.1f  %s\n' "$1" "${med[$2]}" "${cpu_med[$2]}" "${runs[$2]}"; }
 echo
 echo "$(nproc) cores, shared by the servers and the client; median of $ROUNDS interleaved rounds."
 echo "page: wrk -t1 -c$CONNECTIONS -d${DURATION}s http://ADDR/ (--mode http --db-latency 0ms)"
-echo "echo: loadgen --threads 1 echo --connections $CONNECTIONS --size 64 --duration ${DURATION}s"
-printf '%-28s %12s  %s\n' server "median /s" "runs"
-printf '%-28s %12.0f  %s\n' "nginx (1 worker, in memory)" "${med[nginx]}" "${runs[nginx]}"
-printf '%-28s %12.0f  %s\n' "09-async (default flags)" "${med[09]}" "${runs[09]}"
-printf '%-28s %12.0f  %s\n' "09-async multi-thread" "${med[09-mt]}" "${runs[09-mt]}"
-printf '%-28s %12.0f  %s\n' "10-mini-runtime" "${med[10]}" "${runs[10]}"
-printf '%-28s %12.0f  %s\n' "echo 09-async current-thread" "${med[echo-09-ct]}" "${runs[echo-09-ct]}"
-printf '%-28s %12.0f  %s\n' "echo 10-mini-runtime" "${med[echo-10]}" "${runs[echo-10]}"
+echo "echo: loadgen --threads 1 echo --connections N --size 64 --duration ${DURATION}s"
+printf '%-30s %10s %10s  %s\n' server "median /s" "CPU us/req" "runs (/s)"
+row "nginx (1 worker, in memory)" nginx
+row "09-async (default flags)" 09
+row "09-async multi-thread" 09-mt
+row "10-mini-runtime" 10
+for clients in $ECHO_CLIENTS; do
+    row "echo $clients: 09 current-thread" "09@$clients"
+    row "echo $clients: 10-mini-runtime" "10@$clients"
+done
 echo
-echo "page 09 default (current-thread) / nginx: $(ratio "${med[09]}" "${med[nginx]}")   (target >= 1.0)"
-echo "page 09 multi-thread / nginx:             $(ratio "${med[09-mt]}" "${med[nginx]}")"
-echo "page 10 / nginx:                          $(ratio "${med[10]}" "${med[nginx]}")"
-echo "page 10 / 09 current-thread:              $(ratio "${med[10]}" "${med[09]}")   (target >= 0.9)"
-echo "echo 10 / 09 current-thread:              $(ratio "${med[echo-10]}" "${med[echo-09-ct]}")   (target >= 0.9)"
+echo "requests/s ratios:"
+echo "  page 09 default (current-thread) / nginx: $(ratio "${med[09]}" "${med[nginx]}")   (target >= 1.0)"
+echo "  page 09 multi-thread / nginx:             $(ratio "${med[09-mt]}" "${med[nginx]}")"
+echo "  page 10 / nginx:                          $(ratio "${med[10]}" "${med[nginx]}")"
+echo "  page 10 / 09 current-thread:              $(ratio "${med[10]}" "${med[09]}")   (target >= 0.9)"
+for clients in $ECHO_CLIENTS; do
+    printf '  echo %-5s 10 / 09 current-thread:       %s   (target >= 0.9)\n' "$clients" \
+        "$(ratio "${med[10@$clients]}" "${med[09@$clients]}")"
+done
+echo "CPU time per request, as a speed (the other's / this one's; above 1 is cheaper):"
+echo "  page 09 default vs nginx:                 $(ratio "${cpu_med[nginx]}" "${cpu_med[09]}")"
+echo "  page 10 vs 09 current-thread:             $(ratio "${cpu_med[09]}" "${cpu_med[10]}")"
+for clients in $ECHO_CLIENTS; do
+    printf '  echo %-5s 10 vs 09 current-thread:      %s\n' "$clients" \
+        "$(ratio "${cpu_med[09@$clients]}" "${cpu_med[10@$clients]}")"
+done

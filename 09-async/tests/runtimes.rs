@@ -7,7 +7,6 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use conformance::{Client, PAGE, Server, Shape};
-use nix::sys::signal::Signal;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_09-async");
 
@@ -81,34 +80,9 @@ fn pipelined_requests_while_the_db_is_busy(runtime: &[&str]) {
 }
 
 /// SIGTERM with one request waiting for the DB and idle connections open:
-/// the request is answered, idle ones are closed, the server exits 0 well
-/// within the 5 s grace period.
+/// the request is answered, idle ones are closed, the server exits 0.
 fn sigterm_drains_in_flight_requests(runtime: &[&str]) {
-    let mut server = Server::start(
-        BINARY,
-        &with(
-            runtime,
-            &["--mode", "http", "--db-latency", "1s", "--log", "debug"],
-        ),
-    );
-    let idle: Vec<Client> = (0..10).map(|_| Client::connect(server.addr)).collect();
-    let mut busy = Client::connect(server.addr);
-    busy.send(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n");
-    server.wait_for_log("recv ", 1, Duration::from_secs(5));
-    server.signal(Signal::SIGTERM);
-    let response = busy.read_response(false);
-    assert_eq!(response.body_text(), PAGE);
-    assert_eq!(response.header("Connection"), Some("close"));
-    for mut client in idle {
-        assert!(
-            client.is_closed_within(Duration::from_secs(3)),
-            "idle closed"
-        );
-    }
-    let status = server
-        .wait_for_exit(Duration::from_secs(8))
-        .expect("exits after SIGTERM");
-    assert_eq!(status.code(), Some(0));
+    conformance::scale::sigterm_closes_idle_and_finishes_busy(BINARY, runtime);
 }
 
 #[test]

@@ -133,8 +133,9 @@ async fn serve(
     // ANCHOR_END: accept_loop
 
     // ANCHOR: shutdown
+    // The signal thread has already half-closed every registered
+    // connection (common's Shutdown): each answers what is in flight.
     drop(listener); // stop accepting: new connects are refused
-    shutdown.request(); // each connection answers what is in flight
     if timeout(GRACE_PERIOD, connections.wait()).await.is_none() {
         // Returning drops the tasks left (block_on), closing their sockets.
         log::warn!(

@@ -1,6 +1,7 @@
 //! What is particular to 10-mini-runtime: thousands of connections held at
-//! once by one thread on a hand-written reactor, and surviving an exhausted
-//! descriptor table without spinning.
+//! once by one thread on a hand-written reactor, surviving an exhausted
+//! descriptor table without spinning, and a shutdown that reaches tasks
+//! waiting in `read`.
 
 const BINARY: &str = env!("CARGO_BIN_EXE_10-mini-runtime");
 
@@ -16,4 +17,11 @@ fn five_thousand_concurrent_connections_all_echo() {
 #[test]
 fn out_of_descriptors_is_logged_once_and_survived() {
     conformance::scale::out_of_file_descriptors_is_survived(BINARY, &[]);
+}
+
+/// SIGTERM: the signal thread's pipe wakes the accept task through the
+/// reactor, and the half-closed sockets wake the connections' tasks.
+#[test]
+fn sigterm_closes_idle_connections_and_finishes_the_busy_one() {
+    conformance::scale::sigterm_closes_idle_and_finishes_busy(BINARY, &[]);
 }

@@ -121,7 +121,8 @@ async fn drive<Io: AsyncIo>(
             continue;
         }
         // The read waits at most until the session's deadline, which moves
-        // with every byte (the idle timeout restarts).
+        // (a response sent restarts the idle timeout; a new request starts
+        // its own deadline).
         let capacity = session.read_capacity().min(buffer.len());
         match Io::read(stream, &mut buffer[..capacity], wait).await {
             Ok(0) => session.receive_eof(Instant::now()),

@@ -1,7 +1,8 @@
 //! Checks of scale, for the models that serve many clients from few threads
-//! (02, 06-09, 11): thousands of connections held at once, surviving an
-//! exhausted descriptor table, and a graceful shutdown with a thousand
-//! clients connected. Each takes the model's extra flags.
+//! (02, 06-11): thousands of connections held at once, surviving an
+//! exhausted descriptor table, a graceful shutdown with a thousand clients
+//! connected, and one with idle and busy connections. Each takes the
+//! model's extra flags.
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -9,6 +10,9 @@ use std::sync::Once;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use nix::sys::signal::Signal;
+
+use crate::PAGE;
 use crate::client::Client;
 use crate::server::{Server, process_exists};
 
@@ -50,6 +54,34 @@ pub fn many_connections_all_echo(binary: &str, clients: usize, extra_args: &[&st
         "{clients} connections took {:?}",
         started.elapsed()
     );
+}
+
+/// SIGTERM with one request waiting for the DB and idle connections open
+/// (the async models wake a task waiting in `read` by half-closing its
+/// socket): the request is answered with `Connection: close`, the idle
+/// ones are closed, and the server exits 0 well within the grace period.
+pub fn sigterm_closes_idle_and_finishes_busy(binary: &str, extra_args: &[&str]) {
+    let mut args = vec!["--mode", "http", "--db-latency", "1s", "--log", "debug"];
+    args.extend_from_slice(extra_args);
+    let mut server = Server::start(binary, &args);
+    let idle: Vec<Client> = (0..10).map(|_| Client::connect(server.addr)).collect();
+    let mut busy = Client::connect(server.addr);
+    busy.send(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n");
+    server.wait_for_log("recv ", 1, Duration::from_secs(5));
+    server.signal(Signal::SIGTERM);
+    let response = busy.read_response(false);
+    assert_eq!(response.body_text(), PAGE);
+    assert_eq!(response.header("Connection"), Some("close"));
+    for mut client in idle {
+        assert!(
+            client.is_closed_within(Duration::from_secs(3)),
+            "idle closed"
+        );
+    }
+    let status = server
+        .wait_for_exit(Duration::from_secs(8))
+        .expect("exits after SIGTERM");
+    assert_eq!(status.code(), Some(0));
 }
 
 /// Out of file descriptors: `accept` fails with EMFILE while clients'

@@ -3,7 +3,6 @@
 //! waits?); `epoll_wait` turns readiness into woken tasks.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::future::poll_fn;
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
@@ -17,10 +16,12 @@ use super::{CURRENT, current};
 
 // ANCHOR: reactor
 /// The selector under `add_reader`/`add_writer`: epoll, and for each
-/// watched fd what is known of it in each direction.
+/// watched fd what is known of it in each direction, in a table indexed
+/// by the fd's number (the kernel hands out the lowest free one, so the
+/// table stays as small as the fd table).
 pub(super) struct Reactor {
     epoll: Epoll,
-    fds: RefCell<HashMap<RawFd, [Readiness; 2]>>,
+    fds: RefCell<Vec<Option<[Readiness; 2]>>>,
 }
 
 /// Index into an fd's `[Readiness; 2]`.
@@ -36,6 +37,13 @@ struct Readiness {
     /// is clear, a task waits without trying the call: tokio's trick to
     /// save the syscall that would only say `WouldBlock`.
     ready: bool,
+    /// The peer hung up (or the socket failed): sticky, so a short read
+    /// cannot clear it. Data and FIN often arrive together: the one edge
+    /// epoll reports is used up by the read that takes the data, and a
+    /// short read must not make the task wait for an EOF that was already
+    /// announced (it would wait until its timeout). tokio keeps this as a
+    /// separate READ_CLOSED bit for the same reason.
+    closed: bool,
     waiter: Option<Waker>,
 }
 
@@ -52,35 +60,41 @@ impl Reactor {
     /// said `WouldBlock` (or drained the socket), and the next change
     /// then comes as an event.
     pub(super) fn register(&self, fd: BorrowedFd<'_>) -> io::Result<()> {
-        let raw = fd.as_raw_fd();
-        let data = u64::try_from(raw).map_err(|_| io::ErrorKind::InvalidInput)?;
+        let index = usize::try_from(fd.as_raw_fd()).map_err(|_| io::ErrorKind::InvalidInput)?;
+        let data = u64::try_from(index).map_err(|_| io::ErrorKind::InvalidInput)?;
         let flags = EpollFlags::EPOLLIN | EpollFlags::EPOLLOUT | EpollFlags::EPOLLRDHUP;
         self.epoll
             .add(fd, EpollEvent::new(flags | EpollFlags::EPOLLET, data))?;
         // Optimistic: the first call just tries.
         let ready = || Readiness {
             ready: true,
+            closed: false,
             waiter: None,
         };
-        self.fds.borrow_mut().insert(raw, [ready(), ready()]);
+        let mut fds = self.fds.borrow_mut();
+        if fds.len() <= index {
+            fds.resize_with(index + 1, || None);
+        }
+        fds[index] = Some([ready(), ready()]);
         Ok(())
     }
 
     fn deregister(&self, fd: BorrowedFd<'_>) {
         // Before close: the number is reused by the next socket.
-        self.fds.borrow_mut().remove(&fd.as_raw_fd());
+        if let Some(slot) = slot(&mut self.fds.borrow_mut(), fd.as_raw_fd()) {
+            *slot = None;
+        }
         let _ = self.epoll.delete(fd);
     }
 
     fn is_ready(&self, fd: RawFd, direction: Direction) -> bool {
-        self.fds
-            .borrow()
-            .get(&fd)
-            .is_some_and(|fd| fd[direction as usize].ready)
+        slot(&mut self.fds.borrow_mut(), fd)
+            .and_then(|slot| slot.as_ref())
+            .is_some_and(|fd| fd[direction as usize].ready || fd[direction as usize].closed)
     }
 
     fn clear_ready(&self, fd: RawFd, direction: Direction) {
-        if let Some(fd) = self.fds.borrow_mut().get_mut(&fd) {
+        if let Some(Some(fd)) = slot(&mut self.fds.borrow_mut(), fd) {
             fd[direction as usize].ready = false;
         }
     }
@@ -89,7 +103,7 @@ impl Reactor {
     /// when `fd` becomes ready. A task polled again may bring a different
     /// waker (`join!`, `select!`): the newest replaces the old.
     fn add_waiter(&self, fd: RawFd, direction: Direction, waker: &Waker) {
-        if let Some(fd) = self.fds.borrow_mut().get_mut(&fd) {
+        if let Some(Some(fd)) = slot(&mut self.fds.borrow_mut(), fd) {
             match &mut fd[direction as usize].waiter {
                 Some(old) => old.clone_from(waker),
                 slot => *slot = Some(waker.clone()),
@@ -122,15 +136,17 @@ impl Reactor {
         let mut fds = self.fds.borrow_mut();
         for event in &events[..count] {
             let fd = RawFd::try_from(event.data()).unwrap_or(-1);
-            let Some(fd) = fds.get_mut(&fd) else {
+            let Some(Some(fd)) = slot(&mut fds, fd) else {
                 continue; // closed since
             };
             let flags = event.events();
             let failed = EpollFlags::EPOLLERR | EpollFlags::EPOLLHUP;
             let readable = EpollFlags::EPOLLIN | EpollFlags::EPOLLRDHUP | failed;
+            let hung_up = [failed | EpollFlags::EPOLLRDHUP, failed];
             for (direction, wanted) in [(0, readable), (1, EpollFlags::EPOLLOUT | failed)] {
                 if flags.intersects(wanted) {
                     fd[direction].ready = true;
+                    fd[direction].closed |= flags.intersects(hung_up[direction]);
                     fd[direction]
                         .waiter
                         .take()
@@ -141,6 +157,13 @@ impl Reactor {
         }
         Ok(())
     }
+}
+
+/// The table entry of `fd`, if the table reaches that far.
+fn slot(fds: &mut [Option<[Readiness; 2]>], fd: RawFd) -> Option<&mut Option<[Readiness; 2]>> {
+    usize::try_from(fd)
+        .ok()
+        .and_then(|index| fds.get_mut(index))
 }
 
 /// A non-blocking socket (or any fd) registered with the reactor, as

@@ -1269,6 +1269,47 @@ fn shutdown_while_a_body_arrives_closes_without_answer() {
     assert!(driver.session.is_finished());
 }
 
+#[test]
+fn nothing_more_is_read_once_the_peer_closed_or_the_session_closes() {
+    // EOF: the peer sends nothing more, so nothing more is read.
+    let mut driver = Driver::echo();
+    driver.session.receive(b"abc", driver.now);
+    driver.eof();
+    assert_eq!(driver.session.read_capacity(), 0);
+    let mut driver = Driver::http();
+    driver.eof();
+    assert_eq!(driver.session.read_capacity(), 0);
+    // Closing after an error, with the answer still unsent.
+    let mut driver = Driver::http();
+    driver.session.receive(b"GARBAGE\r\n\r\n", driver.now);
+    assert!(driver.session.wants_write() && !driver.session.is_finished());
+    assert_eq!(driver.session.read_capacity(), 0);
+    // Abandoned at the idle timeout while output was still unsent.
+    let mut driver = Driver::echo();
+    driver.session.receive(b"abc", driver.now);
+    driver.now += IDLE_TIMEOUT;
+    driver.session.handle_timers(driver.now);
+    assert!(driver.session.is_finished());
+    assert!(!driver.session.wants_write());
+    assert_eq!(driver.session.read_capacity(), 0);
+}
+
+#[test]
+fn input_after_closing_and_empty_reads_change_nothing() {
+    // A driver that reads anyway after shutdown began gets no echo.
+    let mut driver = Driver::echo();
+    driver.session.begin_shutdown(driver.now);
+    driver.session.receive(b"late", driver.now);
+    assert_eq!(driver.session.pending_output(), b"");
+    assert!(driver.session.is_finished());
+    // An empty read is not activity: the idle deadline stays.
+    let mut driver = Driver::echo();
+    let deadline = driver.session.next_deadline();
+    driver.now += ms(5000);
+    driver.session.receive(b"", driver.now);
+    assert_eq!(driver.session.next_deadline(), deadline);
+}
+
 // Echo mode.
 
 #[test]
