@@ -42,7 +42,6 @@ use common::shutdown::{ACCEPT_BACKOFF, AcceptErrors, GRACE_PERIOD};
 use common::{Session, SessionConfig};
 use io_uring::opcode;
 use io_uring::types::{Fd, Timespec};
-use nix::errno::Errno;
 use nix::poll::PollFlags;
 use nix::sys::signal::Signal;
 use nix::sys::signalfd::SignalFd;
@@ -189,7 +188,7 @@ impl Server {
                 self.open_connection(socket, now);
             }
             Err(_) if completion.is_cancelled() => {}
-            Err(error) if self.multishot && error.raw_os_error() == Some(Errno::EINVAL as i32) => {
+            Err(_) if self.multishot && completion.is_unsupported() => {
                 log::info!("no multishot accept in this kernel: one accept per connection");
                 self.multishot = false;
             }
@@ -278,7 +277,13 @@ impl Server {
             self.ring
                 .wait(&mut completions)
                 .context("io_uring_enter failed")?;
-            completions.clear();
+            // Before Linux 5.19 "any" is EINVAL. Then the process exit
+            // cancels the rest, and the buffers must live until then.
+            let unsupported = |done: Completion| done.op == Op::Cancel && done.is_unsupported();
+            if completions.drain(..).any(unsupported) {
+                std::mem::forget(std::mem::take(&mut self.connections));
+                break;
+            }
         }
         if self.connections.open() > 0 {
             log::warn!(
