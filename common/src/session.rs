@@ -21,15 +21,20 @@
 //!
 //! This file holds what every protocol shares (the output buffer and its
 //! bound, timeouts, closing) and echo; the HTTP engine is in `http.rs`, its
-//! head parsing in `head.rs`, chunked bodies in `chunked.rs`.
+//! head parsing in `head.rs`, chunked bodies in `chunked.rs`; `rpc.rs` plugs
+//! in JSON-RPC (whose engine, shared with the clients' tests, is
+//! [`crate::rpc`]).
 
 mod chunked;
 mod head;
 mod http;
+mod rpc;
 
 use std::time::{Duration, Instant};
 
+use crate::app::App;
 use crate::cli::Mode;
+use crate::rpc::RpcConnection;
 
 pub use self::chunked::{ChunkError, ChunkedBody};
 
@@ -54,13 +59,18 @@ pub const INDEX_PAGE: &str =
 #[derive(Debug, Clone, Copy)]
 pub struct SessionConfig {
     pub mode: Mode,
-    /// How long the fake database takes to answer a `GET /` or `HEAD /`.
+    /// RPC mode: how long the fake database takes to answer a `query`
+    /// (HTTP's lab page has its own copy, in its app).
     pub db_latency: Duration,
     /// A connection that sends nothing for this long is closed, and a
     /// request must be complete this long after its first byte.
     pub idle_timeout: Duration,
     /// Sent in the `Server` header: the binary's name, e.g. `07-epoll`.
     pub server_name: &'static str,
+    /// What answers complete HTTP requests (see [`crate::app`]): the lab
+    /// page, the file server or the axum app. One per server, shared by
+    /// every connection for the life of the process, hence `'static`.
+    pub app: &'static dyn App,
 }
 
 /// The protocol state of one connection. See the module docs for how to
@@ -76,6 +86,8 @@ pub struct Session {
     output: Vec<u8>,
     /// The HTTP engine's state (unused in echo mode).
     http: http::Http,
+    /// RPC mode: the lines and replies of this connection.
+    rpc: Option<RpcConnection>,
     /// Last time the client sent bytes or took some of our output.
     last_activity: Instant,
     /// The peer shut down its sending side (we read EOF).
@@ -112,6 +124,8 @@ impl Session {
             worker,
             output: Vec::new(),
             http: http::Http::default(),
+            rpc: (config.mode == Mode::Rpc)
+                .then(|| RpcConnection::new(crate::rpc::standard(), config.db_latency)),
             last_activity: now,
             peer_closed: false,
             closing: false,
@@ -130,7 +144,8 @@ impl Session {
         }
         match self.config.mode {
             Mode::Echo => OUTPUT_LIMIT.saturating_sub(self.output.len()),
-            Mode::Http => self.http_read_capacity(),
+            Mode::Http | Mode::Files | Mode::Axum => self.http_read_capacity(),
+            Mode::Rpc => self.rpc_read_capacity(),
         }
     }
     // ANCHOR_END: read_capacity
@@ -154,7 +169,8 @@ impl Session {
         self.last_activity = now;
         match self.config.mode {
             Mode::Echo => self.output.extend_from_slice(bytes),
-            Mode::Http => self.http_receive(bytes, now),
+            Mode::Http | Mode::Files | Mode::Axum => self.http_receive(bytes, now),
+            Mode::Rpc => self.rpc_receive(bytes, now),
         }
     }
 
@@ -164,7 +180,8 @@ impl Session {
         self.peer_closed = true;
         match self.config.mode {
             Mode::Echo => self.closing = true,
-            Mode::Http => self.advance(now),
+            Mode::Http | Mode::Files | Mode::Axum => self.advance(now),
+            Mode::Rpc => self.rpc_receive_eof(now),
         }
     }
 
@@ -184,10 +201,14 @@ impl Session {
         // A client that reads is not idle, even if it sends nothing (a big
         // echo coming back).
         self.last_activity = now;
-        if self.config.mode == Mode::Http {
-            self.http.sent(count);
-            // Room in the output may unblock pipelined requests.
-            self.advance(now);
+        // Room in the output may unblock pipelined requests.
+        match self.config.mode {
+            Mode::Echo => {}
+            Mode::Http | Mode::Files | Mode::Axum => {
+                self.http.sent(count);
+                self.advance(now);
+            }
+            Mode::Rpc => self.rpc_advance(now),
         }
     }
 
@@ -200,14 +221,20 @@ impl Session {
         let idle = self.last_activity + self.config.idle_timeout;
         match self.config.mode {
             Mode::Echo => Some(idle),
-            Mode::Http => Some(self.http_next_deadline(idle)),
+            Mode::Http | Mode::Files | Mode::Axum => Some(self.http_next_deadline(idle)),
+            Mode::Rpc => Some(self.rpc_next_deadline(idle)),
         }
     }
 
     /// Time passed: deliver fake-DB answers that are due and enforce the
     /// request deadline and the idle timeout. Calling it early is harmless.
     pub fn handle_timers(&mut self, now: Instant) {
-        if self.config.mode == Mode::Http && self.http_timers(now) {
+        if matches!(self.config.mode, Mode::Http | Mode::Files | Mode::Axum)
+            && self.http_timers(now)
+        {
+            return;
+        }
+        if self.config.mode == Mode::Rpc && self.rpc_timers(now) {
             return;
         }
         if now >= self.last_activity + self.config.idle_timeout {
@@ -224,14 +251,15 @@ impl Session {
         self.stopping = true;
         match self.config.mode {
             Mode::Echo => self.closing = true,
-            Mode::Http => self.advance(now),
+            Mode::Http | Mode::Files | Mode::Axum => self.advance(now),
+            Mode::Rpc => self.rpc_stop(now),
         }
     }
 
     /// Close the connection now: everything was sent and nothing more will
     /// be answered (or the peer is gone for good).
     pub fn is_finished(&self) -> bool {
-        self.abandoned || (self.closing && self.output.is_empty())
+        self.abandoned || (self.closing && self.output.is_empty() && !self.http.is_streaming())
     }
 }
 

@@ -16,12 +16,16 @@
 
 mod checks;
 mod client;
+mod files;
 pub mod prefork;
+mod rpc;
 pub mod scale;
 mod server;
 
 pub use checks::*;
 pub use client::{Client, Response};
+pub use files::*;
+pub use rpc::*;
 pub use server::{Server, process_exists, run_to_exit};
 
 /// How many of 16 concurrent fake-DB requests a model serves at once.
@@ -56,7 +60,16 @@ macro_rules! suite {
             http_host_is_checked, http_head_error_has_no_body, http_blank_lines_are_ignored,
             http_stray_blank_line_is_not_a_request, idle_connection_is_closed,
             reset_client_does_not_hurt_next, sigterm_finishes_in_flight_request,
-            busy_port_exits_1, bad_flag_exits_2, version_and_help
+            busy_port_exits_1, bad_flag_exits_2, version_and_help,
+            rpc_func1_returns_9, rpc_params_and_types, rpc_errors_have_codes_and_types,
+            rpc_introspection, rpc_notifications_and_batches, rpc_pipelined_in_order,
+            rpc_query_waits_for_the_db, rpc_bad_input_is_answered,
+            rpc_line_over_one_mebibyte_closes, rpc_client_that_never_reads_is_bounded,
+            rpc_reset_mid_batch_does_not_hurt_others, rpc_sigterm_finishes_query_in_flight,
+            files_serve_the_tree, files_head_has_lengths_and_no_body, files_refusals,
+            files_pipelined_keep_alive, files_large_file_keeps_memory_flat,
+            files_browser_burst, files_shrinking_file_ends_only_its_connection,
+            files_root_must_be_a_directory, axum_quote
         );
         #[test]
         fn concurrency_shape() {

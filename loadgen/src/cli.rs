@@ -10,10 +10,12 @@ use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 
 use crate::compare::{self, CompareOptions, PlanRequest, Scenario, scenarios};
-use crate::config::{CommonConfig, Config, EchoConfig, HoldConfig, HttpConfig, HttpLoad};
+use crate::config::{
+    CommonConfig, Config, EchoConfig, HoldConfig, HttpConfig, HttpLoad, RpcCall, RpcConfig,
+};
 use crate::duration::{DurationRange, parse_duration};
 use crate::report::Report;
-use crate::{limits, run_echo, run_hold, run_http};
+use crate::{limits, run_echo, run_hold, run_http, run_rpc};
 
 const AFTER_HELP: &str = "\
 Latency is in microseconds, from an HdrHistogram (3 significant digits):
@@ -44,6 +46,8 @@ Examples:
   loadgen http --connections 50 --duration 10s --pid 1234 --json run.json
   loadgen http --rate 200 --connections 20 --duration 30s
   loadgen echo --connections 10 --size 1024 --duration 5s
+  loadgen rpc --connections 100 --call func1 --pipeline 8 --duration 10s
+  loadgen rpc --users 100 --think 1s..2s --call query
   loadgen hold --connections 10000 --connect-rate 1000 --duration 30s --pid 1234";
 
 /// Load generator for the nine concurrency-model servers (loopback only).
@@ -75,6 +79,11 @@ pub enum Command {
     /// every second that a sample of them still echoes.
     #[command(after_help = AFTER_HELP)]
     Hold(HoldArgs),
+    /// JSON-RPC load (a server in --mode rpc): func1 or query calls, one
+    /// line each, every result checked; users, closed loop or open loop
+    /// as for http, and --pipeline N calls in flight per connection.
+    #[command(after_help = AFTER_HELP)]
+    Rpc(RpcArgs),
     /// Start every model, put it under the same scenarios, stop it, and
     /// write tables and plots (JSON, CSV, Markdown, SVG) into a folder.
     #[command(after_help = COMPARE_HELP)]
@@ -100,9 +109,13 @@ Scenarios (each cell starts the model fresh, loads it, stops it):
               RSS, threads and fds per connection. A model that cannot get
               there (01 serves one client, 06 stops at FD_SETSIZE, thread
               limits) is reported with the reason.
+  rpc-sweep   The RPC homework's question: JSON-RPC calls over 1, 10, 100,
+              1000 connections, closed loop, once with query (fake DB
+              300 ms, bound as in http-sweep) and once with func1 (no
+              waiting): calls/s, latency, RSS, threads and CPU by clients.
 
-Full run: about an hour on 2 cores. --quick: the same matrix with cells of
-1-8 s, a few minutes, rough numbers.
+Full run: about an hour on 2 cores, plus about 20 minutes for rpc-sweep.
+--quick: the same matrix with cells of 1-8 s, a few minutes, rough numbers.
 
 Output in --out: results.json (everything), results.csv (one row per cell),
 results.md (a table per scenario, with what the numbers mean), and SVG
@@ -119,7 +132,7 @@ Examples:
 #[derive(Debug, Args)]
 pub struct CompareArgs {
     /// Scenarios to run, comma-separated: lab, http-sweep, echo-sweep,
-    /// c10k, or all.
+    /// c10k, rpc-sweep, or all.
     #[arg(
         long,
         value_name = "LIST",
@@ -235,8 +248,26 @@ pub struct HttpArgs {
     #[command(flatten)]
     pub common: CommonArgs,
 
-    /// Locust-like users: each requests the page, thinks (--think), and
-    /// requests again, on its own keep-alive connection. Throughput is then
+    #[command(flatten)]
+    pub load: LoadArgs,
+
+    /// Open a new connection for every request (and send Connection:
+    /// close) instead of reusing one; each request then pays for a TCP
+    /// handshake and the server for an accept.
+    #[arg(long)]
+    pub no_keepalive: bool,
+
+    /// Path to request.
+    #[arg(long, default_value = "/")]
+    pub path: String,
+}
+
+/// How requests (HTTP) or calls (RPC) are generated: users, a closed loop
+/// or an open loop.
+#[derive(Debug, Args)]
+pub struct LoadArgs {
+    /// Locust-like users: each requests the page (RPC: makes its calls),
+    /// thinks (--think), and requests again, on its own keep-alive connection. Throughput is then
     /// set by the users, like on a real site: users / (latency + think).
     #[arg(long, value_name = "N", conflicts_with = "rate")]
     pub users: Option<usize>,
@@ -265,16 +296,25 @@ pub struct HttpArgs {
     /// service time (send to full reply) is reported beside it.
     #[arg(long, value_name = "PER_SECOND")]
     pub rate: Option<f64>,
+}
 
-    /// Open a new connection for every request (and send Connection:
-    /// close) instead of reusing one; each request then pays for a TCP
-    /// handshake and the server for an accept.
-    #[arg(long)]
-    pub no_keepalive: bool,
+#[derive(Debug, Args)]
+pub struct RpcArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
 
-    /// Path to request.
-    #[arg(long, default_value = "/")]
-    pub path: String,
+    #[command(flatten)]
+    pub load: LoadArgs,
+
+    /// Which function to call: func1 (no waiting: protocol and dispatch
+    /// cost) or query (the fake DB: the server's --db-latency per call).
+    #[arg(long, value_enum, default_value = "func1")]
+    pub call: RpcCall,
+
+    /// Calls written at once per connection before reading their replies
+    /// (the server answers them in order). 1 = one call in flight.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub pipeline: usize,
 }
 
 #[derive(Debug, Args)]
@@ -326,32 +366,18 @@ pub fn config_from(command: &Command) -> anyhow::Result<Config> {
             size: args.size,
             rate: args.rate,
         }),
-        Command::Http(args) => {
-            let load = match (args.users, args.rate) {
-                (Some(users), _) => HttpLoad::Users {
-                    users,
-                    think: args.think.unwrap_or(DurationRange {
-                        min: Duration::from_secs(5),
-                        max: Duration::from_secs(15),
-                    }),
-                    spawn_rate: args.spawn_rate,
-                },
-                (None, Some(rate)) => HttpLoad::Rate {
-                    rate,
-                    connections: args.connections.unwrap_or(100),
-                },
-                (None, None) => HttpLoad::Connections {
-                    connections: args.connections.unwrap_or(10),
-                    spawn_rate: args.spawn_rate,
-                },
-            };
-            Config::Http(HttpConfig {
-                common: common_config(&args.common)?,
-                load,
-                path: args.path.clone(),
-                keepalive: !args.no_keepalive,
-            })
-        }
+        Command::Http(args) => Config::Http(HttpConfig {
+            common: common_config(&args.common)?,
+            load: load_from(&args.load),
+            path: args.path.clone(),
+            keepalive: !args.no_keepalive,
+        }),
+        Command::Rpc(args) => Config::Rpc(RpcConfig {
+            common: common_config(&args.common)?,
+            load: load_from(&args.load),
+            call: args.call,
+            pipeline: args.pipeline,
+        }),
         Command::Hold(args) => Config::Hold(HoldConfig {
             common: common_config(&args.common)?,
             connections: args.connections,
@@ -362,11 +388,34 @@ pub fn config_from(command: &Command) -> anyhow::Result<Config> {
     })
 }
 
+/// The HTTP or RPC load the flags ask for.
+fn load_from(args: &LoadArgs) -> HttpLoad {
+    match (args.users, args.rate) {
+        (Some(users), _) => HttpLoad::Users {
+            users,
+            think: args.think.unwrap_or(DurationRange {
+                min: Duration::from_secs(5),
+                max: Duration::from_secs(15),
+            }),
+            spawn_rate: args.spawn_rate,
+        },
+        (None, Some(rate)) => HttpLoad::Rate {
+            rate,
+            connections: args.connections.unwrap_or(100),
+        },
+        (None, None) => HttpLoad::Connections {
+            connections: args.connections.unwrap_or(10),
+            spawn_rate: args.spawn_rate,
+        },
+    }
+}
+
 fn common_args(command: &Command) -> Option<&CommonArgs> {
     match command {
         Command::Echo(args) => Some(&args.common),
         Command::Http(args) => Some(&args.common),
         Command::Hold(args) => Some(&args.common),
+        Command::Rpc(args) => Some(&args.common),
         Command::Compare(_) => None,
     }
 }
@@ -429,6 +478,7 @@ pub async fn run_config(config: Config) -> anyhow::Result<Report> {
         Config::Echo(config) => run_echo(config).await,
         Config::Http(config) => run_http(config).await,
         Config::Hold(config) => run_hold(config).await,
+        Config::Rpc(config) => run_rpc(config).await,
     }
 }
 
@@ -463,6 +513,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Config::Echo(config) => config.connections,
         Config::Http(config) => config.load.connections(),
         Config::Hold(config) => config.connections,
+        Config::Rpc(config) => config.load.connections(),
     };
     for warning in limits::preflight(connections as u64).warnings {
         eprintln!("loadgen: warning: {warning}");

@@ -113,6 +113,29 @@ pub struct HttpConfig {
     pub keepalive: bool,
 }
 
+/// Which function `loadgen rpc` calls: the homework's two extremes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum RpcCall {
+    /// `func1(x, y, z)`: no waiting, pure protocol and dispatch cost.
+    Func1,
+    /// `query(key)`: the fake DB, `--db-latency` per call.
+    Query,
+}
+
+/// `loadgen rpc`: JSON-RPC calls, one line each, every result checked.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RpcConfig {
+    #[serde(flatten)]
+    pub common: CommonConfig,
+    /// Users, connections or a rate, as for HTTP (a rate counts calls).
+    #[serde(flatten)]
+    pub load: HttpLoad,
+    pub call: RpcCall,
+    /// Calls written at once per connection before reading their replies.
+    pub pipeline: usize,
+}
+
 /// `loadgen hold`: many idle connections, opened at a set rate and kept.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct HoldConfig {
@@ -132,6 +155,7 @@ pub enum Config {
     Echo(EchoConfig),
     Http(HttpConfig),
     Hold(HoldConfig),
+    Rpc(RpcConfig),
 }
 
 impl Config {
@@ -140,6 +164,7 @@ impl Config {
             Config::Echo(config) => &config.common,
             Config::Http(config) => &config.common,
             Config::Hold(config) => &config.common,
+            Config::Rpc(config) => &config.common,
         }
     }
 
@@ -148,6 +173,7 @@ impl Config {
             Config::Echo(_) => "echo",
             Config::Http(_) => "http",
             Config::Hold(_) => "hold",
+            Config::Rpc(_) => "rpc",
         }
     }
 
@@ -156,6 +182,10 @@ impl Config {
         match self {
             Config::Echo(config) => config.rate,
             Config::Http(HttpConfig {
+                load: HttpLoad::Rate { rate, .. },
+                ..
+            })
+            | Config::Rpc(RpcConfig {
                 load: HttpLoad::Rate { rate, .. },
                 ..
             }) => Some(*rate),
@@ -173,6 +203,33 @@ fn spawning(spawn_rate: Option<f64>) -> String {
     match spawn_rate {
         Some(rate) => format!(", started at {rate}/s"),
         None => String::new(),
+    }
+}
+
+/// How an HTTP or RPC load is generated, in words.
+fn write_load(formatter: &mut fmt::Formatter<'_>, load: &HttpLoad) -> fmt::Result {
+    match load {
+        HttpLoad::Users {
+            users,
+            think,
+            spawn_rate,
+        } => write!(
+            formatter,
+            "{users} users thinking {think}{}",
+            spawning(*spawn_rate)
+        ),
+        HttpLoad::Connections {
+            connections,
+            spawn_rate,
+        } => write!(
+            formatter,
+            "{connections} connections, closed loop{}",
+            spawning(*spawn_rate)
+        ),
+        HttpLoad::Rate { rate, connections } => write!(
+            formatter,
+            "open loop at {rate}/s over up to {connections} connections"
+        ),
     }
 }
 
@@ -200,35 +257,21 @@ impl fmt::Display for Config {
                 }
             }
             Config::Http(config) => {
-                match &config.load {
-                    HttpLoad::Users {
-                        users,
-                        think,
-                        spawn_rate,
-                    } => write!(
-                        formatter,
-                        "{users} users thinking {think}{}",
-                        spawning(*spawn_rate)
-                    )?,
-                    HttpLoad::Connections {
-                        connections,
-                        spawn_rate,
-                    } => write!(
-                        formatter,
-                        "{connections} connections, closed loop{}",
-                        spawning(*spawn_rate)
-                    )?,
-                    HttpLoad::Rate { rate, connections } => write!(
-                        formatter,
-                        "open loop at {rate} req/s over up to {connections} connections"
-                    )?,
-                }
+                write_load(formatter, &config.load)?;
                 let keepalive = if config.keepalive {
                     "keep-alive"
                 } else {
                     "a connection per request"
                 };
                 write!(formatter, ", GET {}, {keepalive}", config.path)
+            }
+            Config::Rpc(config) => {
+                write_load(formatter, &config.load)?;
+                let call = match config.call {
+                    RpcCall::Func1 => "func1",
+                    RpcCall::Query => "query",
+                };
+                write!(formatter, ", {call} calls, pipeline {}", config.pipeline)
             }
             Config::Hold(config) => write!(
                 formatter,

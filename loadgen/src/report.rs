@@ -259,6 +259,7 @@ impl Report {
         let what = match self.config.mode() {
             "echo" => "messages",
             "hold" => "echo checks",
+            "rpc" => "calls",
             _ => "requests",
         };
         let warmup = self.config.common().warmup;

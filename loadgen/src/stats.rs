@@ -87,9 +87,10 @@ pub enum ErrorKind {
     /// The connection ended in the middle of a reply.
     ShortReply,
     /// A reply that is not what was asked for: other bytes than were echoed,
-    /// an unparsable HTTP response, or bytes after the announced body.
+    /// an unparsable HTTP response, bytes after the announced body, or an
+    /// RPC result that is not what the call must return.
     WrongReply,
-    /// An HTTP status other than 200.
+    /// An HTTP status other than 200, or a JSON-RPC error reply.
     BadStatus,
     /// Any other I/O error.
     Other,

@@ -39,7 +39,8 @@ pub(super) struct Head {
     /// Bytes of the head, including the empty line.
     pub length: usize,
     pub method: Method,
-    pub path_is_root: bool,
+    /// The request as apps see it (method, target, version, headers).
+    pub request: http::Request<()>,
     pub persistence: Persistence,
     /// `Err` when the head breaks a rule that ends the connection (bad
     /// `Host`, ambiguous framing, unknown coding): the status to answer.
@@ -48,7 +49,7 @@ pub(super) struct Head {
 
 pub(super) enum Parsed {
     Partial,
-    Complete(Head),
+    Complete(Box<Head>),
     Error(Status),
 }
 
@@ -68,8 +69,10 @@ pub(super) fn parse_head(input: &[u8]) -> Parsed {
         Some("HEAD") => Method::Head,
         _ => Method::Other,
     };
-    let path = request.path.unwrap_or("");
     let http_1_1 = request.version == Some(1);
+    let Ok(app_request) = app_request(&request) else {
+        return Parsed::Error(Status::BAD_REQUEST);
+    };
     let mut fields = Fields::default();
     for header in request.headers.iter() {
         fields.add(header.name, header.value);
@@ -80,13 +83,30 @@ pub(super) fn parse_head(input: &[u8]) -> Parsed {
         (false, false, true) => Persistence::KeepAliveDeclared,
         (false, false, false) => Persistence::Close,
     };
-    Parsed::Complete(Head {
+    Parsed::Complete(Box::new(Head {
         length,
         method,
-        path_is_root: path.split('?').next() == Some("/"),
+        request: app_request,
         persistence,
         framing: fields.check_host(http_1_1).and(fields.framing(http_1_1)),
-    })
+    }))
+}
+
+/// httparse's borrowed view, copied into the `http` crate's request type
+/// that apps take. The target must also be a URI the `http` crate accepts.
+fn app_request(parsed: &httparse::Request<'_, '_>) -> Result<http::Request<()>, http::Error> {
+    let version = match parsed.version {
+        Some(1) => http::Version::HTTP_11,
+        _ => http::Version::HTTP_10,
+    };
+    let mut builder = http::Request::builder()
+        .method(parsed.method.unwrap_or("GET"))
+        .uri(parsed.path.unwrap_or("/"))
+        .version(version);
+    for header in parsed.headers.iter() {
+        builder = builder.header(header.name, header.value);
+    }
+    builder.body(())
 }
 
 /// The header fields that matter for framing and persistence.

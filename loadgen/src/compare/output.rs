@@ -135,6 +135,7 @@ impl Results {
                     && cell.model == kept.cell.model
                     && cell.clients == kept.cell.clients
                     && cell.keepalive == kept.cell.keepalive
+                    && cell.call == kept.cell.call
             })
         };
         let new_command = std::mem::replace(&mut self.command, previous.command);
@@ -287,7 +288,7 @@ impl CellResult {
         self.ratio = self.bound_rps.map(|bound| rps / bound.max(1e-9));
         let mut reasons = Vec::new();
         match self.cell.scenario {
-            Scenario::Lab | Scenario::HttpSweep | Scenario::EchoSweep => {
+            Scenario::Lab | Scenario::HttpSweep | Scenario::EchoSweep | Scenario::RpcSweep => {
                 if let Some(demand) = self.demand_rps
                     && rps < SATURATION_SHARE * demand
                 {
@@ -927,6 +928,75 @@ fn c10k_section(results: &Results, plots: &[String], text: &mut String) {
     );
 }
 
+/// rpc-sweep: the homework's question, one table per function.
+fn rpc_sweep_section(results: &Results, plots: &[String], text: &mut String) {
+    let cells: Vec<&CellResult> = results.cells_of(Scenario::RpcSweep).collect();
+    if cells.is_empty() {
+        return;
+    }
+    let first = cells[0];
+    let _ = writeln!(
+        text,
+        "## rpc-sweep: the RPC homework's comparison\n\nN connections, each makes one JSON-RPC \
+         call and sends the next as soon as the reply is in (closed loop, no pipelining), \
+         every result checked; cell {} of which {} warm-up. `query` waits for the fake DB \
+         (300 ms, bound as in http-sweep); `func1` does not wait, so it measures the protocol, \
+         the dispatch and the scheduling. RSS, threads and CPU answer the homework's \"resources \
+         by number of clients\". Run it alone with `loadgen compare --scenario rpc-sweep`.\n",
+        crate::duration::format_duration(first.cell.duration),
+        crate::duration::format_duration(first.cell.warmup),
+    );
+    for plot in plots.iter().filter(|plot| plot.starts_with("rpc-sweep")) {
+        let _ = writeln!(text, "![{plot}]({plot})\n");
+    }
+    for call in ["query", "func1"] {
+        let of_call: Vec<&CellResult> = cells
+            .iter()
+            .copied()
+            .filter(|result| result.cell.variant() == call)
+            .collect();
+        if of_call.is_empty() {
+            continue;
+        }
+        let _ = writeln!(text, "### {call}\n");
+        write_table(
+            text,
+            &[
+                "model",
+                "clients",
+                "calls/s",
+                "bound",
+                "p50",
+                "p99",
+                "errors",
+                "RSS",
+                "threads",
+                "CPU",
+                "loadgen CPU",
+                "saturated",
+            ],
+            of_call,
+            |result| {
+                let headline = result.headline.as_ref()?;
+                Some(vec![
+                    result.cell.model.clone(),
+                    result.cell.clients.to_string(),
+                    rate(headline.requests_per_second),
+                    optional(result.bound_rps.map(rate)),
+                    latency(headline, headline.p50_us),
+                    latency(headline, headline.p99_us),
+                    headline.errors.to_string(),
+                    resource(headline.rss_peak_bytes, bytes),
+                    resource(headline.threads_peak, |threads| threads.to_string()),
+                    optional(headline.cpu_mean_percent.map(percent)),
+                    optional(result.loadgen_cpu_mean_percent.map(percent)),
+                    yes_no(result),
+                ])
+            },
+        );
+    }
+}
+
 /// The sentences a reader wants before the tables.
 fn headlines(results: &Results, text: &mut String) {
     let mut lines = Vec::new();
@@ -968,6 +1038,24 @@ fn headlines(results: &Results, text: &mut String) {
                     } else {
                         ""
                     }
+                ));
+            }
+            Scenario::RpcSweep
+                if Some(cell.clients)
+                    == results
+                        .cells_of(Scenario::RpcSweep)
+                        .map(|other| other.cell.clients)
+                        .max() =>
+            {
+                lines.push(format!(
+                    "{} rpc-sweep {} at {} clients: {} calls/s, p99 {}, RSS {}, {} threads",
+                    cell.model,
+                    cell.variant(),
+                    cell.clients,
+                    rate(headline.requests_per_second),
+                    latency(headline, headline.p99_us),
+                    resource(headline.rss_peak_bytes, bytes),
+                    resource(headline.threads_peak, |threads| threads.to_string()),
                 ));
             }
             _ => {}
@@ -1031,6 +1119,7 @@ pub fn markdown(results: &Results, plots: &[String]) -> String {
     http_sweep_section(results, plots, &mut text);
     echo_sweep_section(results, plots, &mut text);
     c10k_section(results, plots, &mut text);
+    rpc_sweep_section(results, plots, &mut text);
     let failed: Vec<&CellResult> = results
         .cells
         .iter()

@@ -27,7 +27,7 @@ const CAPTION_HEIGHT: u32 = 64;
 
 /// One colour per model, the same in every chart.
 fn model_color(model: &str) -> RGBColor {
-    const COLORS: [RGBColor; 10] = [
+    const COLORS: [RGBColor; 11] = [
         RGBColor(214, 39, 40),   // 01 red
         RGBColor(255, 127, 14),  // 02 orange
         RGBColor(140, 86, 75),   // 03 brown
@@ -37,6 +37,7 @@ fn model_color(model: &str) -> RGBColor {
         RGBColor(31, 119, 180),  // 07 blue
         RGBColor(23, 190, 207),  // 08 cyan
         RGBColor(44, 160, 44),   // 09 green
+        RGBColor(127, 127, 127), // 10 grey
         RGBColor(127, 127, 127), // 11 grey
     ];
     let index = MODELS.iter().position(|name| *name == model).unwrap_or(0);
@@ -370,6 +371,82 @@ pub fn draw_all(results: &Results, folder: &Path) -> anyhow::Result<Vec<String>>
             },
             true,
             true,
+        )?);
+    }
+    let rpc = cells(Scenario::RpcSweep);
+    for (call, file, title) in [
+        (
+            "query",
+            "rpc-sweep-query-throughput.svg",
+            "rpc-sweep: query calls per second vs clients (fake DB 300 ms)",
+        ),
+        (
+            "func1",
+            "rpc-sweep-func1-throughput.svg",
+            "rpc-sweep: func1 calls per second vs clients (no waiting)",
+        ),
+    ] {
+        let of_call: Vec<&CellResult> = rpc
+            .iter()
+            .copied()
+            .filter(|result| result.cell.variant() == call)
+            .collect();
+        if of_call.is_empty() {
+            continue;
+        }
+        let mut series = per_model(&of_call, rps);
+        if call == "query" {
+            series.extend(bound_lines(&of_call));
+        }
+        files.push(draw_spec(
+            folder,
+            &ChartSpec {
+                file,
+                title: title.to_string(),
+                x_label: "clients (connections, closed loop; log scale)",
+                y_label: "calls per second (log scale)",
+                caption: caption(results),
+                series,
+            },
+            true,
+            true,
+        )?);
+    }
+    let query: Vec<&CellResult> = rpc
+        .iter()
+        .copied()
+        .filter(|result| result.cell.variant() == "query")
+        .collect();
+    if !query.is_empty() {
+        files.push(draw_spec(
+            folder,
+            &ChartSpec {
+                file: "rpc-sweep-query-threads.svg",
+                title: "rpc-sweep: server threads vs clients (query)".to_string(),
+                x_label: "clients (log scale)",
+                y_label: "threads of the server's processes (log scale)",
+                caption: caption(results),
+                series: per_model(&query, |result| {
+                    Some(result.headline.as_ref()?.threads_peak? as f64)
+                }),
+            },
+            true,
+            true,
+        )?);
+        files.push(draw_spec(
+            folder,
+            &ChartSpec {
+                file: "rpc-sweep-query-rss.svg",
+                title: "rpc-sweep: server memory vs clients (query)".to_string(),
+                x_label: "clients (log scale)",
+                y_label: "RSS of the server's processes, MiB",
+                caption: caption(results),
+                series: per_model(&query, |result| {
+                    Some(result.headline.as_ref()?.rss_peak_bytes? as f64 / (1024.0 * 1024.0))
+                }),
+            },
+            true,
+            false,
         )?);
     }
     let hold = cells(Scenario::C10k);

@@ -4,7 +4,7 @@
 //!
 //! Everything a reader needs to re-run one cell by hand is in here: the
 //! server's flags (`scripts/load.sh` takes the same) and the load, which
-//! is an ordinary [`Config`] of `loadgen echo|http|hold`.
+//! is an ordinary [`Config`] of `loadgen echo|http|hold|rpc`.
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -13,7 +13,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::{CommonConfig, Config, EchoConfig, HoldConfig, HttpConfig, HttpLoad};
+use crate::config::{
+    CommonConfig, Config, EchoConfig, HoldConfig, HttpConfig, HttpLoad, RpcCall, RpcConfig,
+};
 use crate::duration::{DurationRange, as_text};
 
 /// The models, in the order of the book.
@@ -55,14 +57,16 @@ pub enum Scenario {
     HttpSweep,
     EchoSweep,
     C10k,
+    RpcSweep,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 4] = [
+    pub const ALL: [Scenario; 5] = [
         Scenario::Lab,
         Scenario::HttpSweep,
         Scenario::EchoSweep,
         Scenario::C10k,
+        Scenario::RpcSweep,
     ];
 
     pub fn name(self) -> &'static str {
@@ -71,6 +75,7 @@ impl Scenario {
             Scenario::HttpSweep => "http-sweep",
             Scenario::EchoSweep => "echo-sweep",
             Scenario::C10k => "c10k",
+            Scenario::RpcSweep => "rpc-sweep",
         }
     }
 
@@ -81,6 +86,7 @@ impl Scenario {
             Scenario::HttpSweep => vec![1, 10, 100, 1000, 5000],
             Scenario::EchoSweep => vec![1, 10, 100, 1000],
             Scenario::C10k => vec![1000, 5000, 10_000],
+            Scenario::RpcSweep => vec![1, 10, 100, 1000],
         }
     }
 
@@ -89,6 +95,17 @@ impl Scenario {
         match self {
             Scenario::Lab | Scenario::HttpSweep => "http",
             Scenario::EchoSweep | Scenario::C10k => "echo",
+            Scenario::RpcSweep => "rpc",
+        }
+    }
+
+    /// The RPC functions a scenario calls, one variant each: rpc-sweep asks
+    /// the homework's question twice, with `query` (waiting on the fake DB,
+    /// like the lab) and `func1` (no waiting: protocol and dispatch cost).
+    pub fn rpc_calls(self) -> &'static [Option<RpcCall>] {
+        match self {
+            Scenario::RpcSweep => &[Some(RpcCall::Query), Some(RpcCall::Func1)],
+            _ => &[None],
         }
     }
 
@@ -117,7 +134,10 @@ impl FromStr for Scenario {
             .into_iter()
             .find(|scenario| scenario.name() == text)
             .ok_or_else(|| {
-                format!("unknown scenario `{text}`: use lab, http-sweep, echo-sweep, c10k or all")
+                format!(
+                    "unknown scenario `{text}`: use lab, http-sweep, echo-sweep, c10k, rpc-sweep \
+                     or all"
+                )
             })
     }
 }
@@ -160,6 +180,8 @@ pub fn timing(scenario: Scenario, quick: bool, cell_override: Option<Duration>) 
         (Scenario::EchoSweep, true) => (seconds(1), Duration::ZERO),
         (Scenario::C10k, false) => (seconds(5), Duration::ZERO),
         (Scenario::C10k, true) => (seconds(1), Duration::ZERO),
+        (Scenario::RpcSweep, false) => (seconds(15), seconds(3)),
+        (Scenario::RpcSweep, true) => (seconds(2), seconds(1)),
     };
     match cell_override {
         None => Timing {
@@ -249,14 +271,20 @@ pub struct Cell {
     pub timeout: Duration,
     /// c10k: new connections per second.
     pub connect_rate: Option<f64>,
+    /// rpc-sweep: the function called.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub call: Option<RpcCall>,
 }
 
 impl Cell {
-    /// `keep-alive` or `close` for the lab, empty for the others.
+    /// `keep-alive` or `close` for the lab, the function for rpc-sweep,
+    /// empty for the others.
     pub fn variant(&self) -> &'static str {
-        match (self.scenario, self.keepalive) {
-            (Scenario::Lab, true) => "keep-alive",
-            (Scenario::Lab, false) => "close",
+        match (self.scenario, self.keepalive, self.call) {
+            (Scenario::Lab, true, _) => "keep-alive",
+            (Scenario::Lab, false, _) => "close",
+            (_, _, Some(RpcCall::Func1)) => "func1",
+            (_, _, Some(RpcCall::Query)) => "query",
             _ => "",
         }
     }
@@ -313,15 +341,15 @@ impl Cell {
             }),
             Scenario::HttpSweep => Config::Http(HttpConfig {
                 common,
-                load: HttpLoad::Connections {
-                    connections: self.clients,
-                    // At least 1000 per second: a few clients start at once,
-                    // 5000 spread over the first second (which the warm-up
-                    // leaves out) instead of one burst of SYNs.
-                    spawn_rate: Some((self.clients as f64).max(1000.0)),
-                },
+                load: self.sweep_load(),
                 path: "/".to_string(),
                 keepalive: true,
+            }),
+            Scenario::RpcSweep => Config::Rpc(RpcConfig {
+                common,
+                load: self.sweep_load(),
+                call: self.call.unwrap_or(RpcCall::Func1),
+                pipeline: 1,
             }),
             Scenario::EchoSweep => Config::Echo(EchoConfig {
                 common,
@@ -340,12 +368,24 @@ impl Cell {
         }
     }
 
-    /// HTTP: the requests per second the clients ask for if every request
-    /// took exactly the fake DB's 300 ms: clients / (300 ms + mean think).
+    /// A sweep's closed loop over `clients` connections, started at least
+    /// 1000 per second: a few clients start at once, 5000 spread over the
+    /// first second (which the warm-up leaves out) instead of one burst of
+    /// SYNs.
+    fn sweep_load(&self) -> HttpLoad {
+        HttpLoad::Connections {
+            connections: self.clients,
+            spawn_rate: Some((self.clients as f64).max(1000.0)),
+        }
+    }
+
+    /// HTTP and RPC `query`: the requests per second the clients ask for if
+    /// every request took exactly the fake DB's 300 ms: clients / (300 ms +
+    /// mean think).
     pub fn demand_rps(&self) -> Option<f64> {
-        let think = match self.scenario {
-            Scenario::Lab => (THINK.min + THINK.max).as_secs_f64() / 2.0,
-            Scenario::HttpSweep => 0.0,
+        let think = match (self.scenario, self.call) {
+            (Scenario::Lab, _) => (THINK.min + THINK.max).as_secs_f64() / 2.0,
+            (Scenario::HttpSweep, _) | (Scenario::RpcSweep, Some(RpcCall::Query)) => 0.0,
             _ => return None,
         };
         Some(self.clients as f64 / (DB_LATENCY.as_secs_f64() + think))
@@ -382,7 +422,13 @@ pub fn plan(request: &PlanRequest) -> Vec<Cell> {
             .clients
             .clone()
             .unwrap_or_else(|| scenario.default_clients());
-        for &keepalive in scenario.keepalive_variants() {
+        let variants = scenario.keepalive_variants().iter().flat_map(|&keepalive| {
+            scenario
+                .rpc_calls()
+                .iter()
+                .map(move |&call| (keepalive, call))
+        });
+        for (keepalive, call) in variants {
             for model in &request.models {
                 for &count in &clients {
                     let (duration, timeout) = match scenario {
@@ -408,6 +454,7 @@ pub fn plan(request: &PlanRequest) -> Vec<Cell> {
                         timeout,
                         connect_rate: (scenario == Scenario::C10k)
                             .then(|| c10k_connect_rate(request.quick)),
+                        call,
                     });
                 }
             }
@@ -458,6 +505,7 @@ mod tests {
             warmup: Duration::ZERO,
             timeout: Duration::from_secs(5),
             connect_rate: None,
+            call: None,
         };
         let sweep = cell(Scenario::HttpSweep, 100);
         let bound = |capacity| sweep.bound_rps(capacity).expect("http has a bound");
@@ -493,7 +541,19 @@ mod tests {
             quick: true,
             cell_duration: None,
         };
-        // lab: 2 variants; sweeps: 5 and 4 counts; c10k: 3 counts.
-        assert_eq!(plan(&request).len(), MODELS.len() * (2 + 5 + 4 + 3));
+        // lab: 2 variants; sweeps: 5 and 4 counts; c10k: 3 counts;
+        // rpc-sweep: 2 functions x 4 counts.
+        assert_eq!(plan(&request).len(), MODELS.len() * (2 + 5 + 4 + 3 + 2 * 4));
+        let rpc = PlanRequest {
+            scenarios: vec![Scenario::RpcSweep],
+            models: vec!["07-epoll".to_string()],
+            clients: Some(vec![10]),
+            ..request
+        };
+        let cells = plan(&rpc);
+        let variants: Vec<&str> = cells.iter().map(Cell::variant).collect();
+        assert_eq!(variants, ["query", "func1"]);
+        assert!((cells[0].bound_rps(None).expect("query has a bound") - 33.3).abs() < 0.1);
+        assert_eq!(cells[1].bound_rps(None), None, "func1 does not wait");
     }
 }

@@ -1,0 +1,95 @@
+//! `loadgen rpc` against the real RPC engine (served from a thread here)
+//! and against a server that answers wrongly: every result is checked.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use common::rpc::{RpcConnection, standard};
+use loadgen::{HttpLoad, RpcCall, RpcConfig, run_rpc};
+use support::{common, run_alone, show, start_echo_server, start_server};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const DB_LATENCY: Duration = Duration::from_millis(50);
+
+/// Serves `common::rpc` on each connection, with a 50 ms fake DB.
+fn start_rpc_server() -> std::net::SocketAddr {
+    start_server(|mut stream| async move {
+        let mut rpc = RpcConnection::new(standard(), DB_LATENCY);
+        let (mut output, mut buffer) = (Vec::new(), vec![0; 64 * 1024]);
+        loop {
+            let now = Instant::now();
+            rpc.advance(now, &mut output, 64 * 1024);
+            if !output.is_empty() {
+                if stream.write_all(&output).await.is_err() {
+                    return;
+                }
+                output.clear();
+                continue;
+            }
+            let wait = rpc
+                .next_deadline()
+                .map_or(Duration::from_secs(60), |at| at - now);
+            let room = rpc.read_capacity(0, 64 * 1024).min(buffer.len());
+            tokio::select! {
+                read = stream.read(&mut buffer[..room]), if room > 0 => match read {
+                    Ok(0) | Err(_) => return,
+                    Ok(count) => rpc.receive(&buffer[..count]),
+                },
+                () = tokio::time::sleep(wait) => {}
+            }
+        }
+    })
+}
+
+fn rpc(addr: std::net::SocketAddr, call: RpcCall, pipeline: usize) -> RpcConfig {
+    RpcConfig {
+        common: common(addr, Duration::from_secs(1)),
+        load: HttpLoad::Connections {
+            connections: 4,
+            spawn_rate: None,
+        },
+        call,
+        pipeline,
+    }
+}
+
+#[test]
+fn every_result_is_checked() {
+    let addr = start_rpc_server();
+    let report = run_alone(run_rpc(rpc(addr, RpcCall::Func1, 4))).expect("runs");
+    show(&report);
+    assert_eq!(
+        report.summary.errors_total, 0,
+        "{:?}",
+        report.summary.errors
+    );
+    assert!(report.summary.requests > 100, "{}", report.summary.requests);
+
+    // An echo server sends each request back: an id, but no result.
+    let echo = start_echo_server(false);
+    let report = run_alone(run_rpc(rpc(echo, RpcCall::Func1, 1))).expect("runs");
+    assert!(
+        report.summary.errors.wrong_reply > 10,
+        "{:?}",
+        report.summary.errors
+    );
+    assert_eq!(report.summary.requests, 0);
+}
+
+#[test]
+fn pipelined_queries_overlap_their_waits() {
+    let addr = start_rpc_server();
+    // 4 connections x 8 calls in flight, 50 ms each: about 640 calls/s if
+    // the 8 wait together, 80/s if one after another.
+    let report = run_alone(run_rpc(rpc(addr, RpcCall::Query, 8))).expect("runs");
+    show(&report);
+    assert_eq!(
+        report.summary.errors_total, 0,
+        "{:?}",
+        report.summary.errors
+    );
+    let rate = report.summary.requests_per_second;
+    assert!((300.0..700.0).contains(&rate), "{rate} calls/s");
+    assert!(report.latency.p50_us >= 50_000, "{}", report.latency.p50_us);
+}

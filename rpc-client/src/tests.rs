@@ -1,0 +1,121 @@
+//! The client against the real RPC engine of `common`, served from a thread
+//! over a real loopback socket (the servers' own tests call it through the
+//! nine models).
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use common::rpc::{RpcConnection, standard};
+use serde_json::{Value, json};
+
+use super::*;
+
+/// Serves one connection with `common::rpc` on a thread until the client
+/// closes.
+fn serve_one() -> (SocketAddr, JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let thread = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().expect("accept");
+        serve(&mut stream);
+    });
+    (addr, thread)
+}
+
+fn serve(stream: &mut TcpStream) {
+    let mut rpc = RpcConnection::new(standard(), Duration::ZERO);
+    let mut output = Vec::new();
+    let mut buffer = vec![0; 64 * 1024];
+    loop {
+        let count = stream.read(&mut buffer).unwrap_or(0);
+        if count == 0 {
+            rpc.receive_eof();
+        }
+        rpc.receive(&buffer[..count]);
+        rpc.advance(Instant::now(), &mut output, 64 * 1024);
+        if stream.write_all(&output).is_err() || rpc.is_done() {
+            return;
+        }
+        output.clear();
+    }
+}
+
+#[test]
+fn func1_returns_9() {
+    let (addr, server) = serve_one();
+    let mut client = Client::connect(addr).expect("connect");
+    assert_eq!(client.call::<i64>("func1", [1, 2, 3]).expect("9"), 9);
+    assert_eq!(
+        client
+            .call::<i64>("func1", json!({"x": 1, "y": 2, "z": 3}))
+            .expect("9"),
+        9
+    );
+    assert_eq!(client.call::<String>("upper", ["hi"]).expect("HI"), "HI");
+    assert_eq!(
+        client.call::<Vec<i64>>("add", ([1], [2, 3])).expect("list"),
+        [1, 2, 3]
+    );
+    client.notify("echo", [1]).expect("notify");
+    let names: Vec<String> = client.call("rpc.list_methods", ()).expect("names");
+    assert!(names.iter().any(|name| name == "func1"), "{names:?}");
+    drop(client);
+    server.join().expect("server thread");
+}
+
+#[test]
+fn remote_failures_carry_code_and_type() {
+    let (addr, server) = serve_one();
+    let mut client = Client::connect(addr).expect("connect");
+    let error = client.call::<i64>("divide", [1, 0]).expect_err("fails");
+    assert!(
+        matches!(error, Error::Remote { code: -32000, .. }),
+        "{error}"
+    );
+    assert_eq!(error.kind(), Some("ZeroDivisionError"));
+    assert!(error.to_string().contains("ZeroDivisionError"), "{error}");
+    let error = client.call::<i64>("func1", [1, 2]).expect_err("fails");
+    assert!(
+        matches!(error, Error::Remote { code: -32602, .. }),
+        "{error}"
+    );
+    let error = client.call::<i64>("nope", ()).expect_err("fails");
+    assert!(
+        matches!(error, Error::Remote { code: -32601, .. }),
+        "{error}"
+    );
+    // The result is there but is not the type asked for.
+    let error = client.call::<i64>("upper", ["x"]).expect_err("fails");
+    assert!(matches!(error, Error::BadReply(_)), "{error}");
+    drop(client);
+    server.join().expect("server thread");
+}
+
+#[test]
+fn a_closed_connection_is_a_clear_error() {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let server = std::thread::spawn(move || {
+        // Read the request, then hang up without answering.
+        let (mut stream, _) = listener.accept().expect("accept");
+        let mut buffer = [0; 1024];
+        let _ = stream.read(&mut buffer);
+    });
+    let mut client = Client::connect(addr).expect("connect");
+    let error = client
+        .call::<Value>("func1", [1, 2, 3])
+        .expect_err("closed");
+    assert!(matches!(error, Error::Closed), "{error}");
+    assert_eq!(error.to_string(), "the server closed the connection");
+    server.join().expect("server thread");
+}
+
+#[test]
+fn command_line_arguments_are_json_or_text() {
+    assert_eq!(parse_argument("1"), json!(1));
+    assert_eq!(parse_argument("[1,2]"), json!([1, 2]));
+    assert_eq!(parse_argument("hello"), json!("hello"));
+    assert_eq!(parse_argument("\"1\""), json!("1"));
+}
