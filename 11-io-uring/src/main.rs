@@ -44,15 +44,15 @@ use common::{Session, SessionConfig};
 use io_uring::opcode;
 use io_uring::types::{Fd, Timespec};
 use nix::sys::signal::Signal;
-use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::signalfd::{SfdFlags, SignalFd, siginfo};
 
 use connection::{Connection, Table};
 use ring::{Completion, Op, Ring};
 
 const MODEL: &str = "11-io-uring";
 
-/// The size of a `signalfd_siginfo`, what one read of a signalfd returns.
-const SIGINFO_SIZE: usize = 128;
+/// What one read of a signalfd returns: a `signalfd_siginfo`.
+const SIGINFO_SIZE: usize = std::mem::size_of::<siginfo>();
 
 /// Timespecs the kernel reads at submission: statics never move.
 static BACKOFF: Timespec = timespec(ACCEPT_BACKOFF);
