@@ -280,7 +280,7 @@ impl Server {
         self.connections.begin_shutdown(&mut self.ring, now);
     }
 
-    /// Cancel whatever is still in flight (the signal poll, the grace
+    /// Cancel whatever is still in flight (the signal read, the grace
     /// timeout, busy connections), reap every completion, and only then
     /// drop the buffers the kernel was using.
     fn finish(mut self) -> anyhow::Result<()> {
