@@ -357,6 +357,27 @@ pub fn draw_all(results: &Results, folder: &Path) -> anyhow::Result<Vec<String>>
             true,
         )?);
     }
+    // What one request cost the server: user + system CPU microseconds.
+    let cpu_us = |result: &CellResult| {
+        let cost = result.headline.as_ref()?.cost?;
+        let total = cost.cpu_user_us + cost.cpu_system_us;
+        (total > 0.0).then_some(total)
+    };
+    if http.iter().any(|result| cpu_us(result).is_some()) {
+        files.push(draw_spec(
+            folder,
+            &ChartSpec {
+                file: "http-sweep-cpu-per-request.svg",
+                title: "http-sweep: server CPU per request (user + system)".to_string(),
+                x_label: "clients (log scale)",
+                y_label: "CPU microseconds per request (log scale)",
+                caption: caption(results),
+                series: per_model(&http, cpu_us),
+            },
+            true,
+            true,
+        )?);
+    }
     let echo = cells(Scenario::EchoSweep);
     if !echo.is_empty() {
         files.push(draw_spec(
