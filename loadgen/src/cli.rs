@@ -617,14 +617,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     if cli.threads == Some(0) {
         bail!("--threads must be at least 1");
     }
-    let mut runtime = tokio::runtime::Builder::new_multi_thread();
-    if let Some(threads) = cli.threads {
-        runtime.worker_threads(threads);
-    }
-    let runtime = runtime
-        .enable_all()
-        .build()
-        .context("cannot start the tokio runtime")?;
+    let runtime = crate::run::client_runtime(cli.threads)?;
     eprintln!("loadgen: {config}");
     let report = runtime.block_on(run_config(config))?;
 

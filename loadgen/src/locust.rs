@@ -74,6 +74,20 @@ impl LocustTotals {
         self.percentiles_ms.map_or(0, |values| values[0])
     }
 
+    /// Count, failures, median, average, min, max, content size: the same
+    /// seven columns in both files.
+    fn total_fields(&self) -> [String; 7] {
+        [
+            self.requests.to_string(),
+            self.failures.to_string(),
+            self.median_ms().to_string(),
+            self.average_ms.to_string(),
+            self.min_ms.to_string(),
+            self.max_ms.to_string(),
+            self.average_content_size.to_string(),
+        ]
+    }
+
     fn percentile_fields(&self) -> Vec<String> {
         match self.percentiles_ms {
             Some(values) => values.iter().map(ToString::to_string).collect(),
@@ -137,19 +151,12 @@ pub fn write(
     let seconds = report.summary.measured_seconds.max(1e-3);
     // One endpoint, so its row and the "Aggregated" row are the same.
     for (method, name) in [(method, name), ("", "Aggregated")] {
-        let mut row = vec![
-            method.to_string(),
-            name.to_string(),
-            totals.requests.to_string(),
-            totals.failures.to_string(),
-            totals.median_ms().to_string(),
-            totals.average_ms.to_string(),
-            totals.min_ms.to_string(),
-            totals.max_ms.to_string(),
-            totals.average_content_size.to_string(),
+        let mut row = vec![method.to_string(), name.to_string()];
+        row.extend(totals.total_fields());
+        row.extend([
             (totals.requests as f64 / seconds).to_string(),
             (totals.failures as f64 / seconds).to_string(),
-        ];
+        ]);
         row.extend(totals.percentile_fields());
         stats.write_record(&row)?;
     }
@@ -186,15 +193,7 @@ pub fn write(
             format!("{:.6}", second.failures_per_second),
         ];
         row.extend(totals.percentile_fields());
-        row.extend([
-            totals.requests.to_string(),
-            totals.failures.to_string(),
-            totals.median_ms().to_string(),
-            totals.average_ms.to_string(),
-            totals.min_ms.to_string(),
-            totals.max_ms.to_string(),
-            totals.average_content_size.to_string(),
-        ]);
+        row.extend(totals.total_fields());
         history.write_record(&row)?;
     }
     history.flush()?;

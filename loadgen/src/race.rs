@@ -254,14 +254,7 @@ pub fn run_race(options: &RaceOptions) -> anyhow::Result<()> {
         servers.push(server);
     }
     crate::limits::raise_open_file_limit();
-    let mut runtime = tokio::runtime::Builder::new_multi_thread();
-    if let Some(threads) = options.threads {
-        runtime.worker_threads(threads.max(1));
-    }
-    let runtime = runtime
-        .enable_all()
-        .build()
-        .context("cannot start the tokio runtime")?;
+    let runtime = crate::run::client_runtime(options.threads)?;
     let (reports, lanes) = runtime.block_on(race(options, &servers));
     for server in &mut servers {
         server.stop(STOP_GRACE);

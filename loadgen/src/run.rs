@@ -28,6 +28,18 @@ pub(crate) const RECONNECT_PAUSE: Duration = Duration::from_millis(50);
 /// is immediate; this only guards against a bug.
 const GRACE: Duration = Duration::from_secs(2);
 
+/// The load generator's runtime: `threads` workers (default: one per core).
+pub(crate) fn client_runtime(threads: Option<usize>) -> anyhow::Result<tokio::runtime::Runtime> {
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if let Some(threads) = threads {
+        runtime.worker_threads(threads.max(1));
+    }
+    runtime
+        .enable_all()
+        .build()
+        .context("cannot start the tokio runtime")
+}
+
 /// `tokio::time::sleep_until` for a `std::time::Instant`.
 pub(crate) async fn sleep_until(when: Instant) {
     tokio::time::sleep_until(tokio::time::Instant::from_std(when)).await;

@@ -91,14 +91,7 @@ pub fn run_compare(options: &CompareOptions) -> anyhow::Result<Results> {
         .with_context(|| format!("cannot create {}", options.out.display()))?;
     // The client holds up to 10,000 connections at once.
     limits::raise_open_file_limit();
-    let mut runtime = tokio::runtime::Builder::new_multi_thread();
-    if let Some(threads) = options.threads {
-        runtime.worker_threads(threads.max(1));
-    }
-    let runtime = runtime
-        .enable_all()
-        .build()
-        .context("cannot start the tokio runtime")?;
+    let runtime = crate::run::client_runtime(options.threads)?;
 
     // From here on Ctrl-C and SIGTERM do not kill the comparison: they end
     // the current cell, which stops its server (it runs in a process group
