@@ -295,6 +295,7 @@ mod tests {
             b"[::1]x",
             b"[zz::1]",
             b"bad%zzhost",
+            b"ab%41/cdefgh", // the escape is skipped, not what follows it
             b"bad%2",
             b"tab\there",
             b"\"quoted\"",
