@@ -22,7 +22,14 @@ pairs=(
   "08-coroutines 07-epoll"
   "08-coroutines 02-thread-per-client"
   "09-async 08-coroutines"
+  "10-mini-runtime 09-async"
+  # Not models but the two drivers: what async changes in the same loop.
+  "common/src/async_driver.rs common/src/driver.rs"
+  "11-io-uring 07-epoll"
 )
+
+# A model's code is its main.rs; a pair of files is diffed as it is.
+source_of() { if [ -f "$1" ]; then echo "$1"; else echo "$1/src/main.rs"; fi; }
 
 check=false
 [ "${1:-}" = "--check" ] && check=true
@@ -31,11 +38,11 @@ $check || mkdir -p "$out"
 stale=0
 for pair in "${pairs[@]}"; do
   read -r model previous <<<"$pair"
-  [ -f "$model/src/main.rs" ] && [ -f "$previous/src/main.rs" ] || continue
-  target="$out/$model-vs-$previous.diff"
+  new=$(source_of "$model") old=$(source_of "$previous")
+  [ -f "$new" ] && [ -f "$old" ] || continue
+  target="$out/$(basename "$model" .rs)-vs-$(basename "$previous" .rs).diff"
   # diff exits 1 when the files differ, which is the normal case here.
-  fresh=$(diff -u --label "$previous/src/main.rs" --label "$model/src/main.rs" \
-    "$previous/src/main.rs" "$model/src/main.rs" || true)
+  fresh=$(diff -u --label "$old" --label "$new" "$old" "$new" || true)
   if $check; then
     if [ ! -f "$target" ] || [ "$fresh" != "$(cat "$target")" ]; then
       echo "stale: $target" >&2

@@ -44,7 +44,7 @@ build_models() {
 model_binary() {
   local binary="$ROOT/target/$PROFILE/$1"
   if [ ! -x "$binary" ]; then
-    echo "error: no binary $binary; models are 01-blocking ... 09-async" >&2
+    echo "error: no binary $binary; models are 01-blocking ... 11-io-uring" >&2
     exit 1
   fi
   echo "$binary"

@@ -1,6 +1,6 @@
 //! What is particular to 07-epoll: thousands of connections held at once
-//! by one thread, and surviving an exhausted descriptor table without
-//! spinning.
+//! by one thread, surviving an exhausted descriptor table without
+//! spinning, and a graceful shutdown with a thousand clients connected.
 
 const BINARY: &str = env!("CARGO_BIN_EXE_07-epoll");
 
@@ -16,4 +16,10 @@ fn five_thousand_concurrent_connections_all_echo() {
 #[test]
 fn out_of_descriptors_is_logged_once_survived_and_does_not_spin() {
     conformance::scale::out_of_file_descriptors_is_survived(BINARY, &[]);
+}
+
+/// SIGTERM with 1,000 idle clients and 10 requests waiting for the DB.
+#[test]
+fn shutdown_with_a_thousand_idle_connections_answers_those_in_flight() {
+    conformance::scale::shutdown_with_idle_connections_answers_in_flight(BINARY, &[]);
 }

@@ -8,42 +8,43 @@
 //!
 //! The trade-off is the colour of functions: every wait must be an `.await`,
 //! and a blocking call (`std::thread::sleep`, a std socket) in a task stalls
-//! its whole worker thread, as in 08, though here the types show it. Unlike
-//! 08, a connection is not the blocking driver in disguise: it `select!`s
-//! over reading, writing and its next deadline, like 06 and 07, so it keeps
-//! reading while a reply waits to be written.
+//! its whole worker thread, as in 08, though here the types show it. What
+//! a connection does is linear code, common's async driver: the blocking
+//! driver of 01-05 and 08 with `.await` at each wait. This file is only
+//! who runs it: accept, spawn a task, shut down.
 //!
-//! `--runtime current-thread` runs everything on one thread (like 07);
-//! `multi-thread` (the default) spreads tasks over `--workers` threads.
+//! `--runtime current-thread` (the default) runs everything on one thread,
+//! like 07 and like an nginx worker; `multi-thread` spreads tasks over
+//! `--workers` threads. One thread is the default because it is the
+//! faster on a small machine: on two cores shared with the load generator
+//! a second worker mostly competes with the client and adds cross-thread
+//! wake-ups (scripts/bench-nginx-page.sh measures both).
 //!
 //! Run and poke it:
 //!
 //! ```text
-//! cargo run --bin 09-async -- --mode http --runtime current-thread
+//! cargo run --bin 09-async -- --mode http
 //! curl -s 127.0.0.1:9090/ & curl -s 127.0.0.1:9090/ & wait   # ~300 ms, not 600
 //! curl -sv 127.0.0.1:9090/ 2>&1 | grep X-Worker              # thread and task
 //! nc 127.0.0.1 9090                                         # in echo mode
 //! ```
 
 use std::io;
-use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Instant;
+use std::time::Duration;
 
 use clap::error::ErrorKind::ArgumentConflict;
 use clap::{CommandFactory, Parser, ValueEnum};
-use common::{AcceptErrors, GRACE_PERIOD, ServerArgs, Session, SessionConfig};
+use common::async_driver::{AsyncIo, serve_connection};
+use common::{AcceptErrors, GRACE_PERIOD, ServerArgs, Shutdown};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::signal::unix::{SignalKind, signal};
-use tokio::sync::watch;
 use tokio::task::JoinSet;
+use tokio::time::timeout;
 
 const MODEL: &str = "09-async";
-
-/// Bytes read per `try_read`, into a buffer on the polling thread's stack
-/// that lives across no `.await`, so an idle connection holds none.
-const READ_CHUNK: usize = 8 * 1024;
 
 /// Which tokio scheduler runs the tasks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -62,7 +63,7 @@ struct Args {
     server: ServerArgs,
 
     /// Which tokio scheduler runs the connections' tasks.
-    #[arg(long, value_enum, default_value = "multi-thread")]
+    #[arg(long, value_enum, default_value = "current-thread")]
     runtime: Runtime,
 
     /// multi-thread runtime: how many worker threads (default: one per CPU
@@ -110,7 +111,9 @@ async fn serve(args: &Args) -> anyhow::Result<()> {
     // socket2 with --backlog, not `TcpListener::bind`, whose backlog is 128.
     let listener = TcpListener::from_std(common::start(MODEL, &args.server)?)?;
     let config = args.server.session_config(MODEL);
-    let (stop_sender, stop_receiver) = watch::channel(false); // "shutdown began"
+    // Registers every connection, so that one `request()` at shutdown
+    // wakes each task waiting in `read` (common's shutdown.rs explains).
+    let shutdown = Shutdown::new()?;
     // The live connections' tasks, to wait for at shutdown. A JoinSet is
     // plain tokio (no tokio-util for TaskTracker) and aborts what is left
     // when dropped; the price is reaping finished tasks in the loop.
@@ -125,15 +128,19 @@ async fn serve(args: &Args) -> anyhow::Result<()> {
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
                     errors.succeeded();
-                    connections.spawn(serve_connection(stream, peer, config, stop_receiver.clone()));
+                    let connection = shutdown.adopt(stream, peer);
+                    connections.spawn(serve_connection::<Tokio>(connection, config));
                 }
                 // Out of fds: the listener stays readable, so pause (this
                 // task only) instead of spinning; logged once per burst.
                 Err(error) => tokio::time::sleep(errors.failed(&error)).await,
             },
-            // Reap finished connections so the set holds only live ones.
-            Some(Err(error)) = connections.join_next(), if !connections.is_empty() => {
-                log::error!("a connection's task failed: {error}");
+            // Reap every finished connection, so the set holds only live
+            // ones (`Some(Err(..))` here would skip tasks that ended well).
+            Some(finished) = connections.join_next(), if !connections.is_empty() => {
+                if let Err(error) = finished {
+                    log::error!("a connection's task failed: {error}");
+                }
             }
         }
     }
@@ -142,7 +149,7 @@ async fn serve(args: &Args) -> anyhow::Result<()> {
     // ANCHOR: shutdown
     log::info!("signal received: finishing in-flight requests, then exiting");
     drop(listener); // stop accepting: new connects are refused
-    let _ = stop_sender.send(true);
+    shutdown.request(); // each connection answers what is in flight
     let drain = async { while connections.join_next().await.is_some() {} };
     let drained = tokio::select! {
         () = drain => true,
@@ -168,84 +175,36 @@ fn exit_at_once() -> ! {
     std::process::exit(1);
 }
 
-/// One connection's task, from accept to close.
-async fn serve_connection(
-    stream: TcpStream,
-    peer: SocketAddr,
-    config: SessionConfig,
-    stop: watch::Receiver<bool>,
-) {
-    let mut session = Session::new(config, worker_label(), Instant::now());
-    log::debug!("connect {peer}");
-    // No Nagle: output is written as soon as it exists (see common's driver).
-    if let Err(error) = stream.set_nodelay(true) {
-        log::debug!("cannot set TCP_NODELAY for {peer}: {error}");
-    }
-    match drive(&stream, &mut session, stop).await {
-        Ok(()) => log::debug!("close {peer}"),
-        Err(error) => log::debug!("close {peer}: {error}"),
-    }
-}
+// ANCHOR: tokio_io
+/// tokio's sockets and timers behind the async driver's trait: each wait
+/// is tokio's own future, and a timeout is a timer raced against it.
+struct Tokio;
 
-// ANCHOR: drive
-/// The session's event loop: wait for whichever comes first of "readable"
-/// (only if the session takes input), "writable" (only if it has output),
-/// its next deadline and shutdown; act on it without blocking; repeat.
-/// `readable`/`writable` borrow the stream shared, so both can be waited
-/// for at once without splitting it.
-async fn drive(
-    stream: &TcpStream,
-    session: &mut Session,
-    mut stop: watch::Receiver<bool>,
-) -> io::Result<()> {
-    let mut stopping = *stop.borrow_and_update();
-    if stopping {
-        session.begin_shutdown(Instant::now());
+impl AsyncIo for Tokio {
+    type Stream = TcpStream;
+
+    async fn read(stream: &mut TcpStream, buffer: &mut [u8], wait: Duration) -> io::Result<usize> {
+        // `Elapsed` converts into an `io::Error` of kind `TimedOut`.
+        timeout(wait, stream.read(buffer)).await?
     }
-    // No deadline once the session is finished: dropping the stream closes.
-    while let Some(deadline) = session.next_deadline() {
-        tokio::select! {
-            ready = stream.readable(), if session.wants_read() => {
-                ready?;
-                let mut buffer = [0; READ_CHUNK];
-                let capacity = session.read_capacity().min(READ_CHUNK);
-                match stream.try_read(&mut buffer[..capacity]) {
-                    Ok(0) => session.receive_eof(Instant::now()),
-                    Ok(received) => {
-                        log::debug!("recv {received} bytes");
-                        session.receive(&buffer[..received], Instant::now());
-                    }
-                    // The readiness was stale; tokio cleared it, wait again.
-                    Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
-                    Err(error) => return Err(error),
-                }
-            }
-            ready = stream.writable(), if session.wants_write() => {
-                ready?;
-                match stream.try_write(session.pending_output()) {
-                    Ok(sent) => {
-                        log::debug!("send {sent} bytes");
-                        session.consume_output(sent, Instant::now());
-                    }
-                    Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
-                    Err(error) => return Err(error),
-                }
-            }
-            // The fake DB's answer or the idle timeout: a timer, not a thread.
-            () = tokio::time::sleep_until(deadline.into()) => {
-                session.handle_timers(Instant::now());
-            }
-            // Shutdown began (or the server is gone): answer what is in
-            // flight, then close.
-            _ = stop.changed(), if !stopping => {
-                stopping = true;
-                session.begin_shutdown(Instant::now());
-            }
-        }
+
+    async fn write(stream: &mut TcpStream, bytes: &[u8], wait: Duration) -> io::Result<usize> {
+        timeout(wait, stream.write(bytes)).await?
     }
-    Ok(())
+
+    fn set_nodelay(stream: &TcpStream) -> io::Result<()> {
+        stream.set_nodelay(true)
+    }
+
+    async fn sleep(duration: Duration) {
+        tokio::time::sleep(duration).await;
+    }
+
+    fn worker_label() -> String {
+        worker_label()
+    }
 }
-// ANCHOR_END: drive
+// ANCHOR_END: tokio_io
 
 /// `pid=1234 thread=worker-2 task=17`: the thread that started the task
 /// (work stealing may move it later) and tokio's id for it.

@@ -1,7 +1,7 @@
 //! 09-async passes the shared conformance suite (on its default
-//! multi-thread runtime) and serves all 16 concurrent fake-DB requests at
+//! current-thread runtime) and serves all 16 concurrent fake-DB requests at
 //! once: each waits in its own task on a timer. tests/runtimes.rs repeats
-//! the model's key checks on the current-thread runtime.
+//! the model's key checks on both runtimes.
 
 use conformance::Shape;
 

@@ -113,7 +113,15 @@ fn sigterm_drains_in_flight_requests(runtime: &[&str]) {
 
 #[test]
 fn x_worker_names_thread_and_task() {
-    let server = Server::start(BINARY, &["--mode", "http", "--db-latency", "0ms"]);
+    let args = [
+        "--runtime",
+        "multi-thread",
+        "--mode",
+        "http",
+        "--db-latency",
+        "0ms",
+    ];
+    let server = Server::start(BINARY, &args);
     let response = Client::connect(server.addr).get("/");
     let worker = response.header("X-Worker").expect("X-Worker");
     let prefix = format!("pid={} thread=worker-", server.pid);
@@ -130,7 +138,14 @@ fn runtime_flags_are_checked() {
     assert_eq!(status.code(), Some(2), "{stderr}");
     let (status, stderr) = conformance::run_to_exit(BINARY, &["--runtime", "fibers"]);
     assert_eq!(status.code(), Some(2), "{stderr}");
-    let (status, stderr) = conformance::run_to_exit(BINARY, &["--workers", "0"]);
+    let (status, stderr) = conformance::run_to_exit(BINARY, &["--workers", "4"]);
+    assert_eq!(
+        status.code(),
+        Some(2),
+        "current-thread is the default: {stderr}"
+    );
+    let (status, stderr) =
+        conformance::run_to_exit(BINARY, &["--runtime", "multi-thread", "--workers", "0"]);
     assert_eq!(status.code(), Some(2), "{stderr}");
 }
 

@@ -3,10 +3,13 @@
 //! so `--help` reads the same on all nine binaries.
 
 use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
+use crate::files::Root;
 use crate::session::SessionConfig;
 
 /// Which protocol a server speaks.
@@ -20,6 +23,10 @@ pub enum Mode {
     /// `{"jsonrpc":"2.0","method":"func1","params":[1,2,3],"id":1}` in `nc`;
     /// `query` waits --db-latency.
     Rpc,
+    /// The lab's static-file server: the files under --root.
+    Files,
+    /// A web framework hosted on this server: an axum app, `GET /quote`.
+    Axum,
 }
 
 impl Mode {
@@ -29,6 +36,8 @@ impl Mode {
             Mode::Echo => "echo",
             Mode::Http => "http",
             Mode::Rpc => "rpc",
+            Mode::Files => "files",
+            Mode::Axum => "axum",
         }
     }
 }
@@ -56,6 +65,11 @@ pub struct ServerArgs {
     #[arg(long, value_enum, default_value = "echo")]
     pub mode: Mode,
 
+    /// Files mode: the document root. It must be a readable directory; it
+    /// is resolved once (symlinks too) and nothing outside it is served.
+    #[arg(long, value_name = "DIR", default_value = ".", value_parser = parse_root)]
+    pub root: Arc<Root>,
+
     /// HTTP mode: how long the fake database takes to answer each `GET /`
     /// (RPC mode: each `query`), e.g. 300ms, 1s, 0ms.
     #[arg(long, value_name = "DURATION", default_value = "300ms", value_parser = parse_duration)]
@@ -79,14 +93,25 @@ pub struct ServerArgs {
 
 impl ServerArgs {
     /// The protocol settings for sessions of the server called `model`.
+    /// Call it once: it makes the server's app, which lives as long as the
+    /// process.
     pub fn session_config(&self, model: &'static str) -> SessionConfig {
         SessionConfig {
+            app: crate::app::for_mode(self.mode, self.db_latency, &self.root),
             mode: self.mode,
             db_latency: self.db_latency,
             idle_timeout: self.idle_timeout,
             server_name: model,
         }
     }
+}
+
+/// The document root, opened; not a readable directory is a usage error
+/// (exit 2), found at start rather than at the first request.
+fn parse_root(text: &str) -> Result<Arc<Root>, String> {
+    Root::open(Path::new(text))
+        .map(Arc::new)
+        .map_err(|error| format!("not a readable directory: {error}"))
 }
 
 /// Parses durations written the way people say them: `300ms`, `10s`, `2m`,

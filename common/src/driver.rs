@@ -12,7 +12,7 @@ use crate::shutdown::{Connection, Shutdown};
 
 /// Bytes read per `read` call. On the heap, not the stack: a coroutine's
 /// stack (08) is only a few KiB.
-const READ_CHUNK: usize = 8 * 1024;
+pub(crate) const READ_CHUNK: usize = 8 * 1024;
 
 /// How a blocking world waits. Threads (01-05) block the OS thread;
 /// coroutines (08) implement it with may's socket and `coroutine::sleep`,
@@ -137,6 +137,11 @@ fn drive<Io: BlockingIo>(
             // Nothing to read and nothing to send: the fake DB is working.
             // This whole thread (or coroutine) waits, and that is the model.
             Io::sleep(wait);
+            // If shutdown began meanwhile, this answer is the last one and
+            // must say `Connection: close`: tell the session first.
+            if shutdown.is_requested() {
+                session.begin_shutdown(Instant::now());
+            }
             session.handle_timers(Instant::now());
             continue;
         }

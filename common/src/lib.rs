@@ -4,7 +4,11 @@
 //! - [`session`]: the sans-IO protocol core (echo and the fake-DB web page);
 //! - [`rpc`]: JSON-RPC 2.0 over lines (the RPC homework), the registry of
 //!   typed functions and one connection's lines in order;
+//! - [`app`]: the app interface (our WSGI) and its apps: the lab page, the
+//!   file server ([`files`] has its path rules), any `tower::Service` such
+//!   as the axum Router in [`quote`];
 //! - [`driver`]: the blocking driver that 01-05 and 08 run per connection;
+//! - [`async_driver`]: its twin with `.await`, run by 09 (tokio) and 10;
 //! - [`shutdown`]: SIGINT/SIGTERM, waking blocked threads, `accept` with
 //!   back-off when out of file descriptors;
 //! - [`prefork`]: the single-threaded supervisor that 04 and 05 fork under;
@@ -13,11 +17,15 @@
 //! - [`cli`]: the flags every server accepts;
 //! - this file: start-up (logging, fd limit, listen, the start-up line).
 
+pub mod app;
+pub mod async_driver;
 pub mod cli;
 pub mod driver;
 pub mod event_loop;
+pub mod files;
 pub mod logging;
 pub mod prefork;
+pub mod quote;
 pub mod rpc;
 pub mod session;
 pub mod shutdown;

@@ -32,6 +32,7 @@ mod rpc;
 
 use std::time::{Duration, Instant};
 
+use crate::app::App;
 use crate::cli::Mode;
 use crate::rpc::RpcConnection;
 
@@ -58,13 +59,18 @@ pub const INDEX_PAGE: &str =
 #[derive(Debug, Clone, Copy)]
 pub struct SessionConfig {
     pub mode: Mode,
-    /// How long the fake database takes to answer a `GET /` or `HEAD /`.
+    /// RPC mode: how long the fake database takes to answer a `query`
+    /// (HTTP's lab page has its own copy, in its app).
     pub db_latency: Duration,
     /// A connection that sends nothing for this long is closed, and a
     /// request must be complete this long after its first byte.
     pub idle_timeout: Duration,
     /// Sent in the `Server` header: the binary's name, e.g. `07-epoll`.
     pub server_name: &'static str,
+    /// What answers complete HTTP requests (see [`crate::app`]): the lab
+    /// page, the file server or the axum app. One per server, shared by
+    /// every connection for the life of the process, hence `'static`.
+    pub app: &'static dyn App,
 }
 
 /// The protocol state of one connection. See the module docs for how to
@@ -138,7 +144,7 @@ impl Session {
         }
         match self.config.mode {
             Mode::Echo => OUTPUT_LIMIT.saturating_sub(self.output.len()),
-            Mode::Http => self.http_read_capacity(),
+            Mode::Http | Mode::Files | Mode::Axum => self.http_read_capacity(),
             Mode::Rpc => self.rpc_read_capacity(),
         }
     }
@@ -163,7 +169,7 @@ impl Session {
         self.last_activity = now;
         match self.config.mode {
             Mode::Echo => self.output.extend_from_slice(bytes),
-            Mode::Http => self.http_receive(bytes, now),
+            Mode::Http | Mode::Files | Mode::Axum => self.http_receive(bytes, now),
             Mode::Rpc => self.rpc_receive(bytes, now),
         }
     }
@@ -174,7 +180,7 @@ impl Session {
         self.peer_closed = true;
         match self.config.mode {
             Mode::Echo => self.closing = true,
-            Mode::Http => self.advance(now),
+            Mode::Http | Mode::Files | Mode::Axum => self.advance(now),
             Mode::Rpc => self.rpc_receive_eof(now),
         }
     }
@@ -195,12 +201,14 @@ impl Session {
         // A client that reads is not idle, even if it sends nothing (a big
         // echo coming back).
         self.last_activity = now;
-        if self.config.mode == Mode::Http {
-            self.http.sent(count);
-            // Room in the output may unblock pipelined requests.
-            self.advance(now);
-        } else if self.config.mode == Mode::Rpc {
-            self.rpc_advance(now);
+        // Room in the output may unblock pipelined requests.
+        match self.config.mode {
+            Mode::Echo => {}
+            Mode::Http | Mode::Files | Mode::Axum => {
+                self.http.sent(count);
+                self.advance(now);
+            }
+            Mode::Rpc => self.rpc_advance(now),
         }
     }
 
@@ -213,7 +221,7 @@ impl Session {
         let idle = self.last_activity + self.config.idle_timeout;
         match self.config.mode {
             Mode::Echo => Some(idle),
-            Mode::Http => Some(self.http_next_deadline(idle)),
+            Mode::Http | Mode::Files | Mode::Axum => Some(self.http_next_deadline(idle)),
             Mode::Rpc => Some(self.rpc_next_deadline(idle)),
         }
     }
@@ -221,7 +229,9 @@ impl Session {
     /// Time passed: deliver fake-DB answers that are due and enforce the
     /// request deadline and the idle timeout. Calling it early is harmless.
     pub fn handle_timers(&mut self, now: Instant) {
-        if self.config.mode == Mode::Http && self.http_timers(now) {
+        if matches!(self.config.mode, Mode::Http | Mode::Files | Mode::Axum)
+            && self.http_timers(now)
+        {
             return;
         }
         if self.config.mode == Mode::Rpc && self.rpc_timers(now) {
@@ -241,7 +251,7 @@ impl Session {
         self.stopping = true;
         match self.config.mode {
             Mode::Echo => self.closing = true,
-            Mode::Http => self.advance(now),
+            Mode::Http | Mode::Files | Mode::Axum => self.advance(now),
             Mode::Rpc => self.rpc_stop(now),
         }
     }
@@ -249,7 +259,7 @@ impl Session {
     /// Close the connection now: everything was sent and nothing more will
     /// be answered (or the peer is gone for good).
     pub fn is_finished(&self) -> bool {
-        self.abandoned || (self.closing && self.output.is_empty())
+        self.abandoned || (self.closing && self.output.is_empty() && !self.http.is_streaming())
     }
 }
 

@@ -16,6 +16,7 @@
 
 mod checks;
 mod client;
+mod files;
 pub mod prefork;
 mod rpc;
 pub mod scale;
@@ -23,6 +24,7 @@ mod server;
 
 pub use checks::*;
 pub use client::{Client, Response};
+pub use files::*;
 pub use rpc::*;
 pub use server::{Server, process_exists, run_to_exit};
 
@@ -63,7 +65,11 @@ macro_rules! suite {
             rpc_introspection, rpc_notifications_and_batches, rpc_pipelined_in_order,
             rpc_query_waits_for_the_db, rpc_bad_input_is_answered,
             rpc_line_over_one_mebibyte_closes, rpc_client_that_never_reads_is_bounded,
-            rpc_reset_mid_batch_does_not_hurt_others, rpc_sigterm_finishes_query_in_flight
+            rpc_reset_mid_batch_does_not_hurt_others, rpc_sigterm_finishes_query_in_flight,
+            files_serve_the_tree, files_head_has_lengths_and_no_body, files_refusals,
+            files_pipelined_keep_alive, files_large_file_keeps_memory_flat,
+            files_browser_burst, files_shrinking_file_ends_only_its_connection,
+            files_root_must_be_a_directory, axum_quote
         );
         #[test]
         fn concurrency_shape() {

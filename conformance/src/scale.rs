@@ -1,6 +1,7 @@
 //! Checks of scale, for the models that serve many clients from few threads
-//! (02, 06-09): thousands of connections held at once, and surviving an
-//! exhausted descriptor table. Each takes the model's extra flags.
+//! (02, 06-09, 11): thousands of connections held at once, surviving an
+//! exhausted descriptor table, and a graceful shutdown with a thousand
+//! clients connected. Each takes the model's extra flags.
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -87,6 +88,77 @@ pub fn out_of_file_descriptors_is_survived(binary: &str, extra_args: &[&str]) {
     assert!(process_exists(server.pid));
     // The line is logged when accepting resumes; our stderr reader may lag.
     wait_until(|| server.stderr().contains("accepting again"));
+}
+
+/// SIGTERM while 1,000 clients sit idle and 10 wait for the fake DB: the
+/// 10 get their page, and the server exits 0 well within the grace period
+/// (it does not wait the grace out for the idle ones).
+pub fn shutdown_with_idle_connections_answers_in_flight(binary: &str, extra_args: &[&str]) {
+    const DB_LATENCY: Duration = Duration::from_secs(3);
+    raise_own_open_file_limit();
+    // Debug logging: the server says when it has read a request.
+    let mut args = vec![
+        "--mode",
+        "http",
+        "--db-latency",
+        "3s",
+        "--idle-timeout",
+        "60s",
+        "--log",
+        "debug",
+    ];
+    args.extend_from_slice(extra_args);
+    let mut server = Server::start(binary, &args);
+    let idle: Vec<TcpStream> = (0..1000)
+        .map(|index| {
+            if index % 250 == 249 {
+                thread::sleep(Duration::from_millis(10)); // a sane connect pace
+            }
+            connect(server.addr)
+        })
+        .collect();
+    let sent = Instant::now();
+    let busy: Vec<TcpStream> = (0..10)
+        .map(|_| {
+            let mut stream = connect(server.addr);
+            stream
+                .write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+                .expect("send a request");
+            stream
+        })
+        .collect();
+    // In flight means read by the server (it logs `recv N bytes`; the idle
+    // clients send nothing) while the DB still works.
+    wait_until(|| server.stderr().matches(" recv ").count() >= busy.len());
+    // Half a second left for the signal to arrive while the DB still works.
+    assert!(
+        sent.elapsed() < DB_LATENCY - Duration::from_millis(500),
+        "too slow to signal while the DB works: {:?}",
+        sent.elapsed()
+    );
+
+    let signalled = Instant::now();
+    server.signal(nix::sys::signal::Signal::SIGTERM);
+    for (index, mut stream) in busy.iter().enumerate() {
+        let mut response = String::new();
+        let _ = stream.read_to_string(&mut response);
+        assert!(
+            response.starts_with("HTTP/1.1 200 OK") && response.contains("Index page"),
+            "request {index} in flight was not answered: {response:?}"
+        );
+    }
+    let status = server.wait_for_exit(Duration::from_secs(10));
+    let took = signalled.elapsed();
+    assert!(
+        status.is_some_and(|status| status.success()),
+        "exit status {status:?}"
+    );
+    // The grace period is 5 s; the DB answers 3 s after the requests.
+    assert!(
+        took < Duration::from_secs(4),
+        "exited {took:?} after SIGTERM"
+    );
+    drop(idle);
 }
 
 /// A client socket whose reads and writes give up rather than hang.

@@ -180,6 +180,11 @@ fn is_field_byte(byte: u8) -> bool {
 mod tests {
     use super::*;
 
+    /// The limits written out, so that a changed constant fails the tests.
+    const LIMIT_BODY_BYTES: u64 = 1_048_576;
+    const LIMIT_HEAD_BYTES: usize = 8_192;
+    const LIMIT_SIZE_LINE: usize = 4_096;
+
     /// Decodes `input` in pieces of `piece` bytes; returns the bytes used.
     fn decode_in_pieces(input: &[u8], piece: usize) -> Result<(usize, bool), ChunkError> {
         let mut body = ChunkedBody::default();
@@ -250,18 +255,18 @@ mod tests {
     #[test]
     fn the_size_line_is_bounded() {
         let mut line = b"1;".to_vec();
-        line.resize(MAX_SIZE_LINE, b'a');
+        line.resize(LIMIT_SIZE_LINE, b'a');
         line.extend_from_slice(b"\r\nx\r\n0\r\n\r\n");
         assert_eq!(decode_in_pieces(&line, 100).map(|(_, done)| done), Ok(true));
         let mut line = b"1;".to_vec();
-        line.resize(MAX_SIZE_LINE + 1, b'a');
+        line.resize(LIMIT_SIZE_LINE + 1, b'a');
         line.extend_from_slice(b"\r\n");
         assert_eq!(decode_in_pieces(&line, 100), Err(ChunkError::Malformed));
     }
 
     #[test]
     fn exactly_the_body_limit_is_accepted_and_one_byte_more_is_too_large() {
-        let limit = MAX_BODY_BYTES as usize;
+        let limit = LIMIT_BODY_BYTES as usize;
         // Two chunks adding up to the limit.
         let mut input = format!("{:x}\r\n", limit - 1).into_bytes();
         input.resize(input.len() + limit - 1, b'a');
@@ -284,14 +289,14 @@ mod tests {
     #[test]
     fn trailers_are_bounded_like_a_head() {
         let mut input = b"0\r\n".to_vec();
-        input.extend(std::iter::repeat_n(b'a', MAX_HEAD_BYTES));
+        input.extend(std::iter::repeat_n(b'a', LIMIT_HEAD_BYTES));
         input.extend_from_slice(b"\r\n\r\n");
         assert_eq!(
             decode_in_pieces(&input, 100).map(|(_, done)| done),
             Ok(true)
         );
         let mut input = b"0\r\n".to_vec();
-        input.extend(std::iter::repeat_n(b'a', MAX_HEAD_BYTES + 1));
+        input.extend(std::iter::repeat_n(b'a', LIMIT_HEAD_BYTES + 1));
         assert_eq!(
             decode_in_pieces(&input, 100),
             Err(ChunkError::TrailersTooLarge)

@@ -4,13 +4,6 @@
 
 use super::{MAX_HEADERS, Status};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Method {
-    Get,
-    Head,
-    Other,
-}
-
 /// What a response says about the connection, and what happens to it after.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Persistence {
@@ -38,8 +31,10 @@ pub(super) enum Framing {
 pub(super) struct Head {
     /// Bytes of the head, including the empty line.
     pub length: usize,
-    pub method: Method,
-    pub path_is_root: bool,
+    /// A HEAD request: its answer, even an error, has no body.
+    pub head_only: bool,
+    /// The request as apps see it (method, target, version, headers).
+    pub request: http::Request<()>,
     pub persistence: Persistence,
     /// `Err` when the head breaks a rule that ends the connection (bad
     /// `Host`, ambiguous framing, unknown coding): the status to answer.
@@ -48,7 +43,7 @@ pub(super) struct Head {
 
 pub(super) enum Parsed {
     Partial,
-    Complete(Head),
+    Complete(Box<Head>),
     Error(Status),
 }
 
@@ -63,13 +58,11 @@ pub(super) fn parse_head(input: &[u8]) -> Parsed {
         Err(httparse::Error::TooManyHeaders) => return Parsed::Error(Status::HEADERS_TOO_LARGE),
         Err(_) => return Parsed::Error(Status::BAD_REQUEST),
     };
-    let method = match request.method {
-        Some("GET") => Method::Get,
-        Some("HEAD") => Method::Head,
-        _ => Method::Other,
-    };
-    let path = request.path.unwrap_or("");
+    let head_only = request.method == Some("HEAD");
     let http_1_1 = request.version == Some(1);
+    let Ok(app_request) = app_request(&request) else {
+        return Parsed::Error(Status::BAD_REQUEST);
+    };
     let mut fields = Fields::default();
     for header in request.headers.iter() {
         fields.add(header.name, header.value);
@@ -80,13 +73,30 @@ pub(super) fn parse_head(input: &[u8]) -> Parsed {
         (false, false, true) => Persistence::KeepAliveDeclared,
         (false, false, false) => Persistence::Close,
     };
-    Parsed::Complete(Head {
+    Parsed::Complete(Box::new(Head {
         length,
-        method,
-        path_is_root: path.split('?').next() == Some("/"),
+        head_only,
+        request: app_request,
         persistence,
         framing: fields.check_host(http_1_1).and(fields.framing(http_1_1)),
-    })
+    }))
+}
+
+/// httparse's borrowed view, copied into the `http` crate's request type
+/// that apps take. The target must also be a URI the `http` crate accepts.
+fn app_request(parsed: &httparse::Request<'_, '_>) -> Result<http::Request<()>, http::Error> {
+    let version = match parsed.version {
+        Some(1) => http::Version::HTTP_11,
+        _ => http::Version::HTTP_10,
+    };
+    let mut builder = http::Request::builder()
+        .method(parsed.method.unwrap_or("GET"))
+        .uri(parsed.path.unwrap_or("/"))
+        .version(version);
+    for header in parsed.headers.iter() {
+        builder = builder.header(header.name, header.value);
+    }
+    builder.body(())
 }
 
 /// The header fields that matter for framing and persistence.
@@ -285,11 +295,32 @@ mod tests {
             b"[::1]x",
             b"[zz::1]",
             b"bad%zzhost",
+            b"ab%41/cdefgh", // the escape is skipped, not what follows it
             b"bad%2",
             b"tab\there",
             b"\"quoted\"",
         ] {
             assert!(!is_valid_host(host), "{:?}", String::from_utf8_lossy(host));
+        }
+    }
+
+    #[test]
+    fn the_app_sees_method_target_and_version() {
+        for (request, version, head_only) in [
+            (
+                &b"HEAD /a?b HTTP/1.1\r\nHost: x\r\n\r\n"[..],
+                http::Version::HTTP_11,
+                true,
+            ),
+            (b"GET /a?b HTTP/1.0\r\n\r\n", http::Version::HTTP_10, false),
+        ] {
+            let Parsed::Complete(head) = parse_head(request) else {
+                panic!("a complete head");
+            };
+            assert_eq!(head.request.version(), version);
+            assert_eq!(head.request.uri(), "/a?b");
+            assert_eq!(head.head_only, head_only);
+            assert_eq!(head.length, request.len());
         }
     }
 

@@ -9,25 +9,31 @@
 //!    arrive within the idle timeout of its **first byte**; later bytes do
 //!    not move that deadline, so a client trickling one byte a second (the
 //!    slowloris attack) gets 408 instead of holding a worker for ever.
-//! 2. *dispatch*: `GET /` and `HEAD /` start a fake DB query (a deadline,
-//!    not a sleep: the session never blocks), anything else is answered at
-//!    once.
-//! 3. *respond*: the response is appended to the output, which never holds
-//!    more than [`OUTPUT_LIMIT`]: the next request is not even parsed until
-//!    the client has read enough to make room for its response.
+//! 2. *dispatch*: the complete request goes to the server's app
+//!    ([`crate::app`]), which answers now or at a later instant (the lab
+//!    page's fake DB: a deadline, not a sleep; the session never blocks);
+//! 3. *respond*: the response head is appended to the output, and its body
+//!    follows in pieces as the output has room. The output never holds more
+//!    than [`OUTPUT_LIMIT`], whatever the body's size (a 2 GiB file too),
+//!    and the next request is not even parsed until the body is out.
 
 use std::fmt::Write as _;
 use std::time::{Instant, SystemTime};
 
+use ::http::header::{self, HeaderName};
+
 use super::chunked::{ChunkError, ChunkedBody};
-use super::head::{Framing, Head, Method, Parsed, Persistence, parse_head};
-use super::{INDEX_PAGE, MAX_BODY_BYTES, MAX_HEAD_BYTES, OUTPUT_LIMIT, Session, Status};
+use super::head::{Framing, Head, Parsed, Persistence, parse_head};
+use super::{MAX_BODY_BYTES, MAX_HEAD_BYTES, OUTPUT_LIMIT, Session, Status};
+use crate::app::{self, Reply};
+use crate::cli::Mode;
 
 /// Unparsed HTTP input kept at most: a full head plus room for pipelining.
 const INPUT_LIMIT: usize = 2 * MAX_HEAD_BYTES;
 
-/// Output room a request needs before it is started. Every response this
-/// engine writes is smaller, so the output stays within [`OUTPUT_LIMIT`].
+/// Output room a request needs before it is started. Every response head
+/// is smaller (bodies follow as room allows), so the output stays within
+/// [`OUTPUT_LIMIT`].
 pub(super) const RESPONSE_ROOM: usize = 1024;
 
 const CLOSE_LINE: &[u8] = b"Connection: close\r\n";
@@ -42,8 +48,11 @@ pub(super) struct Http {
     /// When the request being received must be complete: the time of its
     /// first byte plus the idle timeout. `None` between requests.
     deadline: Option<Instant>,
-    /// A `GET /` or `HEAD /` whose fake DB query is under way.
-    db_query: Option<DbQuery>,
+    /// An app's answer that is due later (the fake DB's).
+    due: Option<Due>,
+    /// The body of the response being sent, moved to the output as it has
+    /// room; no request is started meanwhile.
+    body: Option<app::Body>,
     /// Where the last queued response's `Connection` line is, while it is
     /// still unsent: if the connection closes after all, it must say so.
     last_response: Option<Unsent>,
@@ -51,10 +60,11 @@ pub(super) struct Http {
 
 #[derive(Debug)]
 struct Request {
-    method: Method,
-    path_is_root: bool,
+    head_only: bool,
     persistence: Persistence,
     body: Body,
+    /// What the app gets once the body has been read.
+    for_app: ::http::Request<()>,
 }
 
 /// What is left of a request body.
@@ -65,10 +75,11 @@ enum Body {
     Chunked(ChunkedBody),
 }
 
-/// A request that waits for the fake database.
-#[derive(Debug, Clone, Copy)]
-struct DbQuery {
+/// A response the app will have ready at `ready_at`.
+#[derive(Debug)]
+struct Due {
     ready_at: Instant,
+    response: app::Response,
     head_only: bool,
     persistence: Persistence,
 }
@@ -82,6 +93,11 @@ struct Unsent {
 }
 
 impl Http {
+    /// Whether a response body is still being moved to the output.
+    pub(super) fn is_streaming(&self) -> bool {
+        self.body.is_some()
+    }
+
     /// `count` bytes left the front of the output.
     pub(super) fn sent(&mut self, count: usize) {
         self.last_response = self.last_response.and_then(|unsent| {
@@ -102,7 +118,7 @@ impl Http {
     /// error, must have no body.
     fn answering_head(&self) -> bool {
         match &self.request {
-            Some(request) => request.method == Method::Head,
+            Some(request) => request.head_only,
             None => self.input.starts_with(b"HEAD "),
         }
     }
@@ -132,7 +148,7 @@ impl Session {
     /// Input is taken while no DB query is under way and the output has
     /// room for one more response.
     pub(super) fn http_read_capacity(&self) -> usize {
-        if self.http.db_query.is_some() || self.output.len() + RESPONSE_ROOM > OUTPUT_LIMIT {
+        if self.http.due.is_some() || self.output.len() + RESPONSE_ROOM > OUTPUT_LIMIT {
             return 0;
         }
         INPUT_LIMIT.saturating_sub(self.http.input.len())
@@ -147,8 +163,8 @@ impl Session {
     /// is the server's, not the client's), else the request deadline or
     /// the idle timeout, whichever is first.
     pub(super) fn http_next_deadline(&self, idle: Instant) -> Instant {
-        match (self.http.db_query, self.http.deadline) {
-            (Some(query), _) => query.ready_at,
+        match (self.http.due.as_ref(), self.http.deadline) {
+            (Some(due), _) => due.ready_at,
             (None, Some(deadline)) => deadline.min(idle),
             (None, None) => idle,
         }
@@ -159,7 +175,7 @@ impl Session {
     /// whether the timers were dealt with (the idle timeout is not due).
     pub(super) fn http_timers(&mut self, now: Instant) -> bool {
         self.advance(now);
-        if self.http.db_query.is_some() {
+        if self.http.due.is_some() {
             return true;
         }
         match self.http.deadline {
@@ -183,23 +199,26 @@ impl Session {
     }
     // ANCHOR_END: request_deadline
 
-    /// Moves the HTTP state machine as far as the input and the clock allow:
-    /// deliver a DB answer that is due, skip body bytes, parse the next
-    /// request.
+    /// Moves the HTTP state machine as far as the input, the output's room
+    /// and the clock allow: send on a response body, deliver an answer that
+    /// is due, skip request body bytes, parse the next request.
     pub(super) fn advance(&mut self, now: Instant) {
         loop {
+            if self.http.body.is_some() && !self.send_body() {
+                return; // the rest once the client has read some
+            }
             if self.closing {
                 self.http.input.clear();
                 self.http.request = None;
                 self.http.deadline = None;
                 return;
             }
-            if let Some(query) = self.http.db_query {
-                if now < query.ready_at {
+            if let Some(due) = self.http.due.take() {
+                if now < due.ready_at {
+                    self.http.due = Some(due);
                     return;
                 }
-                self.http.db_query = None;
-                self.page_response(query.head_only, query.persistence);
+                self.app_response(due.response, due.head_only, due.persistence);
                 self.last_activity = now;
                 continue;
             }
@@ -211,7 +230,7 @@ impl Session {
             }
             if let Some(request) = &mut self.http.request {
                 let skipped = request.body.skip(&self.http.input);
-                let head_only = request.method == Method::Head;
+                let head_only = request.head_only;
                 match skipped {
                     Err(status) => self.error_response(status, head_only),
                     Ok((used, false)) => {
@@ -281,13 +300,13 @@ impl Session {
                 let head_only = self.http.answering_head();
                 self.error_response(status, head_only);
             }
-            Parsed::Complete(head) => self.start_request(head),
+            Parsed::Complete(head) => self.start_request(*head),
         }
     }
 
     /// Checks a complete head and starts receiving its body.
     fn start_request(&mut self, head: Head) {
-        let head_only = head.method == Method::Head;
+        let head_only = head.head_only;
         if head.length > MAX_HEAD_BYTES {
             return self.error_response(Status::HEADERS_TOO_LARGE, head_only);
         }
@@ -301,36 +320,30 @@ impl Session {
         };
         self.http.input.drain(..head.length);
         self.http.request = Some(Request {
-            method: head.method,
-            path_is_root: head.path_is_root,
+            head_only: head.head_only,
             persistence: head.persistence,
             body,
+            for_app: head.request,
         });
     }
 
     // ANCHOR: dispatch
-    /// A complete request: the lab's page waits for the fake DB, the rest
-    /// is answered at once.
+    /// A complete request goes to the app, which answers now or later.
     fn dispatch(&mut self, request: Request, now: Instant) {
-        let head_only = request.method == Method::Head;
+        // HEAD gets no body, or on a persistent connection the client
+        // would read it as the start of the next response.
+        let head_only = request.head_only;
         let persistence = request.persistence;
-        match (request.method, request.path_is_root) {
-            // HEAD gets no body, or on a persistent connection the client
-            // would read it as the start of the next response.
-            (_, false) => self.text_response(Status::NOT_FOUND, "", head_only, persistence),
-            (Method::Get | Method::Head, true) => {
-                self.http.db_query = Some(DbQuery {
-                    ready_at: now + self.config.db_latency,
+        match self.config.app.call(request.for_app, now) {
+            Reply::Now(response) => self.app_response(response, head_only, persistence),
+            Reply::At(ready_at, response) => {
+                self.http.due = Some(Due {
+                    ready_at,
+                    response,
                     head_only,
                     persistence,
                 });
             }
-            (Method::Other, true) => self.text_response(
-                Status::METHOD_NOT_ALLOWED,
-                "Allow: GET, HEAD\r\n",
-                false,
-                persistence,
-            ),
         }
     }
     // ANCHOR_END: dispatch
@@ -352,6 +365,69 @@ impl Session {
         self.text_response(status, "", head_only, Persistence::Close);
     }
 
+    // ANCHOR: app_response
+    /// Writes an app's response: its status and headers, then the ones the
+    /// engine owns. The body is only queued; [`Session::send_body`] moves
+    /// it to the output as there is room.
+    fn app_response(
+        &mut self,
+        response: app::Response,
+        head_only: bool,
+        mut persistence: Persistence,
+    ) {
+        let (parts, body) = response.into_parts();
+        let mut headers = String::new();
+        for (name, value) in &parts.headers {
+            if ENGINE_HEADERS.contains(name) {
+                continue;
+            }
+            // `to_str` fails on non-ASCII bytes, which no app here sends.
+            if let Ok(value) = value.to_str() {
+                let _ = write!(headers, "{}: {value}\r\n", title_case(name.as_str()));
+            }
+        }
+        let asks_close = parts
+            .headers
+            .get(header::CONNECTION)
+            .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"close"));
+        if asks_close {
+            persistence = Persistence::Close;
+        }
+        let status = Status(
+            parts.status.as_u16(),
+            parts.status.canonical_reason().unwrap_or(""),
+        );
+        self.write_head(status, &headers, body.len(), persistence);
+        if !head_only && !body.is_empty() {
+            self.http.body = Some(body);
+        }
+    }
+
+    /// Moves as much of the response body as fits to the output; returns
+    /// whether it is all out. A file that ends early (it shrank or was
+    /// replaced while being sent) breaks the promise of `Content-Length`:
+    /// the client cannot tell where this response ends, so only closing
+    /// this connection is left.
+    fn send_body(&mut self) -> bool {
+        let Some(body) = &mut self.http.body else {
+            return true;
+        };
+        let room = OUTPUT_LIMIT.saturating_sub(self.output.len());
+        if let Err(error) = body.read_into(&mut self.output, room) {
+            log::warn!("closing a connection: its file could not be sent: {error}");
+            self.http.body = None;
+            self.abandoned = true;
+            self.closing = true;
+            return false;
+        }
+        if !body.is_done() {
+            return false;
+        }
+        self.http.body = None;
+        true
+    }
+    // ANCHOR_END: app_response
+
     fn text_response(
         &mut self,
         status: Status,
@@ -360,50 +436,41 @@ impl Session {
         persistence: Persistence,
     ) {
         let body = format!("{} {}\n", status.0, status.1);
-        let content_type = "text/plain; charset=utf-8";
-        let response = (status, content_type, extra_headers);
-        self.write_response(response, body.as_bytes(), head_only, persistence);
+        let headers = format!("Content-Type: text/plain; charset=utf-8\r\n{extra_headers}");
+        self.write_head(status, &headers, body.len() as u64, persistence);
+        if !head_only {
+            self.output.extend_from_slice(body.as_bytes());
+        }
     }
 
-    fn page_response(&mut self, head_only: bool, persistence: Persistence) {
-        let response = (Status::OK, "text/html; charset=utf-8", "");
-        self.write_response(response, INDEX_PAGE.as_bytes(), head_only, persistence);
-    }
-
-    fn write_response(
-        &mut self,
-        (status, content_type, extra_headers): (Status, &str, &str),
-        body: &[u8],
-        head_only: bool,
-        persistence: Persistence,
-    ) {
+    /// Appends a response head: the status line, the headers every
+    /// response has, then `headers` (each line ending in CRLF).
+    fn write_head(&mut self, status: Status, headers: &str, length: u64, persistence: Persistence) {
         let mut head = String::with_capacity(256);
         // Writing to a String cannot fail.
         let _ = write!(
             head,
-            "HTTP/1.1 {} {}\r\nServer: {}\r\nDate: {}\r\nContent-Type: {}\r\n\
-             Content-Length: {}\r\nX-Worker: {}\r\n{}",
+            "HTTP/1.1 {} {}\r\nServer: {}\r\nDate: {}\r\n{}\
+             Content-Length: {}\r\nX-Worker: {}\r\n",
             status.0,
             status.1,
             self.config.server_name,
             http_date(),
-            content_type,
-            body.len(),
+            headers,
+            length,
             self.worker,
-            extra_headers,
         );
         let at = self.output.len() + head.len();
         let connection = match persistence {
-            Persistence::KeepAlive => "",
-            Persistence::KeepAliveDeclared => "Connection: keep-alive\r\n",
+            // The lab's fake-DB page keeps the lecture's short answer; the
+            // lab's file-server tests want `Connection` on every response.
+            Persistence::KeepAlive if self.config.mode == Mode::Http => "",
+            Persistence::KeepAlive | Persistence::KeepAliveDeclared => "Connection: keep-alive\r\n",
             Persistence::Close => "Connection: close\r\n",
         };
         head.push_str(connection);
         head.push_str("\r\n");
         self.output.extend_from_slice(head.as_bytes());
-        if !head_only {
-            self.output.extend_from_slice(body);
-        }
         self.http.last_response = if persistence == Persistence::Close {
             self.closing = true;
             None
@@ -415,6 +482,33 @@ impl Session {
         };
     }
 }
+
+/// `content-type` as `Content-Type`. The `http` crate keeps names in lower
+/// case; they are case-insensitive, but the rest of our head is written
+/// the customary way and reads better alike.
+fn title_case(name: &str) -> String {
+    let mut upper = true;
+    name.chars()
+        .map(|letter| {
+            let letter = if upper {
+                letter.to_ascii_uppercase()
+            } else {
+                letter
+            };
+            upper = letter == '-';
+            letter
+        })
+        .collect()
+}
+
+/// Headers the engine writes itself; an app's own are dropped.
+const ENGINE_HEADERS: [HeaderName; 5] = [
+    header::CONNECTION,
+    header::CONTENT_LENGTH,
+    header::DATE,
+    header::SERVER,
+    header::TRANSFER_ENCODING,
+];
 
 /// The `Date` header value, formatted anew for every response: servers
 /// often cache it per second, an optimisation this teaching code skips.

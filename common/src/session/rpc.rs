@@ -96,6 +96,9 @@ mod tests {
         let config = SessionConfig {
             mode: Mode::Rpc,
             db_latency: DB_LATENCY,
+            app: &crate::app::LabPage {
+                db_latency: DB_LATENCY,
+            },
             // Shorter than the DB latency: a query must not count as idle.
             idle_timeout: IDLE_TIMEOUT,
             server_name: "00-test",

@@ -8,6 +8,13 @@ use proptest::prelude::*;
 
 use super::*;
 
+/// The contract's limits, written out instead of taken from the session's
+/// constants: a test that used `OUTPUT_LIMIT` itself would pass whatever
+/// value it had (`64 + 1024` survived mutation testing that way).
+const LIMIT_OUTPUT: usize = 65_536;
+const LIMIT_HEAD_BYTES: usize = 8_192;
+const LIMIT_HEADERS: usize = 64;
+const LIMIT_BODY_BYTES: u64 = 1_048_576;
 const DB_LATENCY: Duration = Duration::from_millis(300);
 const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 const SERVER: &str = "00-test";
@@ -24,12 +31,24 @@ fn ms(millis: u64) -> Duration {
 }
 
 fn config(mode: Mode) -> SessionConfig {
+    config_with_latency(mode, DB_LATENCY)
+}
+
+/// The app is leaked, as servers do once; tests make a few dozen.
+fn config_with_latency(mode: Mode, db_latency: Duration) -> SessionConfig {
     SessionConfig {
         mode,
-        db_latency: DB_LATENCY,
+        db_latency,
+        app: crate::app::for_mode(mode, db_latency, &current_dir()),
         idle_timeout: IDLE_TIMEOUT,
         server_name: SERVER,
     }
+}
+
+/// The document root of files mode's tests: the current directory.
+fn current_dir() -> std::sync::Arc<crate::files::Root> {
+    let root = crate::files::Root::open(std::path::Path::new(".")).expect("the current directory");
+    std::sync::Arc::new(root)
 }
 
 /// A fake driver: a client whose socket always takes everything we write,
@@ -359,7 +378,7 @@ fn other_method_is_405_with_allow_its_body_is_discarded_and_the_connection_stays
 
 #[test]
 fn head_over_8_kib_is_431() {
-    let long = "a".repeat(MAX_HEAD_BYTES);
+    let long = "a".repeat(LIMIT_HEAD_BYTES);
     let request = format!("GET / HTTP/1.1\r\nHost: t\r\nX-Long: {long}\r\n\r\n");
     assert_closes_with(request.as_bytes(), Status::HEADERS_TOO_LARGE);
     // A head that keeps coming is refused before it ends.
@@ -375,9 +394,9 @@ fn head_over_8_kib_is_431() {
 #[test]
 fn head_of_exactly_8_kib_is_served() {
     let prefix = "GET / HTTP/1.1\r\nHost: t\r\nX-Long: ";
-    let long = "a".repeat(MAX_HEAD_BYTES - prefix.len() - 4);
+    let long = "a".repeat(LIMIT_HEAD_BYTES - prefix.len() - 4);
     let request = format!("{prefix}{long}\r\n\r\n");
-    assert_eq!(request.len(), MAX_HEAD_BYTES);
+    assert_eq!(request.len(), LIMIT_HEAD_BYTES);
     assert_page(
         &parse_one(&Driver::http().exchange(request.as_bytes())),
         false,
@@ -392,11 +411,11 @@ fn more_than_64_headers_is_431_and_64_are_fine() {
         format!("GET / HTTP/1.1\r\nHost: t\r\n{headers}\r\n")
     };
     assert_closes_with(
-        request(MAX_HEADERS + 1).as_bytes(),
+        request(LIMIT_HEADERS + 1).as_bytes(),
         Status::HEADERS_TOO_LARGE,
     );
     assert_page(
-        &parse_one(&Driver::http().exchange(request(MAX_HEADERS).as_bytes())),
+        &parse_one(&Driver::http().exchange(request(LIMIT_HEADERS).as_bytes())),
         false,
     );
 }
@@ -405,7 +424,7 @@ fn more_than_64_headers_is_431_and_64_are_fine() {
 fn content_length_over_1_mib_is_413() {
     let request = format!(
         "POST / HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\n\r\n",
-        MAX_BODY_BYTES + 1
+        LIMIT_BODY_BYTES + 1
     );
     assert_closes_with(request.as_bytes(), Status::CONTENT_TOO_LARGE);
 }
@@ -413,9 +432,9 @@ fn content_length_over_1_mib_is_413() {
 #[test]
 fn content_length_of_1_mib_is_read_and_discarded() {
     let mut request =
-        format!("GET / HTTP/1.1\r\nHost: t\r\nContent-Length: {MAX_BODY_BYTES}\r\n\r\n")
+        format!("GET / HTTP/1.1\r\nHost: t\r\nContent-Length: {LIMIT_BODY_BYTES}\r\n\r\n")
             .into_bytes();
-    request.resize(request.len() + MAX_BODY_BYTES as usize, b'x');
+    request.resize(request.len() + LIMIT_BODY_BYTES as usize, b'x');
     request.extend_from_slice(HEAD);
     let mut driver = Driver::http();
     let output = driver.exchange(&request);
@@ -545,10 +564,7 @@ fn a_query_string_on_the_root_is_the_root() {
 
 #[test]
 fn zero_db_latency_answers_at_once() {
-    let mut driver = Driver::new(SessionConfig {
-        db_latency: Duration::ZERO,
-        ..config(Mode::Http)
-    });
+    let mut driver = Driver::new(config_with_latency(Mode::Http, Duration::ZERO));
     driver.session.receive(GET, driver.now);
     assert_page(&parse_one(&driver.take_output()), false);
 }
@@ -721,11 +737,11 @@ fn http_stops_answering_while_the_client_does_not_read() {
     }
     let pending = driver.session.pending_output().len();
     assert!(
-        pending > OUTPUT_LIMIT - 2 * http::RESPONSE_ROOM,
+        pending > LIMIT_OUTPUT - 2 * http::RESPONSE_ROOM,
         "stopped reading at {pending} bytes of output"
     );
     assert!(
-        pending <= OUTPUT_LIMIT,
+        pending <= LIMIT_OUTPUT,
         "the output bound holds, got {pending}"
     );
     assert_eq!(driver.session.read_capacity(), 0);
@@ -931,13 +947,13 @@ fn a_head_trickled_into_an_error_has_no_body() {
 
 #[test]
 fn error_answers_to_head_have_no_body() {
-    let long = "a".repeat(MAX_HEAD_BYTES);
+    let long = "a".repeat(LIMIT_HEAD_BYTES);
     for (request, status) in [
         (format!("HEAD / HTTP/1.1\r\nX: {long}\r\n\r\n"), 431),
         (
             format!(
                 "HEAD / HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
-                MAX_BODY_BYTES + 1
+                LIMIT_BODY_BYTES + 1
             ),
             413,
         ),
@@ -1027,12 +1043,12 @@ fn a_chunked_body_of_exactly_1_mib_is_taken_and_one_byte_more_is_413() {
         bytes
     };
     let mut driver = Driver::http();
-    let mut output = driver.send(&body(MAX_BODY_BYTES as usize), 8192);
+    let mut output = driver.send(&body(LIMIT_BODY_BYTES as usize), 8192);
     output.extend(driver.settle());
     assert_error(&parse_one(&output), Status::NOT_FOUND, false);
     assert!(driver.session.wants_read());
     let mut driver = Driver::http();
-    let output = driver.send(&body(MAX_BODY_BYTES as usize + 1), 8192);
+    let output = driver.send(&body(LIMIT_BODY_BYTES as usize + 1), 8192);
     assert_error(&parse_one(&output), Status::CONTENT_TOO_LARGE, true);
 }
 
@@ -1190,10 +1206,10 @@ fn the_output_bound_holds_while_pipelined_responses_wait() {
     let mut driver = Driver::echo();
     driver
         .session
-        .receive(&vec![b'x'; OUTPUT_LIMIT - 1], driver.now);
+        .receive(&vec![b'x'; LIMIT_OUTPUT - 1], driver.now);
     assert_eq!(driver.session.read_capacity(), 1);
     let mut driver = Driver::http();
-    while driver.session.pending_output().len() + 2 * http::RESPONSE_ROOM <= OUTPUT_LIMIT {
+    while driver.session.pending_output().len() + 2 * http::RESPONSE_ROOM <= LIMIT_OUTPUT {
         driver
             .session
             .receive(b"GET /x HTTP/1.1\r\nHost: x\r\n\r\n", driver.now);
@@ -1201,7 +1217,7 @@ fn the_output_bound_holds_while_pipelined_responses_wait() {
     let pending = driver.session.pending_output().len();
     assert_eq!(
         driver.session.wants_read(),
-        pending + http::RESPONSE_ROOM <= OUTPUT_LIMIT,
+        pending + http::RESPONSE_ROOM <= LIMIT_OUTPUT,
         "{pending}"
     );
 }
@@ -1211,10 +1227,10 @@ fn the_output_bound_holds_while_pipelined_responses_wait() {
 #[test]
 fn echo_takes_exactly_the_output_limit() {
     let mut driver = Driver::echo();
-    assert_eq!(driver.session.read_capacity(), OUTPUT_LIMIT);
+    assert_eq!(driver.session.read_capacity(), LIMIT_OUTPUT);
     driver
         .session
-        .receive(&vec![b'x'; OUTPUT_LIMIT], driver.now);
+        .receive(&vec![b'x'; LIMIT_OUTPUT], driver.now);
     assert_eq!(driver.session.read_capacity(), 0);
     assert!(!driver.session.wants_read());
     driver.session.consume_output(1, driver.now);
@@ -1224,20 +1240,20 @@ fn echo_takes_exactly_the_output_limit() {
 #[test]
 fn http_takes_input_up_to_two_heads() {
     let driver = Driver::http();
-    assert_eq!(driver.session.read_capacity(), 2 * MAX_HEAD_BYTES);
+    assert_eq!(driver.session.read_capacity(), 2 * LIMIT_HEAD_BYTES);
     let mut driver = Driver::http();
     driver
         .session
         .receive(b"GET / HTTP/1.1\r\nHost:", driver.now);
-    assert_eq!(driver.session.read_capacity(), 2 * MAX_HEAD_BYTES - 21);
+    assert_eq!(driver.session.read_capacity(), 2 * LIMIT_HEAD_BYTES - 21);
 }
 
 #[test]
 fn a_head_of_one_byte_over_8_kib_is_431_even_when_complete() {
     let prefix = "GET / HTTP/1.1\r\nHost: t\r\nX-Long: ";
-    let fill = MAX_HEAD_BYTES + 1 - prefix.len() - 4;
+    let fill = LIMIT_HEAD_BYTES + 1 - prefix.len() - 4;
     let request = format!("{prefix}{}\r\n\r\n", "a".repeat(fill));
-    assert_eq!(request.len(), MAX_HEAD_BYTES + 1);
+    assert_eq!(request.len(), LIMIT_HEAD_BYTES + 1);
     assert_closes_with(request.as_bytes(), Status::HEADERS_TOO_LARGE);
 }
 
@@ -1251,6 +1267,47 @@ fn shutdown_while_a_body_arrives_closes_without_answer() {
     driver.session.begin_shutdown(driver.now);
     assert_eq!(driver.take_output(), b"");
     assert!(driver.session.is_finished());
+}
+
+#[test]
+fn nothing_more_is_read_once_the_peer_closed_or_the_session_closes() {
+    // EOF: the peer sends nothing more, so nothing more is read.
+    let mut driver = Driver::echo();
+    driver.session.receive(b"abc", driver.now);
+    driver.eof();
+    assert_eq!(driver.session.read_capacity(), 0);
+    let mut driver = Driver::http();
+    driver.eof();
+    assert_eq!(driver.session.read_capacity(), 0);
+    // Closing after an error, with the answer still unsent.
+    let mut driver = Driver::http();
+    driver.session.receive(b"GARBAGE\r\n\r\n", driver.now);
+    assert!(driver.session.wants_write() && !driver.session.is_finished());
+    assert_eq!(driver.session.read_capacity(), 0);
+    // Abandoned at the idle timeout while output was still unsent.
+    let mut driver = Driver::echo();
+    driver.session.receive(b"abc", driver.now);
+    driver.now += IDLE_TIMEOUT;
+    driver.session.handle_timers(driver.now);
+    assert!(driver.session.is_finished());
+    assert!(!driver.session.wants_write());
+    assert_eq!(driver.session.read_capacity(), 0);
+}
+
+#[test]
+fn input_after_closing_and_empty_reads_change_nothing() {
+    // A driver that reads anyway after shutdown began gets no echo.
+    let mut driver = Driver::echo();
+    driver.session.begin_shutdown(driver.now);
+    driver.session.receive(b"late", driver.now);
+    assert_eq!(driver.session.pending_output(), b"");
+    assert!(driver.session.is_finished());
+    // An empty read is not activity: the idle deadline stays.
+    let mut driver = Driver::echo();
+    let deadline = driver.session.next_deadline();
+    driver.now += ms(5000);
+    driver.session.receive(b"", driver.now);
+    assert_eq!(driver.session.next_deadline(), deadline);
 }
 
 // Echo mode.
@@ -1271,7 +1328,7 @@ fn echo_sends_back_every_byte_in_order() {
     }
     assert_eq!(echoed, b"hello world\r\n\x00\xffGET / HTTP/1.1\r\n\r\n");
     assert!(!driver.session.is_finished());
-    assert_eq!(driver.session.read_capacity(), OUTPUT_LIMIT);
+    assert_eq!(driver.session.read_capacity(), LIMIT_OUTPUT);
 }
 
 #[test]
@@ -1311,16 +1368,16 @@ fn echo_backpressure_stops_reading_at_the_output_limit() {
         let count = driver.session.read_capacity().min(3000);
         driver.session.receive(&vec![b'x'; count], driver.now);
         taken += count;
-        assert!(driver.session.pending_output().len() <= OUTPUT_LIMIT);
+        assert!(driver.session.pending_output().len() <= LIMIT_OUTPUT);
     }
-    assert_eq!(taken, OUTPUT_LIMIT);
+    assert_eq!(taken, LIMIT_OUTPUT);
     assert_eq!(driver.session.read_capacity(), 0);
-    assert_eq!(driver.session.pending_output().len(), OUTPUT_LIMIT);
+    assert_eq!(driver.session.pending_output().len(), LIMIT_OUTPUT);
     // The client reads a little: there is room for exactly that much.
     driver.session.consume_output(1000, driver.now);
     assert_eq!(driver.session.read_capacity(), 1000);
-    driver.session.consume_output(OUTPUT_LIMIT, driver.now);
-    assert_eq!(driver.session.read_capacity(), OUTPUT_LIMIT);
+    driver.session.consume_output(LIMIT_OUTPUT, driver.now);
+    assert_eq!(driver.session.read_capacity(), LIMIT_OUTPUT);
 }
 
 #[test]
@@ -1436,7 +1493,7 @@ proptest! {
         while !driver.session.is_finished() {
             prop_assert!(wakes <= max_wakes, "{} wake-ups for {} bytes", wakes, input.len());
             prop_assert!(output.len() <= max_output, "{} bytes of output", output.len());
-            prop_assert!(driver.session.pending_output().len() <= OUTPUT_LIMIT);
+            prop_assert!(driver.session.pending_output().len() <= LIMIT_OUTPUT);
             if driver.session.wants_write() {
                 let count = writes.pick().min(driver.session.pending_output().len());
                 output.extend_from_slice(&driver.session.pending_output()[..count]);
@@ -1462,7 +1519,7 @@ proptest! {
     }
 
     /// Echo sends back exactly what came in, however it is split on the way
-    /// in and out, and never holds more than OUTPUT_LIMIT.
+    /// in and out, and never holds more than LIMIT_OUTPUT.
     #[test]
     fn echo_output_equals_input(
         head in prop::collection::vec(any::<u8>(), 0..512),
@@ -1502,10 +1559,13 @@ proptest! {
             } else {
                 prop_assert!(false, "stuck: nothing to read or write, not finished");
             }
-            prop_assert!(driver.session.pending_output().len() <= OUTPUT_LIMIT);
+            prop_assert!(driver.session.pending_output().len() <= LIMIT_OUTPUT);
         }
         prop_assert!(rest.is_empty());
         prop_assert_eq!(output.len(), input.len());
         prop_assert!(output == input, "the echo differs from the input");
     }
 }
+
+/// Files and axum modes through the engine.
+mod apps;

@@ -27,7 +27,7 @@ const CAPTION_HEIGHT: u32 = 64;
 
 /// One colour per model, the same in every chart.
 fn model_color(model: &str) -> RGBColor {
-    const COLORS: [RGBColor; 9] = [
+    const COLORS: [RGBColor; 11] = [
         RGBColor(214, 39, 40),   // 01 red
         RGBColor(255, 127, 14),  // 02 orange
         RGBColor(140, 86, 75),   // 03 brown
@@ -37,9 +37,11 @@ fn model_color(model: &str) -> RGBColor {
         RGBColor(31, 119, 180),  // 07 blue
         RGBColor(23, 190, 207),  // 08 cyan
         RGBColor(44, 160, 44),   // 09 green
+        RGBColor(127, 127, 127), // 10 grey
+        RGBColor(127, 127, 127), // 11 grey
     ];
     let index = MODELS.iter().position(|name| *name == model).unwrap_or(0);
-    COLORS[index]
+    COLORS[index % COLORS.len()]
 }
 
 /// A named line of points.

@@ -18,8 +18,8 @@ use crate::config::{
 };
 use crate::duration::{DurationRange, as_text};
 
-/// The nine models, in the order of the book.
-pub const MODELS: [&str; 9] = [
+/// The models, in the order of the book.
+pub const MODELS: &[&str] = &[
     "01-blocking",
     "02-thread-per-client",
     "03-thread-pool",
@@ -29,6 +29,7 @@ pub const MODELS: [&str; 9] = [
     "07-epoll",
     "08-coroutines",
     "09-async",
+    "11-io-uring",
 ];
 
 /// The fake database's reply time, as in the lab.
@@ -481,7 +482,9 @@ pub fn resolve_models(names: &[String]) -> Result<Vec<String>, String> {
                 })
                 .map(ToString::to_string)
                 .ok_or_else(|| {
-                    format!("unknown model `{name}`: use 01-blocking ... 09-async (or 01 ... 09)")
+                    format!(
+                        "unknown model `{name}`: use 01-blocking ... 11-io-uring (or 01 ... 11)"
+                    )
                 })
         })
         .collect()
@@ -522,7 +525,10 @@ mod tests {
             resolve_models(&names(&["07", "01-blocking"])),
             Ok(names(&["07-epoll", "01-blocking"]))
         );
-        assert_eq!(resolve_models(&names(&["all"])).map(|all| all.len()), Ok(9));
+        assert_eq!(
+            resolve_models(&names(&["all"])).map(|all| all.len()),
+            Ok(MODELS.len())
+        );
         assert!(resolve_models(&names(&["0"])).is_err());
     }
 
@@ -537,7 +543,7 @@ mod tests {
         };
         // lab: 2 variants; sweeps: 5 and 4 counts; c10k: 3 counts;
         // rpc-sweep: 2 functions x 4 counts.
-        assert_eq!(plan(&request).len(), 9 * (2 + 5 + 4 + 3 + 2 * 4));
+        assert_eq!(plan(&request).len(), MODELS.len() * (2 + 5 + 4 + 3 + 2 * 4));
         let rpc = PlanRequest {
             scenarios: vec![Scenario::RpcSweep],
             models: vec!["07-epoll".to_string()],

@@ -1,0 +1,247 @@
+//! The reactor: `add_reader` and `add_writer` over epoll. Each watched fd
+//! maps to what is known of it in each direction (may a call succeed? who
+//! waits?); `epoll_wait` turns readiness into woken tasks.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::future::poll_fn;
+use std::io::{self, Read, Write};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::task::{Poll, Waker};
+use std::time::Instant;
+
+use nix::fcntl::{FcntlArg, OFlag, fcntl};
+use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
+
+use super::{CURRENT, current};
+
+// ANCHOR: reactor
+/// The selector under `add_reader`/`add_writer`: epoll, and for each
+/// watched fd what is known of it in each direction.
+pub(super) struct Reactor {
+    epoll: Epoll,
+    fds: RefCell<HashMap<RawFd, [Readiness; 2]>>,
+}
+
+/// Index into an fd's `[Readiness; 2]`.
+#[derive(Debug, Clone, Copy)]
+enum Direction {
+    Read = 0,
+    Write = 1,
+}
+
+/// One direction of one fd: may an I/O call succeed, and who waits.
+struct Readiness {
+    /// Cleared by `WouldBlock` (or a short read), set by epoll. While it
+    /// is clear, a task waits without trying the call: tokio's trick to
+    /// save the syscall that would only say `WouldBlock`.
+    ready: bool,
+    /// The peer hung up (or the socket failed): sticky, so a short read
+    /// cannot clear it. Data and FIN often arrive together: the one edge
+    /// epoll reports is used up by the read that takes the data, and a
+    /// short read must not make the task wait for an EOF that was already
+    /// announced (it would wait until its timeout). tokio keeps this as a
+    /// separate READ_CLOSED bit for the same reason.
+    closed: bool,
+    waiter: Option<Waker>,
+}
+
+impl Reactor {
+    pub(super) fn new() -> io::Result<Reactor> {
+        let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)?;
+        let fds = RefCell::default();
+        Ok(Reactor { epoll, fds })
+    }
+
+    /// Watches `fd` for good, edge-triggered (as tokio does): epoll then
+    /// reports only *changes* to ready, so there is no `epoll_ctl` per
+    /// wait. That is correct because a task waits only after the I/O call
+    /// said `WouldBlock` (or drained the socket), and the next change
+    /// then comes as an event.
+    pub(super) fn register(&self, fd: BorrowedFd<'_>) -> io::Result<()> {
+        let raw = fd.as_raw_fd();
+        let data = u64::try_from(raw).map_err(|_| io::ErrorKind::InvalidInput)?;
+        let flags = EpollFlags::EPOLLIN | EpollFlags::EPOLLOUT | EpollFlags::EPOLLRDHUP;
+        self.epoll
+            .add(fd, EpollEvent::new(flags | EpollFlags::EPOLLET, data))?;
+        // Optimistic: the first call just tries.
+        let ready = || Readiness {
+            ready: true,
+            closed: false,
+            waiter: None,
+        };
+        self.fds.borrow_mut().insert(raw, [ready(), ready()]);
+        Ok(())
+    }
+
+    fn deregister(&self, fd: BorrowedFd<'_>) {
+        // Before close: the number is reused by the next socket.
+        self.fds.borrow_mut().remove(&fd.as_raw_fd());
+        let _ = self.epoll.delete(fd);
+    }
+
+    fn is_ready(&self, fd: RawFd, direction: Direction) -> bool {
+        self.fds
+            .borrow()
+            .get(&fd)
+            .is_some_and(|fd| fd[direction as usize].ready || fd[direction as usize].closed)
+    }
+
+    fn clear_ready(&self, fd: RawFd, direction: Direction) {
+        if let Some(fd) = self.fds.borrow_mut().get_mut(&fd) {
+            fd[direction as usize].ready = false;
+        }
+    }
+
+    /// `add_reader` (`Direction::Read`) and `add_writer`: wake `waker`
+    /// when `fd` becomes ready. A task polled again may bring a different
+    /// waker (`join!`, `select!`): the newest replaces the old.
+    fn add_waiter(&self, fd: RawFd, direction: Direction, waker: &Waker) {
+        if let Some(fd) = self.fds.borrow_mut().get_mut(&fd) {
+            match &mut fd[direction as usize].waiter {
+                Some(old) => old.clone_from(waker),
+                slot => *slot = Some(waker.clone()),
+            }
+        }
+    }
+
+    /// Waits for ready fds until `deadline` (`None`: for ever) and wakes
+    /// their tasks.
+    pub(super) fn wait(
+        &self,
+        events: &mut [EpollEvent],
+        deadline: Option<Instant>,
+    ) -> io::Result<()> {
+        // epoll counts whole milliseconds. Rounding down would wake just
+        // before the timer is due and spin with zero timeouts until it is.
+        let timeout = match deadline {
+            None => EpollTimeout::NONE,
+            Some(at) => {
+                let wait = at.saturating_duration_since(Instant::now());
+                EpollTimeout::try_from(wait.as_nanos().div_ceil(1_000_000))
+                    .unwrap_or(EpollTimeout::MAX)
+            }
+        };
+        let count = match self.epoll.wait(events, timeout) {
+            Ok(count) => count,
+            Err(nix::errno::Errno::EINTR) => 0,
+            Err(error) => return Err(error.into()),
+        };
+        let mut fds = self.fds.borrow_mut();
+        for event in &events[..count] {
+            let fd = RawFd::try_from(event.data()).unwrap_or(-1);
+            let Some(fd) = fds.get_mut(&fd) else {
+                continue; // closed since
+            };
+            let flags = event.events();
+            let failed = EpollFlags::EPOLLERR | EpollFlags::EPOLLHUP;
+            let readable = EpollFlags::EPOLLIN | EpollFlags::EPOLLRDHUP | failed;
+            let hung_up = [failed | EpollFlags::EPOLLRDHUP, failed];
+            for (direction, wanted) in [(0, readable), (1, EpollFlags::EPOLLOUT | failed)] {
+                if flags.intersects(wanted) {
+                    fd[direction].ready = true;
+                    fd[direction].closed |= flags.intersects(hung_up[direction]);
+                    fd[direction]
+                        .waiter
+                        .take()
+                        .into_iter()
+                        .for_each(Waker::wake);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A non-blocking socket (or any fd) registered with the reactor, as
+/// async-io's `Async<T>`: `Async<TcpStream>`, `Async<TcpListener>`.
+pub struct Async<T: AsFd> {
+    io: T,
+}
+
+impl<T: AsFd> Async<T> {
+    pub fn new(io: T) -> io::Result<Async<T>> {
+        // A blocking call would stall every task on this thread.
+        let flags = OFlag::from_bits_truncate(fcntl(io.as_fd(), FcntlArg::F_GETFL)?);
+        fcntl(io.as_fd(), FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK))?;
+        current().reactor.register(io.as_fd())?;
+        Ok(Async { io })
+    }
+
+    pub fn get_ref(&self) -> &T {
+        &self.io
+    }
+
+    /// Tries `op` (a non-blocking `accept`...); on `WouldBlock` waits for
+    /// readable and tries again: linear code on top of `add_reader`.
+    pub async fn read_with<R>(&self, op: impl FnMut(&T) -> io::Result<R>) -> io::Result<R> {
+        self.retry(Direction::Read, op, |_| false).await
+    }
+
+    /// The heart of it: one poll tries the call if the fd may be ready,
+    /// and otherwise leaves the task's waker with the reactor.
+    async fn retry<R>(
+        &self,
+        direction: Direction,
+        mut op: impl FnMut(&T) -> io::Result<R>,
+        drained: impl Fn(&R) -> bool,
+    ) -> io::Result<R> {
+        let fd = self.as_raw_fd();
+        poll_fn(|context| {
+            let runtime = current();
+            if runtime.reactor.is_ready(fd, direction) {
+                match op(&self.io) {
+                    Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
+                    result => {
+                        if result.as_ref().is_ok_and(&drained) {
+                            runtime.reactor.clear_ready(fd, direction);
+                        }
+                        return Poll::Ready(result);
+                    }
+                }
+                runtime.reactor.clear_ready(fd, direction);
+            }
+            runtime.reactor.add_waiter(fd, direction, context.waker());
+            Poll::Pending
+        })
+        .await
+    }
+}
+
+impl<T: AsFd> Async<T>
+where
+    for<'a> &'a T: Read + Write,
+{
+    /// `read`, knowing that a read shorter than the buffer (but not EOF)
+    /// emptied the socket: the next one waits for epoll without a try.
+    pub async fn read(&self, buffer: &mut [u8]) -> io::Result<usize> {
+        let size = buffer.len();
+        let read = |mut io: &T| io.read(buffer);
+        self.retry(Direction::Read, read, |&count| count > 0 && count < size)
+            .await
+    }
+
+    /// `write`; a short write filled the socket's send buffer.
+    pub async fn write(&self, bytes: &[u8]) -> io::Result<usize> {
+        let write = |mut io: &T| io.write(bytes);
+        let full = |&count: &usize| count > 0 && count < bytes.len();
+        self.retry(Direction::Write, write, full).await
+    }
+}
+
+impl<T: AsFd> AsRawFd for Async<T> {
+    fn as_raw_fd(&self) -> RawFd {
+        self.io.as_fd().as_raw_fd()
+    }
+}
+
+impl<T: AsFd> Drop for Async<T> {
+    fn drop(&mut self) {
+        // A task dropped after `block_on` returned finds no runtime; its
+        // epoll instance is gone then anyway.
+        if let Some(runtime) = CURRENT.with_borrow(Clone::clone) {
+            runtime.reactor.deregister(self.io.as_fd());
+        }
+    }
+}
+// ANCHOR_END: reactor

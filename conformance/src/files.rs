@@ -1,0 +1,471 @@
+//! Checks of files mode and axum mode, over real sockets against a document
+//! root generated in a temp dir for each check: nested directories, names
+//! with spaces and two dots, binary files compared byte for byte, a symlink
+//! that leads out of the root.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::os::unix::fs::symlink;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Barrier};
+use std::thread;
+use std::time::Duration;
+
+use crate::client::{Client, Response};
+use crate::prefork::children_of;
+use crate::server::{Server, run_to_exit};
+
+/// The document root of one check, deleted when dropped. `files` maps each
+/// file's URL path (percent-encoded) to its content.
+pub struct DocRoot {
+    dir: tempfile::TempDir,
+    pub files: BTreeMap<String, Vec<u8>>,
+}
+
+/// Bytes that reveal reordering or loss, different for every `seed`.
+fn binary_content(length: usize, seed: usize) -> Vec<u8> {
+    (0..length)
+        .map(|index| ((index * 31 + seed * 7 + index / 997) % 256) as u8)
+        .collect()
+}
+
+impl DocRoot {
+    pub fn new() -> DocRoot {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let mut root = DocRoot {
+            dir,
+            files: BTreeMap::new(),
+        };
+        root.add(
+            "index.html",
+            b"<html><head><link rel=stylesheet href=style.css></head>\
+              <body><img src=img/logo.png></body></html>",
+        );
+        root.add("style.css", b"body { background: #fed; }");
+        root.add("app.js", b"console.log('hi');");
+        root.add("img/logo.png", &binary_content(150_000, 1));
+        root.add("img/photo.jpg", &binary_content(1_000_000, 2));
+        root.add("img/anim.gif", &binary_content(4_321, 3));
+        root.add("a dir/with space.txt", b"spaces in both names");
+        root.add("x..y.txt", b"two dots in a name");
+        root.add("nested/deep/er/index.html", b"deep index");
+        root.add("nested/deep/er/data.bin", &binary_content(70_001, 4));
+        fs::create_dir_all(root.path("empty")).expect("mkdir");
+        // A directory named like a file.
+        fs::create_dir_all(root.path("page.html")).expect("mkdir");
+        fs::write(root.dir.path().join("secret.txt"), "outside the root").expect("write");
+        symlink("../secret.txt", root.path("link-out")).expect("symlink");
+        symlink("style.css", root.path("link-in.css")).expect("symlink");
+        for index in 0..40 {
+            let size = 500 + index * 5_113;
+            root.add(
+                &format!("burst/f{index:02}.bin"),
+                &binary_content(size, index),
+            );
+        }
+        root
+    }
+
+    /// Where the server is told to look: `DIR/root`, so that `DIR/secret.txt`
+    /// is just outside.
+    pub fn root(&self) -> std::path::PathBuf {
+        self.dir.path().join("root")
+    }
+
+    fn path(&self, name: &str) -> std::path::PathBuf {
+        self.root().join(name)
+    }
+
+    /// Writes a file and remembers its content under its URL path.
+    pub fn add(&mut self, name: &str, content: &[u8]) {
+        let path = self.path(name);
+        fs::create_dir_all(path.parent().expect("a parent")).expect("mkdir");
+        fs::write(&path, content).expect("write a file");
+        self.files
+            .insert(format!("/{}", name.replace(' ', "%20")), content.to_vec());
+    }
+
+    pub fn content(&self, url: &str) -> &[u8] {
+        self.files.get(url).map_or_else(
+            || panic!("{url} is not in the document root"),
+            Vec::as_slice,
+        )
+    }
+}
+
+impl Default for DocRoot {
+    fn default() -> DocRoot {
+        DocRoot::new()
+    }
+}
+
+pub fn files_server(binary: &str, root: &Path) -> Server {
+    let root = root.to_str().expect("a UTF-8 temp path");
+    Server::start(binary, &["--mode", "files", "--root", root])
+}
+
+fn request(method: &str, target: &str) -> Vec<u8> {
+    format!("{method} {target} HTTP/1.1\r\nHost: test\r\n\r\n").into_bytes()
+}
+
+/// Every response: `Server`, `Date`, `Connection`, a length.
+fn assert_common_headers(response: &Response, target: &str) {
+    for name in ["Server", "Date", "Connection", "Content-Length"] {
+        assert!(
+            response.header(name).is_some(),
+            "{target}: no {name} in {response:?}"
+        );
+    }
+}
+
+fn assert_file(response: &Response, target: &str, content: &[u8], content_type: &str) {
+    assert_eq!(response.status, 200, "{target}: {response:?}");
+    assert_common_headers(response, target);
+    assert_eq!(
+        response.header("Content-Type"),
+        Some(content_type),
+        "{target}"
+    );
+    assert_eq!(
+        response.header("Content-Length"),
+        Some(content.len().to_string().as_str()),
+        "{target}"
+    );
+    assert!(response.body == content, "{target}: the body differs");
+}
+
+pub fn files_serve_the_tree(binary: &str) {
+    let root = DocRoot::new();
+    let server = files_server(binary, &root.root());
+    let mut client = Client::connect(server.addr);
+    let index = root.content("/index.html");
+    assert_file(&client.get("/"), "/", index, "text/html");
+    assert_file(&client.get("/?v=1"), "/?v=1", index, "text/html");
+    for (target, content_type) in [
+        ("/index.html", "text/html"),
+        ("/style.css", "text/css"),
+        ("/app.js", "application/javascript"),
+        ("/img/logo.png", "image/png"),
+        ("/img/photo.jpg", "image/jpeg"),
+        ("/img/anim.gif", "image/gif"),
+        ("/a%20dir/with%20space.txt", "text/plain"),
+        ("/x..y.txt", "text/plain"),
+        ("/nested/deep/er/data.bin", "application/octet-stream"),
+    ] {
+        let response = client.get(target);
+        assert_file(&response, target, root.content(target), content_type);
+        assert_eq!(
+            response.header("Connection"),
+            Some("keep-alive"),
+            "{target}: HTTP/1.1 stays open"
+        );
+    }
+    let deep = client.get("/nested/deep/er/");
+    assert_file(&deep, "/nested/deep/er/", b"deep index", "text/html");
+    let encoded = client.get("/img/%6c%6fgo.png?x=%zz");
+    assert_file(
+        &encoded,
+        "encoded",
+        root.content("/img/logo.png"),
+        "image/png",
+    );
+    let inside = client.get("/link-in.css");
+    assert_file(
+        &inside,
+        "/link-in.css",
+        root.content("/style.css"),
+        "text/css",
+    );
+}
+
+pub fn files_head_has_lengths_and_no_body(binary: &str) {
+    let root = DocRoot::new();
+    let server = files_server(binary, &root.root());
+    let mut client = Client::connect(server.addr);
+    for target in ["/img/photo.jpg", "/style.css", "/x..y.txt"] {
+        client.send(&request("HEAD", target));
+        let head = client.read_response(true);
+        assert_eq!(head.status, 200, "{target}");
+        assert_common_headers(&head, target);
+        assert_eq!(
+            head.header("Content-Length"),
+            Some(root.content(target).len().to_string().as_str()),
+            "{target}: HEAD announces the GET's length"
+        );
+    }
+    // Had any HEAD sent a body, this would read it as a status line.
+    let after = client.get("/style.css");
+    assert_file(&after, "/style.css", root.content("/style.css"), "text/css");
+}
+
+/// Each refusal on a connection of its own, sent raw (a client library
+/// would normalise `..` away before sending).
+pub fn files_refusals(binary: &str) {
+    let root = DocRoot::new();
+    let server = files_server(binary, &root.root());
+    for (method, target, status) in [
+        ("GET", "/missing.html", 404),
+        ("GET", "/style.css/", 404),
+        ("GET", "/empty/", 403),
+        ("GET", "/page.html/", 403),
+        ("GET", "/../secret.txt", 403),
+        ("GET", "/%2e%2e/secret.txt", 403),
+        ("GET", "/%2e%2e%2fsecret.txt", 403),
+        ("GET", "/img/..%2f..%2f..%2fsecret.txt", 403),
+        ("GET", "/link-out", 403),
+        ("GET", "/%zz", 400),
+        ("GET", "/a%00.txt", 400),
+        ("POST", "/style.css", 405),
+        ("DELETE", "/", 405),
+        ("HEAD", "/missing.html", 404),
+    ] {
+        let mut client = Client::connect(server.addr);
+        client.send(&request(method, target));
+        let response = client.read_response(method == "HEAD");
+        assert_eq!(response.status, status, "{method} {target}: {response:?}");
+        assert_common_headers(&response, target);
+        assert!(
+            response.body != b"outside the root",
+            "{target} leaked a file from outside the root"
+        );
+        if status == 405 {
+            assert_eq!(response.header("Allow"), Some("GET, HEAD"));
+        }
+    }
+    let mut client = Client::connect(server.addr);
+    let moved = client.get("/a%20dir");
+    assert_eq!(moved.status, 301, "a directory without its slash");
+    assert_eq!(moved.header("Location"), Some("/a%20dir/"));
+    // A 404 keeps the connection open.
+    assert_eq!(client.get("/nope").status, 404);
+    let css = client.get("/style.css");
+    assert_file(&css, "/style.css", root.content("/style.css"), "text/css");
+}
+
+pub fn files_pipelined_keep_alive(binary: &str) {
+    let root = DocRoot::new();
+    let server = files_server(binary, &root.root());
+    let targets = [
+        "/img/photo.jpg",
+        "/style.css",
+        "/missing",
+        "/img/logo.png",
+        "/x..y.txt",
+        "/nested/deep/er/data.bin",
+        "/burst/f07.bin",
+    ];
+    let mut batch = Vec::new();
+    for target in targets {
+        batch.extend(request("GET", target));
+    }
+    batch.extend(request("HEAD", "/img/logo.png"));
+    let mut client = Client::connect(server.addr);
+    client.send(&batch);
+    for target in targets {
+        let response = client.read_response(false);
+        match root.files.get(target) {
+            Some(content) => assert!(
+                response.status == 200 && response.body == *content,
+                "{target}: wrong response in the pipeline: {}",
+                response.status_line
+            ),
+            None => assert_eq!(response.status, 404, "{target}"),
+        }
+    }
+    let head = client.read_response(true);
+    assert_eq!(head.header("Content-Length"), Some("150000"));
+    assert_eq!(client.get("/app.js").body, root.content("/app.js"));
+}
+
+/// Resident memory of the server and its children (prefork), in bytes.
+fn resident_bytes(pid: u32) -> u64 {
+    let mut pids = vec![pid];
+    pids.extend(children_of(pid));
+    pids.iter()
+        .filter_map(|pid| fs::read_to_string(format!("/proc/{pid}/status")).ok())
+        .filter_map(|status| {
+            let line = status.lines().find(|line| line.starts_with("VmRSS:"))?;
+            let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+            Some(kib * 1024)
+        })
+        .sum()
+}
+
+/// How much the server's memory may grow while it sends a 50 MB file: a
+/// server that read the file into memory would grow by 50 MB.
+const RSS_GROWTH_LIMIT: u64 = 12 * 1024 * 1024;
+
+pub fn files_large_file_keeps_memory_flat(binary: &str) {
+    const SIZE: usize = 50 * 1000 * 1000;
+    let mut root = DocRoot::new();
+    root.add("big.bin", &binary_content(SIZE, 9));
+    let server = files_server(binary, &root.root());
+    let mut client = Client::connect(server.addr);
+    // Warm up: threads and buffers that exist for any request.
+    assert_eq!(client.get("/style.css").status, 200);
+    let before = resident_bytes(server.pid);
+    let done = Arc::new(AtomicBool::new(false));
+    let pid = server.pid;
+    let sampler = {
+        let done = Arc::clone(&done);
+        thread::spawn(move || {
+            let mut peak = 0;
+            while !done.load(Ordering::SeqCst) {
+                peak = peak.max(resident_bytes(pid));
+                thread::sleep(Duration::from_millis(5));
+            }
+            peak
+        })
+    };
+    client.send(&request("GET", "/big.bin"));
+    let response = client.read_response(true);
+    assert_eq!(response.header("Content-Length"), Some("50000000"));
+    // Read half, stop reading for a while (the server must stop too, not
+    // buffer the rest), then read the rest.
+    let expected = root.content("/big.bin");
+    let mut body = vec![0; SIZE];
+    client.read_exact(&mut body[..SIZE / 2]);
+    let stalled_peak = {
+        let mut peak = 0;
+        for _ in 0..40 {
+            peak = peak.max(resident_bytes(pid));
+            thread::sleep(Duration::from_millis(10));
+        }
+        peak
+    };
+    client.read_exact(&mut body[SIZE / 2..]);
+    done.store(true, Ordering::SeqCst);
+    let peak = sampler.join().expect("the sampler").max(stalled_peak);
+    assert!(body == expected, "the 50 MB body differs");
+    let growth = peak.saturating_sub(before);
+    assert!(
+        growth < RSS_GROWTH_LIMIT,
+        "RSS grew by {} KiB while sending 50 MB (from {} KiB)",
+        growth / 1024,
+        before / 1024
+    );
+    assert_eq!(client.get("/app.js").body, root.content("/app.js"));
+}
+
+/// A file truncated while it is being sent: the server cannot keep the
+/// promise of `Content-Length`, so it logs and closes that connection, and
+/// goes on serving.
+pub fn files_shrinking_file_ends_only_its_connection(binary: &str) {
+    const SIZE: usize = 50 * 1000 * 1000;
+    let mut root = DocRoot::new();
+    root.add("shrinks.bin", &binary_content(SIZE, 5));
+    let server = files_server(binary, &root.root());
+    let mut client = Client::connect(server.addr);
+    client.send(&request("GET", "/shrinks.bin"));
+    assert_eq!(client.read_response(true).status, 200);
+    let mut first = vec![0; 1_000_000];
+    client.read_exact(&mut first);
+    // The server is at most its 64 KiB plus the socket buffers (a few MB)
+    // ahead of us: far from the end of the file it is about to lose.
+    fs::File::options()
+        .write(true)
+        .open(root.path("shrinks.bin"))
+        .and_then(|file| file.set_len(1_000_000))
+        .expect("truncate the file");
+    let rest = client.read_to_close();
+    assert!(
+        first.len() + rest.len() < SIZE,
+        "the whole file came although it shrank"
+    );
+    crate::scale::wait_until(|| server.stderr().contains("could not be sent"));
+    // A new connection: 01 serves one at a time, so none could wait beside.
+    let css = Client::connect(server.addr).get("/style.css");
+    assert_file(&css, "/style.css", root.content("/style.css"), "text/css");
+}
+
+/// What a browser does with a page: 6 keep-alive connections at once,
+/// fetching 40 files between them.
+pub fn files_browser_burst(binary: &str) {
+    let root = Arc::new(DocRoot::new());
+    let server = files_server(binary, &root.root());
+    let connections = 6;
+    let start = Arc::new(Barrier::new(connections));
+    let fetchers: Vec<_> = (0..connections)
+        .map(|connection| {
+            let root = Arc::clone(&root);
+            let start = Arc::clone(&start);
+            let addr = server.addr;
+            thread::spawn(move || {
+                let mut client = Client::connect(addr);
+                start.wait();
+                let mut fetched = 0;
+                for index in (connection..40).step_by(connections) {
+                    let target = format!("/burst/f{index:02}.bin");
+                    let response = client.get(&target);
+                    assert!(
+                        response.status == 200 && response.body == root.content(&target),
+                        "{target}: {}",
+                        response.status_line
+                    );
+                    fetched += 1;
+                }
+                // Like a browser leaving the page: blocking models serve
+                // the next connection only once this one is gone.
+                client.stream().shutdown(std::net::Shutdown::Both).ok();
+                fetched
+            })
+        })
+        .collect();
+    let fetched: usize = fetchers
+        .into_iter()
+        .map(|fetcher| fetcher.join().expect("a fetcher"))
+        .sum();
+    assert_eq!(fetched, 40);
+}
+
+pub fn files_root_must_be_a_directory(binary: &str) {
+    let root = DocRoot::new();
+    let not_a_dir = root.path("style.css");
+    for bad in [not_a_dir.to_str().expect("UTF-8"), "/no/such/dir"] {
+        let (status, stderr) = run_to_exit(binary, &["--mode", "files", "--root", bad]);
+        assert_eq!(status.code(), Some(2), "--root {bad}: {stderr}");
+        assert!(
+            stderr.contains("--root") && stderr.contains("not a readable directory"),
+            "{stderr}"
+        );
+    }
+}
+
+/// The lecture's quote, as the axum app sends it.
+pub const QUOTE_AUTHOR: &str = "Grace Hopper";
+pub const QUOTE: &str = "I've always been more interested in the future than in the past.";
+
+pub fn axum_quote(binary: &str) {
+    let server = Server::start(binary, &["--mode", "axum"]);
+    let mut client = Client::connect(server.addr);
+    for _ in 0..2 {
+        let response = client.get("/quote");
+        assert_eq!(response.status, 200, "{response:?}");
+        assert_common_headers(&response, "/quote");
+        assert_eq!(response.header("Content-Type"), Some("application/json"));
+        let quote: serde_json::Value =
+            serde_json::from_slice(&response.body).expect("the body is JSON");
+        assert_eq!(quote["author"], QUOTE_AUTHOR);
+        assert_eq!(quote["quote"], QUOTE);
+    }
+    client.send(&request("HEAD", "/quote"));
+    let head = client.read_response(true);
+    assert_eq!(head.status, 200);
+    client.send(&request("POST", "/quote"));
+    let post = client.read_response(false);
+    assert_eq!(post.status, 405, "{post:?}");
+    assert!(
+        post.header("Allow")
+            .is_some_and(|allow| allow.contains("GET")),
+        "{post:?}"
+    );
+    assert_eq!(client.get("/nope").status, 404);
+    // Pipelined, and still in order.
+    let mut batch = request("GET", "/quote");
+    batch.extend(request("GET", "/missing"));
+    batch.extend(request("GET", "/quote"));
+    client.send(&batch);
+    let statuses: Vec<u16> = (0..3).map(|_| client.read_response(false).status).collect();
+    assert_eq!(statuses, [200, 404, 200]);
+}

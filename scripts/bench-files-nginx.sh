@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# Files mode against nginx on the same document root: the lab's target.
+# One worker each (nginx `worker_processes 1`; 07-epoll is one thread):
+#   small file, a new connection per request:  ab -n 50000 -c 100
+#   ~1 MB file, keep-alive:                     wrk -t1 -c 100 -d 10s
+# Three rounds, interleaved (nginx, model, nginx, model, ...) so that noise
+# from other processes hits both alike; prints each run, the medians and the
+# ratios model / nginx. Targets: >= 1.0 on the small file, >= 0.8 on the
+# large one. Client and server share the machine's cores: say so next to
+# the numbers.
+#
+# Usage: scripts/bench-files-nginx.sh               (07-epoll)
+#        MODEL=09-async ROUNDS=5 DURATION=20 scripts/bench-files-nginx.sh
+#        NGINX_SENDFILE=off scripts/bench-files-nginx.sh   (nginx copies too)
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+
+MODEL=${MODEL:-07-epoll}
+ROUNDS=${ROUNDS:-3}
+REQUESTS=${REQUESTS:-50000}   # ab -n
+CONNECTIONS=${CONNECTIONS:-100}
+DURATION=${DURATION:-10}      # seconds per wrk run
+NGINX_SENDFILE=${NGINX_SENDFILE:-on}
+
+need_tool ab apache2-utils
+need_tool wrk wrk
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+[ -x "$NGINX" ] || need_tool nginx nginx
+(cd "$ROOT" && cargo build --release --quiet -p "$(sed -n 's/^name = "\(.*\)"/\1/p' "$ROOT/$MODEL/Cargo.toml" | head -1)")
+
+# The document root, readable by nginx's worker (it drops root to nobody).
+DOCS="$SCRATCH/docs"
+mkdir -p "$DOCS"
+printf '<html><head><title>small</title></head><body>%s</body></html>\n' \
+    "$(head -c 300 /dev/zero | tr '\0' 'x')" >"$DOCS/small.html"
+head -c 1048576 /dev/urandom >"$DOCS/large.bin"
+chmod -R a+rX "$SCRATCH"
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+NGINX_PORT=$(free_port)
+mkdir -p "$SCRATCH/nginx"
+cat >"$SCRATCH/nginx/nginx.conf" <<CONF
+worker_processes 1;
+daemon off;
+pid $SCRATCH/nginx/nginx.pid;
+error_log $SCRATCH/nginx/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    keepalive_requests 1000000;
+    sendfile $NGINX_SENDFILE;
+    types { text/html html; application/octet-stream bin; }
+    client_body_temp_path $SCRATCH/nginx/body;
+    proxy_temp_path $SCRATCH/nginx/proxy;
+    fastcgi_temp_path $SCRATCH/nginx/fastcgi;
+    uwsgi_temp_path $SCRATCH/nginx/uwsgi;
+    scgi_temp_path $SCRATCH/nginx/scgi;
+    server {
+        listen 127.0.0.1:$NGINX_PORT backlog=4096;
+        root $DOCS;
+    }
+}
+CONF
+"$NGINX" -p "$SCRATCH/nginx" -c "$SCRATCH/nginx/nginx.conf" -e "$SCRATCH/nginx/error.log" &
+STARTED_PIDS+=($!)
+for _ in $(seq 100); do
+    curl -s -o /dev/null "http://127.0.0.1:$NGINX_PORT/small.html" && break
+    sleep 0.1
+done
+start_model "$MODEL" --mode files --root "$DOCS" --log warn
+for port in "$NGINX_PORT" "$MODEL_PORT"; do
+    cmp -s <(curl -s "http://127.0.0.1:$port/large.bin") "$DOCS/large.bin" ||
+        { echo "error: port $port does not serve large.bin correctly" >&2; exit 1; }
+done
+
+ab_rps() { # port
+    ab -q -n "$REQUESTS" -c "$CONNECTIONS" "http://127.0.0.1:$1/small.html" 2>&1 |
+        awk '/^Failed requests/ && $3 != 0 { print "failed requests: " $3 > "/dev/stderr" }
+             /^Requests per second/ { print $4 }'
+}
+wrk_rps() { # port
+    wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" "http://127.0.0.1:$1/large.bin" |
+        awk '/^Requests\/sec:/ { print $2 }'
+}
+
+declare -A RESULTS
+for round in $(seq "$ROUNDS"); do
+    for name in nginx "$MODEL"; do
+        port=$NGINX_PORT; [ "$name" = nginx ] || port=$MODEL_PORT
+        small=$(ab_rps "$port"); large=$(wrk_rps "$port")
+        echo "round $round  $name: small $small req/s (ab), large $large req/s (wrk)" >&2
+        RESULTS[$name.small]+="$small "; RESULTS[$name.large]+="$large "
+    done
+done
+
+median() { tr ' ' '\n' <<<"$1" | grep . | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+echo
+echo "files: $MODEL vs nginx 1 worker (sendfile $NGINX_SENDFILE), medians of $ROUNDS interleaved rounds,"
+echo "client and server sharing $(nproc) cores"
+echo "  small = ab -n $REQUESTS -c $CONNECTIONS http://127.0.0.1:PORT/small.html (a new connection each)"
+echo "  large = wrk -t1 -c$CONNECTIONS -d${DURATION}s http://127.0.0.1:PORT/large.bin (1 MiB, keep-alive)"
+for file in small large; do
+    nginx_median=$(median "${RESULTS[nginx.$file]}")
+    model_median=$(median "${RESULTS[$MODEL.$file]}")
+    awk -v file="$file" -v n="$nginx_median" -v m="$model_median" -v model="$MODEL" 'BEGIN {
+        printf "%-6s nginx %9.0f req/s   %s %9.0f req/s   ratio %.2f\n", file, n, model, m, m / n }'
+done
