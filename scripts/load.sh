@@ -3,7 +3,7 @@
 # against it with --pid wired so the server's memory, threads, fds and CPU
 # are sampled, then stops the model.
 #
-#   scripts/load.sh MODEL echo|http|hold [loadgen flags...]
+#   scripts/load.sh MODEL echo|http|hold|rpc [loadgen flags...]
 #   scripts/load.sh 07-epoll http --connections 100 --duration 10s
 #   scripts/load.sh 02-thread-per-client hold --connections 2000 --duration 10s
 #
@@ -11,14 +11,15 @@
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 if [ $# -lt 2 ]; then
-  echo "usage: $0 MODEL echo|http|hold [loadgen flags...]" >&2
+  echo "usage: $0 MODEL echo|http|hold|rpc [loadgen flags...]" >&2
   exit 2
 fi
 model=$1 mode=$2; shift 2
 case "$mode" in
   http) server_mode=http ;;
   echo|hold) server_mode=echo ;;
-  *) echo "error: load must be echo, http or hold, not '$mode'" >&2; exit 2 ;;
+  rpc) server_mode=rpc ;;
+  *) echo "error: load must be echo, http, hold or rpc, not '$mode'" >&2; exit 2 ;;
 esac
 build_models
 # shellcheck disable=SC2086 # SERVER_ARGS is a list of flags
