@@ -230,6 +230,30 @@ pub fn time_wait_sockets() -> Option<u64> {
 mod tests {
     use super::*;
 
+    /// Work and waiting show up in what the tree has spent: CPU time for a
+    /// busy loop, a voluntary context switch for every sleep.
+    #[test]
+    fn spent_counts_cpu_time_and_voluntary_switches() {
+        let pid = i32::try_from(std::process::id()).expect("a pid fits an i32");
+        let sampler = ProcessTreeSampler::new(pid).expect("we exist");
+        let before = sampler.spent().expect("readable");
+        let busy_until = Instant::now() + std::time::Duration::from_millis(200);
+        let mut spins = 0u64;
+        while Instant::now() < busy_until {
+            spins = std::hint::black_box(spins + 1);
+        }
+        for _ in 0..20 {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        let spent = sampler.spent().expect("readable").since(&before);
+        // 200 ms of spinning, counted in 10 ms ticks: well over 100 ms.
+        assert!(
+            spent.cpu_user_us + spent.cpu_system_us >= 100_000,
+            "{spent:?}"
+        );
+        assert!(spent.voluntary_switches >= 20, "{spent:?}");
+    }
+
     /// The side that closes first keeps the socket in TIME_WAIT: closing
     /// connections from here must show up in the count.
     #[test]
