@@ -1189,6 +1189,35 @@ fn a_queued_response_says_close_when_eof_or_shutdown_follows() {
     sent.extend(driver.take_output());
     assert_eq!(parse_one(&sent).header("Connection"), None);
     assert!(driver.session.is_finished());
+    // Part of the head went out, but not the place of the Connection
+    // line: it is still added, where it belongs.
+    let mut driver = Driver::http();
+    driver
+        .session
+        .receive(b"GET /x HTTP/1.1\r\nHost: x\r\n\r\n", driver.now);
+    let mut sent = driver.session.pending_output()[..10].to_vec();
+    driver.session.consume_output(10, driver.now);
+    driver.eof();
+    sent.extend(driver.take_output());
+    assert_eq!(parse_one(&sent).header("Connection"), Some("close"));
+}
+
+#[test]
+fn http_reads_again_at_exactly_one_response_of_room() {
+    let mut driver = Driver::http();
+    let request = b"GET /x HTTP/1.1\r\nHost: x\r\n\r\n";
+    while driver.session.wants_read() {
+        driver.session.receive(request, driver.now);
+    }
+    // The client reads until exactly RESPONSE_ROOM bytes are free...
+    let room = |driver: &Driver| LIMIT_OUTPUT - driver.session.pending_output().len();
+    let short = http::RESPONSE_ROOM - room(&driver);
+    driver.session.consume_output(short - 1, driver.now);
+    assert_eq!(room(&driver), http::RESPONSE_ROOM - 1);
+    assert_eq!(driver.session.read_capacity(), 0, "one byte short");
+    driver.session.consume_output(1, driver.now);
+    assert_eq!(room(&driver), http::RESPONSE_ROOM);
+    assert!(driver.session.read_capacity() > 0, "room for one response");
 }
 
 #[test]
