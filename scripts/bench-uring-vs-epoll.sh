@@ -4,7 +4,8 @@
 #
 #   1. requests/s on the 0 ms page:  wrk -t1 -c50, ROUNDS rounds, interleaved,
 #      and the server's CPU time per request in the same runs
-#   2. echo messages/s:              loadgen echo, 100 connections, interleaved
+#   2. echo messages/s:              loadgen echo, 100 connections, interleaved,
+#      and again the server's CPU time per message
 #   3. syscalls per request:         strace -c -f over ab -k -n REQUESTS -c 50
 #   4. RSS per idle connection:      loadgen hold, HELD idle connections
 #
@@ -37,7 +38,7 @@ stop_model() {
 
 median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
-declare -A http cpu echoes syscalls calls_detail rss_per_connection
+declare -A http cpu echoes echo_cpu syscalls calls_detail rss_per_connection
 for round in $(seq "$ROUNDS"); do
   for model in "${MODELS[@]}"; do
     echo "round $round/$ROUNDS: $model" >&2
@@ -53,8 +54,10 @@ for round in $(seq "$ROUNDS"); do
     start_model "$model" --mode echo --log warn
     "$LOADGEN" --threads 1 echo --addr "$MODEL_ADDR" --connections 100 \
       --duration "${DURATION}s" --json "$SCRATCH/echo.json" >"$SCRATCH/echo.out" 2>&1 || true
+    ticks=$(awk '{ print $14 + $15 }' "/proc/$MODEL_PID/stat")
     stop_model
     rate=$(jq '.summary.requests_per_second | round' "$SCRATCH/echo.json" 2>/dev/null || echo 0)
+    echo_cpu[$model]+="$(jq --argjson t "$ticks" '$t * 10000 / ([.summary.requests, 1] | max) * 100 | round / 100' "$SCRATCH/echo.json" 2>/dev/null || echo 0) "
     if [ "$rate" = 0 ]; then
       echo "warning: the echo run against $model measured nothing:" >&2
       tail -n 15 "$SCRATCH/echo.out" >&2
@@ -106,6 +109,8 @@ e07=$(tr ' ' '\n' <<<"${echoes[07-epoll]}" | grep . | median)
 e11=$(tr ' ' '\n' <<<"${echoes[11-io-uring]}" | grep . | median)
 c07=$(tr ' ' '\n' <<<"${cpu[07-epoll]}" | grep . | median)
 c11=$(tr ' ' '\n' <<<"${cpu[11-io-uring]}" | grep . | median)
+ec07=$(tr ' ' '\n' <<<"${echo_cpu[07-epoll]}" | grep . | median)
+ec11=$(tr ' ' '\n' <<<"${echo_cpu[11-io-uring]}" | grep . | median)
 
 cat <<EOF
 
@@ -116,12 +121,14 @@ $(nproc) cores shared by client and server; kernel $(uname -r); medians of $ROUN
 | HTTP req/s, 0 ms page, wrk -t1 -c50 -d${DURATION}s | $(printf '%.0f' "$h07") | $(printf '%.0f' "$h11") | $(ratio "$h11" "$h07") |
 | server CPU per HTTP request (same runs) | ${c07} µs | ${c11} µs | $(ratio "$c11" "$c07") |
 | echo msg/s, loadgen --threads 1 echo --connections 100 | $(printf '%.0f' "$e07") | $(printf '%.0f' "$e11") | $(ratio "$e11" "$e07") |
+| server CPU per echo message (same runs) | ${ec07} µs | ${ec11} µs | $(ratio "$ec11" "$ec07") |
 | syscalls per request, strace -c -f, ab -k -n $REQUESTS -c 50 | ${syscalls[07-epoll]} | ${syscalls[11-io-uring]} | $(ratio "${syscalls[11-io-uring]}" "${syscalls[07-epoll]}") |
 | RSS per idle connection, loadgen hold --connections $HELD | ${rss_per_connection[07-epoll]} B | ${rss_per_connection[11-io-uring]} B | $(ratio "${rss_per_connection[11-io-uring]}" "${rss_per_connection[07-epoll]}") |
 
 rounds, HTTP req/s: 07 ${http[07-epoll]}/ 11 ${http[11-io-uring]}
 rounds, server CPU µs per HTTP request: 07 ${cpu[07-epoll]}/ 11 ${cpu[11-io-uring]}
 rounds, echo msg/s: 07 ${echoes[07-epoll]}/ 11 ${echoes[11-io-uring]}
+rounds, server CPU µs per echo message: 07 ${echo_cpu[07-epoll]}/ 11 ${echo_cpu[11-io-uring]}
 syscalls per request (>= 0.01):
   07-epoll:    ${calls_detail[07-epoll]}
   11-io-uring: ${calls_detail[11-io-uring]}

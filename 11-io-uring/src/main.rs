@@ -18,7 +18,8 @@
 //! same interface for sockets and files (epoll cannot wait for a disk).
 //!
 //! The fake DB and idle deadlines are timeout operations; signals arrive
-//! through a signalfd polled by the ring. No thread ever sleeps elsewhere.
+//! as a signalfd read submitted to the ring. No thread ever sleeps
+//! elsewhere.
 //!
 //! Run and poke it:
 //!
@@ -42,15 +43,16 @@ use common::shutdown::{ACCEPT_BACKOFF, AcceptErrors, GRACE_PERIOD};
 use common::{Session, SessionConfig};
 use io_uring::opcode;
 use io_uring::types::{Fd, Timespec};
-use nix::errno::Errno;
-use nix::poll::PollFlags;
 use nix::sys::signal::Signal;
-use nix::sys::signalfd::SignalFd;
+use nix::sys::signalfd::{SfdFlags, SignalFd, siginfo};
 
 use connection::{Connection, Table};
 use ring::{Completion, Op, Ring};
 
 const MODEL: &str = "11-io-uring";
+
+/// What one read of a signalfd returns: a `signalfd_siginfo`.
+const SIGINFO_SIZE: usize = std::mem::size_of::<siginfo>();
 
 /// Timespecs the kernel reads at submission: statics never move.
 static BACKOFF: Timespec = timespec(ACCEPT_BACKOFF);
@@ -77,7 +79,12 @@ fn main() -> ExitCode {
 
 fn run(args: &Args) -> anyhow::Result<()> {
     // Before the start-up line: a SIGTERM right after it must not kill us.
-    let signals = common::event_loop::watch_signals().context("cannot set up a signalfd")?;
+    // A blocking signalfd: the ring waits for it, we never read it directly.
+    let mask = common::shutdown::shutdown_signals();
+    let signals = mask
+        .thread_block()
+        .and_then(|()| SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC))
+        .context("cannot set up a signalfd")?;
     let ring = Ring::new().context(
         "io_uring is unavailable (disabled by kernel.io_uring_disabled, \
          blocked by seccomp, or a kernel older than 5.19)",
@@ -90,6 +97,7 @@ fn run(args: &Args) -> anyhow::Result<()> {
         multishot: true,
         accept_errors: AcceptErrors::default(),
         signals,
+        signal_info: Box::new([0; SIGINFO_SIZE]),
         connections: Table::default(),
         accepted: 0,
         config: args.server.session_config(MODEL),
@@ -125,6 +133,8 @@ struct Server {
     multishot: bool,
     accept_errors: AcceptErrors,
     signals: SignalFd,
+    /// The kernel writes a `signalfd_siginfo` here.
+    signal_info: Box<[u8; SIGINFO_SIZE]>,
     connections: Table,
     accepted: u64,
     config: SessionConfig,
@@ -144,7 +154,7 @@ impl Server {
     fn complete(&mut self, completion: &Completion, now: Instant) {
         match completion.op {
             Op::Accept => self.accepted_one(completion, now),
-            Op::Signal => self.read_signal(now),
+            Op::Signal => self.read_signal(completion, now),
             Op::ResumeAccepting => self.arm_accept(),
             Op::GraceOver => self.grace_over = true,
             Op::Cancel => {} // the cancelled operation completes on its own
@@ -189,7 +199,7 @@ impl Server {
                 self.open_connection(socket, now);
             }
             Err(_) if completion.is_cancelled() => {}
-            Err(error) if self.multishot && error.raw_os_error() == Some(Errno::EINVAL as i32) => {
+            Err(_) if self.multishot && completion.is_unsupported() => {
                 log::info!("no multishot accept in this kernel: one accept per connection");
                 self.multishot = false;
             }
@@ -228,30 +238,32 @@ impl Server {
     // ANCHOR_END: accept
 
     // ANCHOR: shutdown
-    /// The signalfd is polled by the ring like any socket.
+    /// A read of the signalfd waits in the ring like a receive, and
+    /// completes with one `signalfd_siginfo` when SIGINT or SIGTERM comes.
     fn watch_signals(&mut self) {
-        let poll = opcode::PollAdd::new(
-            Fd(self.signals.as_raw_fd()),
-            PollFlags::POLLIN.bits() as u32,
-        );
-        // SAFETY: no buffer; the signalfd lives as long as the server.
+        let buffer = self.signal_info.as_mut_ptr();
+        let read = opcode::Read::new(Fd(self.signals.as_raw_fd()), buffer, SIGINFO_SIZE as u32);
+        // SAFETY: `signal_info` is boxed in the server, which reaps every
+        // completion (`finish`) before it is dropped.
         #[allow(unsafe_code)]
         unsafe {
-            self.ring.push(Op::Signal, poll.build())
+            self.ring.push(Op::Signal, read.build())
         };
     }
 
-    fn read_signal(&mut self, now: Instant) {
-        let signal = match self.signals.read_signal() {
-            Ok(Some(info)) => {
-                Signal::try_from(info.ssi_signo as i32).map_or("a signal", Signal::as_str)
-            }
-            Ok(None) => return self.watch_signals(), // spurious wake-up
-            Err(error) => {
-                log::warn!("cannot read the signalfd: {error}");
+    fn read_signal(&mut self, completion: &Completion, now: Instant) {
+        match completion.result() {
+            Ok(length) if length as usize == SIGINFO_SIZE => {}
+            Err(_) if completion.is_cancelled() => return,
+            result => {
+                log::warn!("cannot read the signalfd: {result:?}");
                 return self.watch_signals();
             }
-        };
+        }
+        // `ssi_signo`, the first field of the `signalfd_siginfo`.
+        let [a, b, c, d, ..] = *self.signal_info;
+        let number = i32::from_ne_bytes([a, b, c, d]);
+        let signal = Signal::try_from(number).map_or("a signal", Signal::as_str);
         if self.draining {
             log::warn!("received {signal} again: exiting without waiting");
             std::process::exit(1);
@@ -268,7 +280,7 @@ impl Server {
         self.connections.begin_shutdown(&mut self.ring, now);
     }
 
-    /// Cancel whatever is still in flight (the signal poll, the grace
+    /// Cancel whatever is still in flight (the signal read, the grace
     /// timeout, busy connections), reap every completion, and only then
     /// drop the buffers the kernel was using.
     fn finish(mut self) -> anyhow::Result<()> {
@@ -278,7 +290,13 @@ impl Server {
             self.ring
                 .wait(&mut completions)
                 .context("io_uring_enter failed")?;
-            completions.clear();
+            // Before Linux 5.19 "any" is EINVAL. Then the process exit
+            // cancels the rest, and the buffers must live until then.
+            let unsupported = |done: Completion| done.op == Op::Cancel && done.is_unsupported();
+            if completions.drain(..).any(unsupported) {
+                std::mem::forget(std::mem::take(&mut self.connections));
+                break;
+            }
         }
         if self.connections.open() > 0 {
             log::warn!(

@@ -97,6 +97,11 @@ impl Completion {
     pub fn is_cancelled(&self) -> bool {
         self.result == -(Errno::ECANCELED as i32)
     }
+
+    /// EINVAL: what an older kernel says to a newer kind of request.
+    pub fn is_unsupported(&self) -> bool {
+        self.result == -(Errno::EINVAL as i32)
+    }
 }
 
 /// The ring and the count of operations the kernel still holds.

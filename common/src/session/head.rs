@@ -4,13 +4,6 @@
 
 use super::{MAX_HEADERS, Status};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Method {
-    Get,
-    Head,
-    Other,
-}
-
 /// What a response says about the connection, and what happens to it after.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Persistence {
@@ -38,7 +31,8 @@ pub(super) enum Framing {
 pub(super) struct Head {
     /// Bytes of the head, including the empty line.
     pub length: usize,
-    pub method: Method,
+    /// A HEAD request: its answer, even an error, has no body.
+    pub head_only: bool,
     /// The request as apps see it (method, target, version, headers).
     pub request: http::Request<()>,
     pub persistence: Persistence,
@@ -64,11 +58,7 @@ pub(super) fn parse_head(input: &[u8]) -> Parsed {
         Err(httparse::Error::TooManyHeaders) => return Parsed::Error(Status::HEADERS_TOO_LARGE),
         Err(_) => return Parsed::Error(Status::BAD_REQUEST),
     };
-    let method = match request.method {
-        Some("GET") => Method::Get,
-        Some("HEAD") => Method::Head,
-        _ => Method::Other,
-    };
+    let head_only = request.method == Some("HEAD");
     let http_1_1 = request.version == Some(1);
     let Ok(app_request) = app_request(&request) else {
         return Parsed::Error(Status::BAD_REQUEST);
@@ -85,7 +75,7 @@ pub(super) fn parse_head(input: &[u8]) -> Parsed {
     };
     Parsed::Complete(Box::new(Head {
         length,
-        method,
+        head_only,
         request: app_request,
         persistence,
         framing: fields.check_host(http_1_1).and(fields.framing(http_1_1)),
@@ -305,11 +295,32 @@ mod tests {
             b"[::1]x",
             b"[zz::1]",
             b"bad%zzhost",
+            b"ab%41/cdefgh", // the escape is skipped, not what follows it
             b"bad%2",
             b"tab\there",
             b"\"quoted\"",
         ] {
             assert!(!is_valid_host(host), "{:?}", String::from_utf8_lossy(host));
+        }
+    }
+
+    #[test]
+    fn the_app_sees_method_target_and_version() {
+        for (request, version, head_only) in [
+            (
+                &b"HEAD /a?b HTTP/1.1\r\nHost: x\r\n\r\n"[..],
+                http::Version::HTTP_11,
+                true,
+            ),
+            (b"GET /a?b HTTP/1.0\r\n\r\n", http::Version::HTTP_10, false),
+        ] {
+            let Parsed::Complete(head) = parse_head(request) else {
+                panic!("a complete head");
+            };
+            assert_eq!(head.request.version(), version);
+            assert_eq!(head.request.uri(), "/a?b");
+            assert_eq!(head.head_only, head_only);
+            assert_eq!(head.length, request.len());
         }
     }
 

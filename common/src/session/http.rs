@@ -23,7 +23,7 @@ use std::time::{Instant, SystemTime};
 use ::http::header::{self, HeaderName};
 
 use super::chunked::{ChunkError, ChunkedBody};
-use super::head::{Framing, Head, Method, Parsed, Persistence, parse_head};
+use super::head::{Framing, Head, Parsed, Persistence, parse_head};
 use super::{MAX_BODY_BYTES, MAX_HEAD_BYTES, OUTPUT_LIMIT, Session, Status};
 use crate::app::{self, Reply};
 use crate::cli::Mode;
@@ -60,7 +60,7 @@ pub(super) struct Http {
 
 #[derive(Debug)]
 struct Request {
-    method: Method,
+    head_only: bool,
     persistence: Persistence,
     body: Body,
     /// What the app gets once the body has been read.
@@ -118,7 +118,7 @@ impl Http {
     /// error, must have no body.
     fn answering_head(&self) -> bool {
         match &self.request {
-            Some(request) => request.method == Method::Head,
+            Some(request) => request.head_only,
             None => self.input.starts_with(b"HEAD "),
         }
     }
@@ -230,7 +230,7 @@ impl Session {
             }
             if let Some(request) = &mut self.http.request {
                 let skipped = request.body.skip(&self.http.input);
-                let head_only = request.method == Method::Head;
+                let head_only = request.head_only;
                 match skipped {
                     Err(status) => self.error_response(status, head_only),
                     Ok((used, false)) => {
@@ -306,7 +306,7 @@ impl Session {
 
     /// Checks a complete head and starts receiving its body.
     fn start_request(&mut self, head: Head) {
-        let head_only = head.method == Method::Head;
+        let head_only = head.head_only;
         if head.length > MAX_HEAD_BYTES {
             return self.error_response(Status::HEADERS_TOO_LARGE, head_only);
         }
@@ -320,7 +320,7 @@ impl Session {
         };
         self.http.input.drain(..head.length);
         self.http.request = Some(Request {
-            method: head.method,
+            head_only: head.head_only,
             persistence: head.persistence,
             body,
             for_app: head.request,
@@ -332,7 +332,7 @@ impl Session {
     fn dispatch(&mut self, request: Request, now: Instant) {
         // HEAD gets no body, or on a persistent connection the client
         // would read it as the start of the next response.
-        let head_only = request.method == Method::Head;
+        let head_only = request.head_only;
         let persistence = request.persistence;
         match self.config.app.call(request.for_app, now) {
             Reply::Now(response) => self.app_response(response, head_only, persistence),
