@@ -1189,6 +1189,108 @@ fn a_queued_response_says_close_when_eof_or_shutdown_follows() {
     sent.extend(driver.take_output());
     assert_eq!(parse_one(&sent).header("Connection"), None);
     assert!(driver.session.is_finished());
+    // Part of the head went out, but not the place of the Connection
+    // line: it is still added, where it belongs.
+    let mut driver = Driver::http();
+    driver
+        .session
+        .receive(b"GET /x HTTP/1.1\r\nHost: x\r\n\r\n", driver.now);
+    let mut sent = driver.session.pending_output()[..10].to_vec();
+    driver.session.consume_output(10, driver.now);
+    driver.eof();
+    sent.extend(driver.take_output());
+    assert_eq!(parse_one(&sent).header("Connection"), Some("close"));
+}
+
+#[test]
+fn http_reads_again_at_exactly_one_response_of_room() {
+    let mut driver = Driver::http();
+    let request = b"GET /x HTTP/1.1\r\nHost: x\r\n\r\n";
+    while driver.session.wants_read() {
+        driver.session.receive(request, driver.now);
+    }
+    // The client reads until exactly RESPONSE_ROOM bytes are free...
+    let room = |driver: &Driver| LIMIT_OUTPUT - driver.session.pending_output().len();
+    let short = http::RESPONSE_ROOM - room(&driver);
+    driver.session.consume_output(short - 1, driver.now);
+    assert_eq!(room(&driver), http::RESPONSE_ROOM - 1);
+    assert_eq!(driver.session.read_capacity(), 0, "one byte short");
+    driver.session.consume_output(1, driver.now);
+    assert_eq!(room(&driver), http::RESPONSE_ROOM);
+    assert!(driver.session.read_capacity() > 0, "room for one response");
+    // ...and a request that comes now is answered at once.
+    let before = driver.session.pending_output().len();
+    driver.session.receive(request, driver.now);
+    assert!(driver.session.pending_output().len() > before, "answered");
+}
+
+/// Fills the output with pipelined 404s until the session stops reading.
+fn fill_output(driver: &mut Driver) {
+    while driver.session.wants_read() {
+        driver
+            .session
+            .receive(b"GET /x HTTP/1.1\r\nHost: x\r\n\r\n", driver.now);
+    }
+}
+
+#[test]
+fn a_request_deadline_with_the_output_full_drops_a_client_that_does_not_read() {
+    let mut driver = Driver::http();
+    // Complete requests and a partial one in one read: the session answers
+    // until its output is full and leaves the rest unparsed.
+    let mut requests = b"GET /x HTTP/1.1\r\nHost: x\r\n\r\n".repeat(1000);
+    requests.extend_from_slice(b"GET /x HTTP/1.1\r\nHo");
+    let capacity = driver.session.read_capacity();
+    driver.session.receive(&requests[..capacity], driver.now);
+    assert_eq!(driver.session.read_capacity(), 0);
+    let pending = driver.session.pending_output().len();
+    driver.now += IDLE_TIMEOUT;
+    driver.session.handle_timers(driver.now);
+    assert!(driver.session.is_finished(), "dropped, not kept");
+    assert!(
+        !driver.session.wants_write(),
+        "and no 408 queued for nobody"
+    );
+    assert!(pending + http::RESPONSE_ROOM > LIMIT_OUTPUT);
+}
+
+#[test]
+fn a_request_deadline_with_exactly_one_response_of_room_still_answers_408() {
+    let mut driver = Driver::http();
+    fill_output(&mut driver);
+    let room = LIMIT_OUTPUT - driver.session.pending_output().len();
+    driver
+        .session
+        .consume_output(http::RESPONSE_ROOM - room, driver.now);
+    driver.session.receive(b"GET /x HTTP/1.1\r\nHo", driver.now);
+    let before = driver.session.pending_output().len();
+    assert_eq!(before + http::RESPONSE_ROOM, LIMIT_OUTPUT);
+    driver.now += IDLE_TIMEOUT;
+    driver.session.handle_timers(driver.now);
+    assert!(!driver.session.is_finished());
+    // The output starts in the middle of a response (some was consumed);
+    // the last one is the 408.
+    let output = driver.take_output();
+    let start = output
+        .windows(9)
+        .rposition(|window| window == b"HTTP/1.1 ")
+        .expect("a response");
+    assert_error(&parse_one(&output[start..]), Status::REQUEST_TIMEOUT, true);
+}
+
+#[test]
+fn an_unfinished_head_of_exactly_8_kib_waits_and_one_byte_more_is_431() {
+    let mut head = b"GET / HTTP/1.1\r\nHost: t\r\nX-Long: ".to_vec();
+    head.resize(LIMIT_HEAD_BYTES, b'a');
+    let mut driver = Driver::http();
+    driver.session.receive(&head, driver.now);
+    assert_eq!(driver.take_output(), b"", "8 KiB, not complete yet: wait");
+    driver.session.receive(b"a", driver.now);
+    assert_error(
+        &parse_one(&driver.take_output()),
+        Status::HEADERS_TOO_LARGE,
+        true,
+    );
 }
 
 #[test]

@@ -65,6 +65,25 @@ fn a_big_file_is_sent_in_pieces_within_the_bound_then_the_next_request() {
 }
 
 #[test]
+fn a_big_file_before_a_close_is_sent_whole() {
+    // HTTP/1.0: the connection closes after this response, but only once
+    // its whole body, not just the first output's worth, has gone out.
+    let (_dir, mut driver) = files_driver();
+    driver
+        .session
+        .receive(b"GET /big.bin HTTP/1.0\r\n\r\n", driver.now);
+    let output = drain_slowly(&mut driver, 10_000);
+    let response = parse_one(&output);
+    assert_eq!(response.header("Connection"), Some("close"));
+    assert!(
+        response.body == pattern(BIG),
+        "{} bytes",
+        response.body.len()
+    );
+    assert!(driver.session.is_finished());
+}
+
+#[test]
 fn head_of_a_file_has_its_length_and_no_body() {
     let (_dir, mut driver) = files_driver();
     driver
