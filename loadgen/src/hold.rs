@@ -24,7 +24,7 @@ use crate::run::{Clock, ResourceWatch, Spawning, connect, drive, into_report, sl
 use crate::stats::{ErrorKind, Recorder, Timing};
 
 /// Bytes in one echo check.
-const PROBE_LENGTH: usize = 16;
+pub const PROBE_LENGTH: usize = 16;
 
 /// Runs a hold test and reports what happened to the connections.
 pub async fn run_hold(config: HoldConfig) -> anyhow::Result<Report> {

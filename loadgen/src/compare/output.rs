@@ -901,12 +901,17 @@ fn echo_sweep_section(results: &Results, plots: &[String], text: &mut String) {
         return;
     }
     let first = cells[0];
+    // The message size the cells really used, from the first one's config.
+    let size = match first.report.as_ref().map(|report| &report.config) {
+        Some(crate::config::Config::Echo(config)) => config.size,
+        _ => super::scenarios::ECHO_MESSAGE_BYTES,
+    };
     let _ = writeln!(
         text,
-        "## echo-sweep: 64-byte messages\n\nN connections, each sends 64 bytes and waits for \
-         the echo, closed loop; cell {} of which {} warm-up. No fake DB: this is CPU and \
-         system calls, so the client's CPU is part of the story (the server's CPU is in the \
-         table, 100 % = one core).\n",
+        "## echo-sweep: {size}-byte messages\n\nN connections, each sends {size} bytes and \
+         waits for the echo, closed loop; cell {} of which {} warm-up. No fake DB: this is CPU \
+         and system calls, so the client's CPU is part of the story (the server's CPU is in \
+         the table, 100 % = one core).\n",
         crate::duration::format_duration(first.cell.duration),
         crate::duration::format_duration(first.cell.warmup),
     );
@@ -961,12 +966,17 @@ fn c10k_section(results: &Results, plots: &[String], text: &mut String) {
         return;
     }
     let rate = cells[0].cell.connect_rate.unwrap_or_default();
+    let sample = match cells[0].report.as_ref().map(|report| &report.config) {
+        Some(crate::config::Config::Hold(config)) => config.sample,
+        _ => 0,
+    };
     let _ = writeln!(
         text,
         "## c10k: idle connections\n\nOpen N connections at {rate:.0} per second and hold them; \
-         every second about 10 of them send a 16-byte echo to check they are served, not just \
-         queued. RSS per connection = (peak RSS - RSS right after start) / connections held. A \
-         model that does not get there says why.\n"
+         every second about {sample} of them send a {}-byte echo to check they are served, not \
+         just queued. RSS per connection = (peak RSS - RSS right after start) / connections held. A \
+         model that does not get there says why.\n",
+        crate::hold::PROBE_LENGTH
     );
     for plot in plots.iter().filter(|plot| plot.starts_with("c10k")) {
         let _ = writeln!(text, "![{plot}]({plot})\n");
