@@ -24,6 +24,21 @@ fn http_server(binary: &str) -> Server {
     Server::start(binary, &["--mode", "http", "--db-latency", "20ms"])
 }
 
+/// No fake-DB wait and a short idle timeout, for the timeout checks.
+fn impatient_http_server(binary: &str, idle_timeout: &str) -> Server {
+    Server::start(
+        binary,
+        &[
+            "--mode",
+            "http",
+            "--db-latency",
+            "0ms",
+            "--idle-timeout",
+            idle_timeout,
+        ],
+    )
+}
+
 fn echo_server(binary: &str) -> Server {
     Server::start(binary, &["--mode", "echo"])
 }
@@ -429,17 +444,7 @@ pub fn http_body_too_large(binary: &str) {
 }
 
 pub fn http_request_timeout(binary: &str) {
-    let server = Server::start(
-        binary,
-        &[
-            "--mode",
-            "http",
-            "--db-latency",
-            "0ms",
-            "--idle-timeout",
-            "1s",
-        ],
-    );
+    let server = impatient_http_server(binary, "1s");
     let mut client = Client::connect(server.addr);
     let sent = Instant::now();
     client.send(b"GET / HTTP/1.1\r\nHost: slo");
@@ -458,17 +463,7 @@ pub fn http_request_timeout(binary: &str) {
 /// meanwhile (on 01-blocking, as soon as the trickler is cut).
 pub fn http_trickled_request_is_cut(binary: &str) {
     const TIMEOUT: Duration = Duration::from_secs(2);
-    let server = Server::start(
-        binary,
-        &[
-            "--mode",
-            "http",
-            "--db-latency",
-            "0ms",
-            "--idle-timeout",
-            "2s",
-        ],
-    );
+    let server = impatient_http_server(binary, "2s");
     let slow = TcpStream::connect(server.addr).expect("connect");
     let writer = slow.try_clone().expect("clone the stream");
     let first_byte = Instant::now();
@@ -563,17 +558,7 @@ pub fn http_blank_lines_are_ignored(binary: &str) {
 /// A stray CRLF after a request, then silence: not a started request, so
 /// no 408, just a silent close at the idle timeout.
 pub fn http_stray_blank_line_is_not_a_request(binary: &str) {
-    let server = Server::start(
-        binary,
-        &[
-            "--mode",
-            "http",
-            "--db-latency",
-            "0ms",
-            "--idle-timeout",
-            "1s",
-        ],
-    );
+    let server = impatient_http_server(binary, "1s");
     let mut client = Client::connect(server.addr);
     client.send(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n\r\n");
     assert_eq!(client.read_response(false).body_text(), PAGE);

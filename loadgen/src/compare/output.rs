@@ -1167,7 +1167,7 @@ fn headlines(results: &Results, text: &mut String) {
 
 /// `results.md`.
 pub fn markdown(results: &Results, plots: &[String]) -> String {
-    let mut text = String::from("# Results: nine models compared\n\n");
+    let mut text = String::from("# Results: the models compared\n\n");
     if results.quick {
         text.push_str(
             "> **This is a quick run** (`--quick`): every cell is a few seconds long, so the \
