@@ -24,8 +24,7 @@ NGINX_SENDFILE=${NGINX_SENDFILE:-on}
 
 need_tool ab apache2-utils
 need_tool wrk wrk
-NGINX=$(command -v nginx || echo /usr/sbin/nginx)
-[ -x "$NGINX" ] || need_tool nginx nginx
+command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need_tool nginx nginx
 (cd "$ROOT" && cargo build --release --quiet -p "$(sed -n 's/^name = "\(.*\)"/\1/p' "$ROOT/$MODEL/Cargo.toml" | head -1)")
 
 # The document root, readable by nginx's worker (it drops root to nobody).
@@ -36,37 +35,9 @@ printf '<html><head><title>small</title></head><body>%s</body></html>\n' \
 head -c 1048576 /dev/urandom >"$DOCS/large.bin"
 chmod -R a+rX "$SCRATCH"
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 NGINX_PORT=$(free_port)
-mkdir -p "$SCRATCH/nginx"
-cat >"$SCRATCH/nginx/nginx.conf" <<CONF
-worker_processes 1;
-daemon off;
-pid $SCRATCH/nginx/nginx.pid;
-error_log $SCRATCH/nginx/error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    keepalive_requests 1000000;
-    sendfile $NGINX_SENDFILE;
-    types { text/html html; application/octet-stream bin; }
-    client_body_temp_path $SCRATCH/nginx/body;
-    proxy_temp_path $SCRATCH/nginx/proxy;
-    fastcgi_temp_path $SCRATCH/nginx/fastcgi;
-    uwsgi_temp_path $SCRATCH/nginx/uwsgi;
-    scgi_temp_path $SCRATCH/nginx/scgi;
-    server {
-        listen 127.0.0.1:$NGINX_PORT backlog=4096;
-        root $DOCS;
-    }
-}
-CONF
-"$NGINX" -p "$SCRATCH/nginx" -c "$SCRATCH/nginx/nginx.conf" -e "$SCRATCH/nginx/error.log" &
-STARTED_PIDS+=($!)
-for _ in $(seq 100); do
-    curl -s -o /dev/null "http://127.0.0.1:$NGINX_PORT/small.html" && break
-    sleep 0.1
-done
+start_nginx "$NGINX_PORT" "root $DOCS;" \
+    "sendfile $NGINX_SENDFILE; types { text/html html; application/octet-stream bin; }" /small.html
 start_model "$MODEL" --mode files --root "$DOCS" --log warn
 for port in "$NGINX_PORT" "$MODEL_PORT"; do
     cmp -s <(curl -s "http://127.0.0.1:$port/large.bin") "$DOCS/large.bin" ||

@@ -32,46 +32,11 @@ need_tool python3 python3
 echo "building release binaries ..." >&2
 (cd "$ROOT" && cargo build --release --quiet -p async-tokio -p mini-runtime -p loadgen)
 
-# nginx, as a fair in-memory reference: one worker, no access log, a
-# connection kept for any number of requests, everything in a temp dir.
-nginx_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-mkdir -p "$SCRATCH/nginx/logs"
-cat >"$SCRATCH/nginx/nginx.conf" <<EOF
-worker_processes 1;
-daemon off;
-pid $SCRATCH/nginx/nginx.pid;
-error_log $SCRATCH/nginx/logs/error.log warn;
-events { worker_connections 1024; }
-http {
-    access_log off;
-    keepalive_requests 1000000;
-    client_body_temp_path $SCRATCH/nginx/body;
-    proxy_temp_path $SCRATCH/nginx/proxy;
-    fastcgi_temp_path $SCRATCH/nginx/fastcgi;
-    uwsgi_temp_path $SCRATCH/nginx/uwsgi;
-    scgi_temp_path $SCRATCH/nginx/scgi;
-    server {
-        listen 127.0.0.1:$nginx_port;
-        location = / {
-            default_type text/html;
-            return 200 '$PAGE';
-        }
-    }
-}
-EOF
-nginx -p "$SCRATCH/nginx" -e "$SCRATCH/nginx/logs/error.log" -c "$SCRATCH/nginx/nginx.conf" &
-STARTED_PIDS+=($!)
+# nginx, as a fair in-memory reference: the page returned from memory.
+nginx_port=$(free_port)
+start_nginx "$nginx_port" "location = / { default_type text/html; return 200 '$PAGE'; }" "" /
 declare -A addr pid
-pid[nginx]=$!
-for _ in $(seq 50); do
-    curl -s "http://127.0.0.1:$nginx_port/" 2>/dev/null | grep -q 'Index page' && break
-    sleep 0.1
-done
-curl -s "http://127.0.0.1:$nginx_port/" | grep -q 'Index page' || {
-    echo "error: nginx did not start:" >&2
-    cat "$SCRATCH/nginx/logs/error.log" >&2
-    exit 1
-}
+pid[nginx]=$NGINX_PID
 addr[nginx]=127.0.0.1:$nginx_port
 http=(--mode http --db-latency 0ms --log warn)
 started() { addr[$1]=$MODEL_ADDR; pid[$1]=$MODEL_PID; }

@@ -88,3 +88,50 @@ model_flags() {
     09-async) printf '%s\n' --runtime multi-thread --workers "$cores" ;;
   esac
 }
+
+# A free TCP port on loopback, for a reference server such as nginx.
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# Starts nginx as a fair reference: one worker, no access log, a connection
+# kept for any number of requests, pid, logs and temp files all in
+# $SCRATCH/nginx. Listens on 127.0.0.1:$1; $2 is the body of its `server`
+# block, $3 extra `http`-level lines. Waits until `curl` gets path $4 and
+# sets NGINX_PID (also in STARTED_PIDS, so it is stopped with the models).
+start_nginx() { # port server-block http-lines probe-path
+  local port=$1 server=$2 extra=$3 probe=$4
+  mkdir -p "$SCRATCH/nginx"
+  cat >"$SCRATCH/nginx/nginx.conf" <<CONF
+worker_processes 1;
+daemon off;
+pid $SCRATCH/nginx/nginx.pid;
+error_log $SCRATCH/nginx/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    keepalive_requests 1000000;
+    $extra
+    client_body_temp_path $SCRATCH/nginx/body;
+    proxy_temp_path $SCRATCH/nginx/proxy;
+    fastcgi_temp_path $SCRATCH/nginx/fastcgi;
+    uwsgi_temp_path $SCRATCH/nginx/uwsgi;
+    scgi_temp_path $SCRATCH/nginx/scgi;
+    server {
+        listen 127.0.0.1:$port backlog=4096;
+        $server
+    }
+}
+CONF
+  "$(command -v nginx || echo /usr/sbin/nginx)" -p "$SCRATCH/nginx" \
+    -e "$SCRATCH/nginx/error.log" -c "$SCRATCH/nginx/nginx.conf" &
+  NGINX_PID=$!
+  STARTED_PIDS+=("$NGINX_PID")
+  for _ in $(seq 100); do
+    curl -sf -o /dev/null "http://127.0.0.1:$port$probe" && return 0
+    sleep 0.1
+  done
+  echo "error: nginx did not start:" >&2
+  cat "$SCRATCH/nginx/error.log" >&2
+  return 1
+}
