@@ -115,7 +115,24 @@ impl Status {
     pub const NOT_IMPLEMENTED: Status = Status(501, "Not Implemented");
 }
 
+/// The engine a mode runs on: files and axum are apps on the HTTP engine,
+/// so five modes need three protocols.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Protocol {
+    Echo,
+    Http,
+    Rpc,
+}
+
 impl Session {
+    fn protocol(&self) -> Protocol {
+        match self.config.mode {
+            Mode::Echo => Protocol::Echo,
+            Mode::Http | Mode::Files | Mode::Axum => Protocol::Http,
+            Mode::Rpc => Protocol::Rpc,
+        }
+    }
+
     /// A new connection, accepted at `now`, served by `worker` (see
     /// [`crate::worker_label`]).
     pub fn new(config: SessionConfig, worker: String, now: Instant) -> Session {
@@ -142,10 +159,10 @@ impl Session {
         if self.closing || self.peer_closed || self.abandoned {
             return 0;
         }
-        match self.config.mode {
-            Mode::Echo => OUTPUT_LIMIT.saturating_sub(self.output.len()),
-            Mode::Http | Mode::Files | Mode::Axum => self.http_read_capacity(),
-            Mode::Rpc => self.rpc_read_capacity(),
+        match self.protocol() {
+            Protocol::Echo => OUTPUT_LIMIT.saturating_sub(self.output.len()),
+            Protocol::Http => self.http_read_capacity(),
+            Protocol::Rpc => self.rpc_read_capacity(),
         }
     }
     // ANCHOR_END: read_capacity
@@ -167,10 +184,10 @@ impl Session {
             return;
         }
         self.last_activity = now;
-        match self.config.mode {
-            Mode::Echo => self.output.extend_from_slice(bytes),
-            Mode::Http | Mode::Files | Mode::Axum => self.http_receive(bytes, now),
-            Mode::Rpc => self.rpc_receive(bytes, now),
+        match self.protocol() {
+            Protocol::Echo => self.output.extend_from_slice(bytes),
+            Protocol::Http => self.http_receive(bytes, now),
+            Protocol::Rpc => self.rpc_receive(bytes, now),
         }
     }
 
@@ -178,10 +195,10 @@ impl Session {
     /// then close (a half-closing client still gets its responses).
     pub fn receive_eof(&mut self, now: Instant) {
         self.peer_closed = true;
-        match self.config.mode {
-            Mode::Echo => self.closing = true,
-            Mode::Http | Mode::Files | Mode::Axum => self.advance(now),
-            Mode::Rpc => self.rpc_receive_eof(now),
+        match self.protocol() {
+            Protocol::Echo => self.closing = true,
+            Protocol::Http => self.advance(now),
+            Protocol::Rpc => self.rpc_receive_eof(now),
         }
     }
 
@@ -202,13 +219,13 @@ impl Session {
         // echo coming back).
         self.last_activity = now;
         // Room in the output may unblock pipelined requests.
-        match self.config.mode {
-            Mode::Echo => {}
-            Mode::Http | Mode::Files | Mode::Axum => {
+        match self.protocol() {
+            Protocol::Echo => {}
+            Protocol::Http => {
                 self.http.sent(count);
                 self.advance(now);
             }
-            Mode::Rpc => self.rpc_advance(now),
+            Protocol::Rpc => self.rpc_advance(now),
         }
     }
 
@@ -219,22 +236,22 @@ impl Session {
             return None;
         }
         let idle = self.last_activity + self.config.idle_timeout;
-        match self.config.mode {
-            Mode::Echo => Some(idle),
-            Mode::Http | Mode::Files | Mode::Axum => Some(self.http_next_deadline(idle)),
-            Mode::Rpc => Some(self.rpc_next_deadline(idle)),
+        match self.protocol() {
+            Protocol::Echo => Some(idle),
+            Protocol::Http => Some(self.http_next_deadline(idle)),
+            Protocol::Rpc => Some(self.rpc_next_deadline(idle)),
         }
     }
 
     /// Time passed: deliver fake-DB answers that are due and enforce the
     /// request deadline and the idle timeout. Calling it early is harmless.
     pub fn handle_timers(&mut self, now: Instant) {
-        if matches!(self.config.mode, Mode::Http | Mode::Files | Mode::Axum)
-            && self.http_timers(now)
-        {
-            return;
-        }
-        if self.config.mode == Mode::Rpc && self.rpc_timers(now) {
+        let dealt_with = match self.protocol() {
+            Protocol::Echo => false,
+            Protocol::Http => self.http_timers(now),
+            Protocol::Rpc => self.rpc_timers(now),
+        };
+        if dealt_with {
             return;
         }
         if now >= self.last_activity + self.config.idle_timeout {
@@ -249,10 +266,10 @@ impl Session {
     /// connection is finished at once.
     pub fn begin_shutdown(&mut self, now: Instant) {
         self.stopping = true;
-        match self.config.mode {
-            Mode::Echo => self.closing = true,
-            Mode::Http | Mode::Files | Mode::Axum => self.advance(now),
-            Mode::Rpc => self.rpc_stop(now),
+        match self.protocol() {
+            Protocol::Echo => self.closing = true,
+            Protocol::Http => self.advance(now),
+            Protocol::Rpc => self.rpc_stop(now),
         }
     }
 
