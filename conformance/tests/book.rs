@@ -97,28 +97,6 @@ fn orphan_anchors(root: &Path, docs_source: &Path) -> Vec<String> {
     orphans
 }
 
-/// The workspace's `.rs` files, without build output.
-fn rust_files(folder: &Path) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    let Ok(entries) = fs::read_dir(folder) else {
-        return files;
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        let name = entry.file_name();
-        if name == "target" || name.to_string_lossy().starts_with('.') {
-            continue;
-        }
-        if path.is_dir() {
-            files.extend(rust_files(&path));
-        } else if path.extension().is_some_and(|extension| extension == "rs") {
-            files.push(path);
-        }
-    }
-    files.sort();
-    files
-}
-
 /// `{{#include path}}`, `{{#include path:anchor}}`, `{{#rustdoc_include ...}}`
 /// -> (path, anchor).
 fn includes(text: &str) -> Vec<(String, Option<String>)> {
@@ -143,21 +121,36 @@ fn includes(text: &str) -> Vec<(String, Option<String>)> {
     found
 }
 
-fn markdown_files(folder: &Path) -> Vec<PathBuf> {
+/// The files under `folder` whose names end in `.extension`, sorted,
+/// without build output (`target/`) and hidden folders.
+fn files_ending_in(folder: &Path, extension: &str) -> Vec<PathBuf> {
     let mut files = Vec::new();
     let Ok(entries) = fs::read_dir(folder) else {
         return files;
     };
     for entry in entries.flatten() {
         let path = entry.path();
+        let name = entry.file_name();
+        if name == "target" || name.to_string_lossy().starts_with('.') {
+            continue;
+        }
         if path.is_dir() {
-            files.extend(markdown_files(&path));
-        } else if path.extension().is_some_and(|extension| extension == "md") {
+            files.extend(files_ending_in(&path, extension));
+        } else if path.extension().is_some_and(|found| found == extension) {
             files.push(path);
         }
     }
     files.sort();
     files
+}
+
+fn markdown_files(folder: &Path) -> Vec<PathBuf> {
+    files_ending_in(folder, "md")
+}
+
+/// The workspace's `.rs` files.
+fn rust_files(folder: &Path) -> Vec<PathBuf> {
+    files_ending_in(folder, "rs")
 }
 
 #[test]

@@ -320,7 +320,7 @@ impl Session {
         };
         self.http.input.drain(..head.length);
         self.http.request = Some(Request {
-            head_only: head.head_only,
+            head_only,
             persistence: head.persistence,
             body,
             for_app: head.request,
