@@ -587,6 +587,15 @@ pub fn idle_connection_is_closed(binary: &str) {
     assert_eq!(&answer, b"pong");
 }
 
+/// Closes with RST instead of FIN (SO_LINGER 0), unread data and all: a
+/// client that vanishes rudely.
+pub(crate) fn reset(stream: TcpStream) {
+    SockRef::from(&stream)
+        .set_linger(Some(Duration::ZERO))
+        .expect("set linger");
+    drop(stream);
+}
+
 /// A client that resets its connection in the middle of a response must
 /// not hurt the next client.
 pub fn reset_client_does_not_hurt_next(binary: &str) {
@@ -596,21 +605,14 @@ pub fn reset_client_does_not_hurt_next(binary: &str) {
         (&rude).write_all(&pattern(512 * 1024)).expect("send");
         let mut some = [0; 1000];
         let _ = (&rude).read(&mut some);
-        // SO_LINGER 0: close sends RST instead of FIN, with data unread.
-        SockRef::from(&rude)
-            .set_linger(Some(Duration::ZERO))
-            .expect("set linger");
-        drop(rude);
+        reset(rude);
     }
     let http = http_server(binary);
     let rude = TcpStream::connect(http.addr).expect("connect");
     (&rude)
         .write_all(b"GET / HTTP/1.1\r\nHost: test\r\n\r\n")
         .expect("send");
-    SockRef::from(&rude)
-        .set_linger(Some(Duration::ZERO))
-        .expect("set linger");
-    drop(rude);
+    reset(rude);
 
     let mut client = Client::connect(server.addr);
     client.send(b"still here");
