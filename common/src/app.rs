@@ -209,6 +209,10 @@ pub fn for_mode(mode: Mode, db_latency: Duration, root: &Arc<Root>) -> &'static 
     }
 }
 
+/// The lab's page, the lab page app serves after the fake DB answered.
+pub const INDEX_PAGE: &str =
+    "<html><head><title>Success</title></head><body>Index page</body></html>";
+
 // ANCHOR: lab_page
 /// The lab's page behind a fake database: `GET /` and `HEAD /` are
 /// answered after `db_latency`; the wait is a deadline, not a sleep.
@@ -225,7 +229,7 @@ impl App for LabPage {
         if !is_get_or_head(request.method()) {
             return Reply::Now(method_not_allowed());
         }
-        let mut page = http::Response::new(Body::Bytes(crate::session::INDEX_PAGE.into()));
+        let mut page = http::Response::new(Body::Bytes(INDEX_PAGE.into()));
         page.headers_mut().insert(
             CONTENT_TYPE,
             HeaderValue::from_static("text/html; charset=utf-8"),

@@ -36,8 +36,6 @@ use crate::app::App;
 use crate::cli::Mode;
 use crate::rpc::RpcConnection;
 
-pub use self::chunked::{ChunkError, ChunkedBody};
-
 /// At most this much unsent data per connection. Past it the session stops
 /// asking for input, so a client that writes and never reads cannot make the
 /// server's memory grow: the kernel's socket buffers fill up and the client's
@@ -49,10 +47,6 @@ pub const MAX_HEAD_BYTES: usize = 8 * 1024;
 pub const MAX_HEADERS: usize = 64;
 /// A request body may have at most this many bytes (413).
 pub const MAX_BODY_BYTES: u64 = 1024 * 1024;
-
-/// The lab's page, served for `GET /` after the fake DB answered.
-pub const INDEX_PAGE: &str =
-    "<html><head><title>Success</title></head><body>Index page</body></html>";
 
 /// What a session needs to know about its server; the same for every
 /// connection, cheap to copy.

@@ -48,7 +48,7 @@ fn the_lab_page_is_due_after_the_db_latency() {
             Reply::At(due, page) => {
                 assert_eq!(due, now + Duration::from_millis(300));
                 assert_eq!(page.status(), StatusCode::OK);
-                assert_eq!(bytes(&page), crate::session::INDEX_PAGE.as_bytes());
+                assert_eq!(bytes(&page), crate::app::INDEX_PAGE.as_bytes());
                 assert_eq!(
                     header(&page, "content-type"),
                     Some("text/html; charset=utf-8")

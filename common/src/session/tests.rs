@@ -278,7 +278,7 @@ fn assert_page(response: &Response, head_only: bool) {
     let body: &[u8] = if head_only {
         b""
     } else {
-        INDEX_PAGE.as_bytes()
+        crate::app::INDEX_PAGE.as_bytes()
     };
     assert_eq!(response.body, body);
 }
