@@ -172,12 +172,9 @@ pub fn answer_line(registry: &Registry, line: &[u8]) -> Option<Reply> {
         }
         Ok(request) => answer_request(registry, request),
     };
-    reply.map(|reply| {
-        // Value's Display writes compact JSON, which never contains a raw
-        // newline (one inside a string is escaped): the framing holds.
-        let mut line = reply.to_string().into_bytes();
-        line.push(b'\n');
-        Reply { line, waits_for_db }
+    reply.map(|reply| Reply {
+        line: to_line(&reply),
+        waits_for_db,
     })
 }
 // ANCHOR_END: answer_line
@@ -244,6 +241,15 @@ fn nests_deeper_than(line: &[u8], limit: usize) -> bool {
         }
     }
     false
+}
+
+/// One message as one line, newline included. Value's Display writes
+/// compact JSON, which never contains a raw newline (one inside a string is
+/// escaped): the framing holds.
+fn to_line(message: &Value) -> Vec<u8> {
+    let mut line = message.to_string().into_bytes();
+    line.push(b'\n');
+    line
 }
 
 fn error_reply(id: Value, error: &RpcError) -> Value {
