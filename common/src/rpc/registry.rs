@@ -308,6 +308,8 @@ pub struct Registry {
 /// The two introspection methods every registry answers itself.
 const LIST_METHODS: &str = "rpc.list_methods";
 const DESCRIBE: &str = "rpc.describe";
+const LIST_METHODS_SIGNATURE: &str = "rpc.list_methods() -> list[str]";
+const DESCRIBE_SIGNATURE: &str = "rpc.describe(name: str) -> dict";
 
 impl Registry {
     pub fn new() -> Registry {
@@ -395,9 +397,9 @@ impl Registry {
         count: usize,
     ) -> Result<Vec<Value>, RpcError> {
         let signature = if name == DESCRIBE {
-            "rpc.describe(name: str) -> dict"
+            DESCRIBE_SIGNATURE
         } else {
-            "rpc.list_methods() -> list[str]"
+            LIST_METHODS_SIGNATURE
         };
         let values = match params {
             Params::List(values) => values,
@@ -419,20 +421,20 @@ impl Registry {
     fn describe(&self, params: Params) -> Result<Value, RpcError> {
         let values = self.arrange_builtin(DESCRIBE, params, 1)?;
         let Some(Value::String(name)) = values.into_iter().next() else {
-            return Err(RpcError::invalid_params(
-                "rpc.describe(name: str) -> dict: `name` must be str",
-            ));
+            return Err(RpcError::invalid_params(format!(
+                "{DESCRIBE_SIGNATURE}: `name` must be str"
+            )));
         };
         match name.as_str() {
             LIST_METHODS => Ok(
                 json!({"name": LIST_METHODS, "params": [], "returns": "list[str]",
                 "doc": "The names of the methods this server offers.",
-                "signature": "rpc.list_methods() -> list[str]"}),
+                "signature": LIST_METHODS_SIGNATURE}),
             ),
             DESCRIBE => Ok(json!({"name": DESCRIBE,
                 "params": [{"name": "name", "type": "str"}], "returns": "dict",
                 "doc": "The params, result type and doc line of method `name`.",
-                "signature": "rpc.describe(name: str) -> dict"})),
+                "signature": DESCRIBE_SIGNATURE})),
             _ => match self.methods.get(name.as_str()) {
                 Some(method) => Ok(method.describe(&name)),
                 None => Err(RpcError::failed(
