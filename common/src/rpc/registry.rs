@@ -252,6 +252,22 @@ impl Method {
         })
     }
 
+    /// Checks the params and calls the function; a param of the wrong type
+    /// is answered with -32602, naming it.
+    fn run(&self, name: &str, params: Params) -> Result<Value, RpcError> {
+        let values = self.arrange(name, params)?;
+        (self.call)(values).unwrap_or_else(|index| {
+            let (param, type_name) = self
+                .params
+                .get(index)
+                .map_or(("?", "?"), |(param, type_name)| (param, type_name));
+            Err(RpcError::invalid_params(format!(
+                "{}: `{param}` must be {type_name}",
+                self.signature(name)
+            )))
+        })
+    }
+
     /// Puts the params in order: a list must have exactly one value per
     /// parameter; an object must name every parameter and nothing else.
     fn arrange(&self, name: &str, params: Params) -> Result<Vec<Value>, RpcError> {
@@ -372,18 +388,7 @@ impl Registry {
                     format!("no method named `{name}`; rpc.list_methods lists them"),
                 ))),
                 Some(method) => Outcome {
-                    result: method.arrange(name, params).and_then(|values| {
-                        (method.call)(values).unwrap_or_else(|index| {
-                            let (param, type_name) = method
-                                .params
-                                .get(index)
-                                .map_or(("?", "?"), |(param, type_name)| (param, type_name));
-                            Err(RpcError::invalid_params(format!(
-                                "{}: `{param}` must be {type_name}",
-                                method.signature(name)
-                            )))
-                        })
-                    }),
+                    result: method.run(name, params),
                     waits_for_db: method.waits_for_db,
                 },
             },
