@@ -379,7 +379,7 @@ impl Registry {
         };
         match name {
             LIST_METHODS => now(self
-                .arrange_builtin(name, params, 0)
+                .arrange_builtin(name, params)
                 .map(|_| json!(self.names()))),
             DESCRIBE => now(self.describe(params)),
             _ => match self.methods.get(name) {
@@ -395,16 +395,14 @@ impl Registry {
         }
     }
 
-    fn arrange_builtin(
-        &self,
-        name: &str,
-        params: Params,
-        count: usize,
-    ) -> Result<Vec<Value>, RpcError> {
-        let signature = if name == DESCRIBE {
-            DESCRIBE_SIGNATURE
+    /// The params of a built-in, checked like [`Method::arrange`] checks a
+    /// registered function's: `rpc.describe` takes one, `rpc.list_methods`
+    /// none.
+    fn arrange_builtin(&self, name: &str, params: Params) -> Result<Vec<Value>, RpcError> {
+        let (signature, count) = if name == DESCRIBE {
+            (DESCRIBE_SIGNATURE, 1)
         } else {
-            LIST_METHODS_SIGNATURE
+            (LIST_METHODS_SIGNATURE, 0)
         };
         let values = match params {
             Params::List(values) => values,
@@ -424,7 +422,7 @@ impl Registry {
     }
 
     fn describe(&self, params: Params) -> Result<Value, RpcError> {
-        let values = self.arrange_builtin(DESCRIBE, params, 1)?;
+        let values = self.arrange_builtin(DESCRIBE, params)?;
         let Some(Value::String(name)) = values.into_iter().next() else {
             return Err(RpcError::invalid_params(format!(
                 "{DESCRIBE_SIGNATURE}: `name` must be str"
