@@ -60,6 +60,18 @@ impl ErrorCode {
         }
     }
 
+    /// The `message` the specification gives this code; the details go in
+    /// `data.message`.
+    fn message(self) -> &'static str {
+        match self {
+            ErrorCode::ParseError => "Parse error",
+            ErrorCode::InvalidRequest => "Invalid Request",
+            ErrorCode::MethodNotFound => "Method not found",
+            ErrorCode::InvalidParams => "Invalid params",
+            ErrorCode::Failed => "Server error",
+        }
+    }
+
     /// The `data.type` of an error with this code, unless the function
     /// names its own. Python's names, so a Python client can raise the
     /// matching built-in exception (`TypeError` for bad params).
@@ -112,16 +124,9 @@ impl RpcError {
     }
 
     pub fn to_json(&self) -> Value {
-        let message = match self.code {
-            ErrorCode::ParseError => "Parse error",
-            ErrorCode::InvalidRequest => "Invalid Request",
-            ErrorCode::MethodNotFound => "Method not found",
-            ErrorCode::InvalidParams => "Invalid params",
-            ErrorCode::Failed => "Server error",
-        };
         json!({
             "code": self.code.code(),
-            "message": message,
+            "message": self.code.message(),
             "data": {"type": self.kind, "message": self.message},
         })
     }
