@@ -6,7 +6,6 @@
 //! that `rpc.describe` sends to clients.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::sync::LazyLock;
 
 use serde_json::{Map, Value, json};
@@ -227,14 +226,12 @@ impl Method {
 
     /// `func1(x: int, y: int, z: int) -> int`
     pub fn signature(&self, name: &str) -> String {
-        let mut text = format!("{name}(");
-        for (index, (param, type_name)) in self.params.iter().enumerate() {
-            let comma = if index == 0 { "" } else { ", " };
-            // Writing to a String cannot fail.
-            let _ = write!(text, "{comma}{param}: {type_name}");
-        }
-        let _ = write!(text, ") -> {}", self.returns);
-        text
+        let params: Vec<String> = self
+            .params
+            .iter()
+            .map(|(param, type_name)| format!("{param}: {type_name}"))
+            .collect();
+        format!("{name}({}) -> {}", params.join(", "), self.returns)
     }
 
     fn describe(&self, name: &str) -> Value {
