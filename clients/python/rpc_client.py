@@ -108,13 +108,14 @@ class RPCClient:
     def _exchange(self, line):
         if self._file is None:
             raise ConnectionClosed("this client is closed")
+        closed = f"the server at {self._address} closed the connection"
         try:
             self._socket.sendall(line.encode("utf-8"))
             reply = self._file.readline()
         except (BrokenPipeError, ConnectionResetError) as error:
-            raise ConnectionClosed(f"the server at {self._address} closed the connection") from error
-        if not reply:
-            raise ConnectionClosed(f"the server at {self._address} closed the connection")
+            raise ConnectionClosed(closed) from error
+        if not reply:  # a clean close (EOF) instead of a reset
+            raise ConnectionClosed(closed)
         return json.loads(reply)
 
     # ANCHOR: proxy

@@ -435,10 +435,14 @@ pub fn rpc_reset_mid_batch_does_not_hurt_others(binary: &str) {
 
 /// SIGTERM while a `query` waits: its reply still arrives, then exit 0.
 pub fn rpc_sigterm_finishes_query_in_flight(binary: &str) {
-    let mut server = Server::start(binary, &["--mode", "rpc", "--db-latency", "1s"]);
+    let mut server = Server::start(
+        binary,
+        &["--mode", "rpc", "--db-latency", "1s", "--log", "debug"],
+    );
     let mut client = Lines::connect(&server);
     client.send(&request("query", json!(["k"]), Some(1)));
-    thread::sleep(Duration::from_millis(300));
+    // In flight once the server has read it (it logs every recv).
+    server.wait_for_log("recv ", 1, Duration::from_secs(5));
     server.signal(Signal::SIGTERM);
     assert_eq!(
         client.reply()["result"],

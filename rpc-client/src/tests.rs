@@ -1,6 +1,6 @@
 //! The client against the real RPC engine of `common`, served from a thread
-//! over a real loopback socket (the servers' own tests call it through the
-//! nine models).
+//! over a real loopback socket. The models themselves are checked by the
+//! conformance suite, which speaks the protocol without this client.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};

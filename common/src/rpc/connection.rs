@@ -157,9 +157,7 @@ impl RpcConnection {
                         format!("a line may be at most {MAX_LINE} bytes; closing"),
                     );
                     let reply = super::error_reply(serde_json::Value::Null, &error);
-                    let mut line = reply.to_string().into_bytes();
-                    line.push(b'\n');
-                    self.send(line, now);
+                    self.send(super::to_line(&reply), now);
                 }
                 None if self.peer_closed => {
                     let reply = answer(self.registry, unread);

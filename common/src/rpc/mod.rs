@@ -60,6 +60,18 @@ impl ErrorCode {
         }
     }
 
+    /// The `message` the specification gives this code; the details go in
+    /// `data.message`.
+    fn message(self) -> &'static str {
+        match self {
+            ErrorCode::ParseError => "Parse error",
+            ErrorCode::InvalidRequest => "Invalid Request",
+            ErrorCode::MethodNotFound => "Method not found",
+            ErrorCode::InvalidParams => "Invalid params",
+            ErrorCode::Failed => "Server error",
+        }
+    }
+
     /// The `data.type` of an error with this code, unless the function
     /// names its own. Python's names, so a Python client can raise the
     /// matching built-in exception (`TypeError` for bad params).
@@ -112,16 +124,9 @@ impl RpcError {
     }
 
     pub fn to_json(&self) -> Value {
-        let message = match self.code {
-            ErrorCode::ParseError => "Parse error",
-            ErrorCode::InvalidRequest => "Invalid Request",
-            ErrorCode::MethodNotFound => "Method not found",
-            ErrorCode::InvalidParams => "Invalid params",
-            ErrorCode::Failed => "Server error",
-        };
         json!({
             "code": self.code.code(),
-            "message": message,
+            "message": self.code.message(),
             "data": {"type": self.kind, "message": self.message},
         })
     }
@@ -172,12 +177,9 @@ pub fn answer_line(registry: &Registry, line: &[u8]) -> Option<Reply> {
         }
         Ok(request) => answer_request(registry, request),
     };
-    reply.map(|reply| {
-        // Value's Display writes compact JSON, which never contains a raw
-        // newline (one inside a string is escaped): the framing holds.
-        let mut line = reply.to_string().into_bytes();
-        line.push(b'\n');
-        Reply { line, waits_for_db }
+    reply.map(|reply| Reply {
+        line: to_line(&reply),
+        waits_for_db,
     })
 }
 // ANCHOR_END: answer_line
@@ -244,6 +246,15 @@ fn nests_deeper_than(line: &[u8], limit: usize) -> bool {
         }
     }
     false
+}
+
+/// One message as one line, newline included. Value's Display writes
+/// compact JSON, which never contains a raw newline (one inside a string is
+/// escaped): the framing holds.
+fn to_line(message: &Value) -> Vec<u8> {
+    let mut line = message.to_string().into_bytes();
+    line.push(b'\n');
+    line
 }
 
 fn error_reply(id: Value, error: &RpcError) -> Value {

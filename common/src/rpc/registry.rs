@@ -6,7 +6,6 @@
 //! that `rpc.describe` sends to clients.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::sync::LazyLock;
 
 use serde_json::{Map, Value, json};
@@ -227,14 +226,12 @@ impl Method {
 
     /// `func1(x: int, y: int, z: int) -> int`
     pub fn signature(&self, name: &str) -> String {
-        let mut text = format!("{name}(");
-        for (index, (param, type_name)) in self.params.iter().enumerate() {
-            let comma = if index == 0 { "" } else { ", " };
-            // Writing to a String cannot fail.
-            let _ = write!(text, "{comma}{param}: {type_name}");
-        }
-        let _ = write!(text, ") -> {}", self.returns);
-        text
+        let params: Vec<String> = self
+            .params
+            .iter()
+            .map(|(param, type_name)| format!("{param}: {type_name}"))
+            .collect();
+        format!("{name}({}) -> {}", params.join(", "), self.returns)
     }
 
     fn describe(&self, name: &str) -> Value {
@@ -249,6 +246,22 @@ impl Method {
             "returns": self.returns,
             "doc": self.doc,
             "signature": self.signature(name),
+        })
+    }
+
+    /// Checks the params and calls the function; a param of the wrong type
+    /// is answered with -32602, naming it.
+    fn run(&self, name: &str, params: Params) -> Result<Value, RpcError> {
+        let values = self.arrange(name, params)?;
+        (self.call)(values).unwrap_or_else(|index| {
+            let (param, type_name) = self
+                .params
+                .get(index)
+                .map_or(("?", "?"), |(param, type_name)| (param, type_name));
+            Err(RpcError::invalid_params(format!(
+                "{}: `{param}` must be {type_name}",
+                self.signature(name)
+            )))
         })
     }
 
@@ -308,6 +321,8 @@ pub struct Registry {
 /// The two introspection methods every registry answers itself.
 const LIST_METHODS: &str = "rpc.list_methods";
 const DESCRIBE: &str = "rpc.describe";
+const LIST_METHODS_SIGNATURE: &str = "rpc.list_methods() -> list[str]";
+const DESCRIBE_SIGNATURE: &str = "rpc.describe(name: str) -> dict";
 
 impl Registry {
     pub fn new() -> Registry {
@@ -361,7 +376,7 @@ impl Registry {
         };
         match name {
             LIST_METHODS => now(self
-                .arrange_builtin(name, params, 0)
+                .arrange_builtin(name, params)
                 .map(|_| json!(self.names()))),
             DESCRIBE => now(self.describe(params)),
             _ => match self.methods.get(name) {
@@ -370,34 +385,21 @@ impl Registry {
                     format!("no method named `{name}`; rpc.list_methods lists them"),
                 ))),
                 Some(method) => Outcome {
-                    result: method.arrange(name, params).and_then(|values| {
-                        (method.call)(values).unwrap_or_else(|index| {
-                            let (param, type_name) = method
-                                .params
-                                .get(index)
-                                .map_or(("?", "?"), |(param, type_name)| (param, type_name));
-                            Err(RpcError::invalid_params(format!(
-                                "{}: `{param}` must be {type_name}",
-                                method.signature(name)
-                            )))
-                        })
-                    }),
+                    result: method.run(name, params),
                     waits_for_db: method.waits_for_db,
                 },
             },
         }
     }
 
-    fn arrange_builtin(
-        &self,
-        name: &str,
-        params: Params,
-        count: usize,
-    ) -> Result<Vec<Value>, RpcError> {
-        let signature = if name == DESCRIBE {
-            "rpc.describe(name: str) -> dict"
+    /// The params of a built-in, checked like [`Method::arrange`] checks a
+    /// registered function's: `rpc.describe` takes one, `rpc.list_methods`
+    /// none.
+    fn arrange_builtin(&self, name: &str, params: Params) -> Result<Vec<Value>, RpcError> {
+        let (signature, count) = if name == DESCRIBE {
+            (DESCRIBE_SIGNATURE, 1)
         } else {
-            "rpc.list_methods() -> list[str]"
+            (LIST_METHODS_SIGNATURE, 0)
         };
         let values = match params {
             Params::List(values) => values,
@@ -417,22 +419,22 @@ impl Registry {
     }
 
     fn describe(&self, params: Params) -> Result<Value, RpcError> {
-        let values = self.arrange_builtin(DESCRIBE, params, 1)?;
+        let values = self.arrange_builtin(DESCRIBE, params)?;
         let Some(Value::String(name)) = values.into_iter().next() else {
-            return Err(RpcError::invalid_params(
-                "rpc.describe(name: str) -> dict: `name` must be str",
-            ));
+            return Err(RpcError::invalid_params(format!(
+                "{DESCRIBE_SIGNATURE}: `name` must be str"
+            )));
         };
         match name.as_str() {
             LIST_METHODS => Ok(
                 json!({"name": LIST_METHODS, "params": [], "returns": "list[str]",
                 "doc": "The names of the methods this server offers.",
-                "signature": "rpc.list_methods() -> list[str]"}),
+                "signature": LIST_METHODS_SIGNATURE}),
             ),
             DESCRIBE => Ok(json!({"name": DESCRIBE,
                 "params": [{"name": "name", "type": "str"}], "returns": "dict",
                 "doc": "The params, result type and doc line of method `name`.",
-                "signature": "rpc.describe(name: str) -> dict"})),
+                "signature": DESCRIBE_SIGNATURE})),
             _ => match self.methods.get(name.as_str()) {
                 Some(method) => Ok(method.describe(&name)),
                 None => Err(RpcError::failed(
