@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 use serde_json::{Value, json};
-use socket2::SockRef;
 
 use crate::client::IO_TIMEOUT;
 use crate::server::Server;
@@ -424,10 +423,7 @@ pub fn rpc_reset_mid_batch_does_not_hurt_others(binary: &str) {
         (&rude).write_all(batch.as_bytes()).expect("send");
         let mut some = [0; 1000];
         let _ = (&rude).read(&mut some);
-        SockRef::from(&rude)
-            .set_linger(Some(Duration::ZERO))
-            .expect("set linger");
-        drop(rude);
+        crate::checks::reset(rude);
     }
     let mut client = Lines::connect(&server);
     assert_eq!(client.call("func1", json!([1, 2, 3]), 1)["result"], 9);
