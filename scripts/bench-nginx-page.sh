@@ -69,7 +69,6 @@ cpu_ticks() {
     echo "$total"
 }
 tick_us=$((1000000 / $(getconf CLK_TCK)))
-median() { printf '%s\n' "$@" | sort -g | sed -n "$(( ($# + 1) / 2 ))p"; }
 
 page=(nginx 09 09-mt 10)
 # Echo cells are named "model@clients", e.g. "10@100".

@@ -36,8 +36,6 @@ stop_model() {
   wait "$MODEL_PID" 2>/dev/null || true
 }
 
-median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-
 declare -A http cpu echoes echo_cpu syscalls calls_detail rss_per_connection
 for round in $(seq "$ROUNDS"); do
   for model in "${MODELS[@]}"; do
@@ -103,14 +101,15 @@ for model in "${MODELS[@]}"; do
 done
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
-h07=$(tr ' ' '\n' <<<"${http[07-epoll]}" | grep . | median)
-h11=$(tr ' ' '\n' <<<"${http[11-io-uring]}" | grep . | median)
-e07=$(tr ' ' '\n' <<<"${echoes[07-epoll]}" | grep . | median)
-e11=$(tr ' ' '\n' <<<"${echoes[11-io-uring]}" | grep . | median)
-c07=$(tr ' ' '\n' <<<"${cpu[07-epoll]}" | grep . | median)
-c11=$(tr ' ' '\n' <<<"${cpu[11-io-uring]}" | grep . | median)
-ec07=$(tr ' ' '\n' <<<"${echo_cpu[07-epoll]}" | grep . | median)
-ec11=$(tr ' ' '\n' <<<"${echo_cpu[11-io-uring]}" | grep . | median)
+# shellcheck disable=SC2086 # the rounds are words on purpose
+h07=$(median ${http[07-epoll]})
+h11=$(median ${http[11-io-uring]})
+e07=$(median ${echoes[07-epoll]})
+e11=$(median ${echoes[11-io-uring]})
+c07=$(median ${cpu[07-epoll]})
+c11=$(median ${cpu[11-io-uring]})
+ec07=$(median ${echo_cpu[07-epoll]})
+ec11=$(median ${echo_cpu[11-io-uring]})
 
 cat <<EOF
 

@@ -77,6 +77,14 @@ start_model() { # model [server flags...]
 
 now_ms() { date +%s%3N; }
 
+# The median of the numbers given as words (the mean of the middle two for
+# an even count): what the benchmarks quote for their interleaved rounds.
+#   median 3 1 2  ->  2
+median() {
+  printf '%s\n' "$@" | sort -g | awk 'NF { v[++n] = $1 } END {
+    if (n % 2) print v[(n + 1) / 2]; else if (n) printf "%.15g\n", (v[n / 2] + v[n / 2 + 1]) / 2 }'
+}
+
 # The flags `loadgen compare` passes a model (its pool sizes), one per line:
 #   mapfile -t flags < <(model_flags 05-prefork-threads)
 model_flags() {
