@@ -31,11 +31,6 @@ echo "building release binaries ..." >&2
 (cd "$ROOT" && cargo build --release --quiet -p loadgen -p epoll -p io-uring-model)
 LOADGEN="$ROOT/target/release/loadgen"
 
-stop_model() {
-  kill -TERM "$MODEL_PID" 2>/dev/null || true
-  wait "$MODEL_PID" 2>/dev/null || true
-}
-
 declare -A http cpu echoes echo_cpu syscalls calls_detail rss_per_connection
 for round in $(seq "$ROUNDS"); do
   for model in "${MODELS[@]}"; do

@@ -3,6 +3,7 @@
 #   build_models [release|debug]     build the workspace binaries
 #   start_model 07-epoll --mode http start it on a free port; sets
 #                                    MODEL_ADDR, MODEL_PORT, MODEL_PID
+#   stop_model                       stop that one and wait for its exit
 # Every server started here is stopped by pid when the script exits, also
 # on Ctrl-C or an error.
 
@@ -73,6 +74,13 @@ start_model() { # model [server flags...]
   MODEL_ADDR=$(awk '{print $3}' <<<"$line")
   MODEL_PORT=${MODEL_ADDR##*:}
   MODEL_PID=$(sed -n 's/.* pid=\([0-9]*\).*/\1/p' <<<"$line")
+}
+
+# Stops the model start_model started last and waits for its graceful exit,
+# so that the next model does not share the machine with it.
+stop_model() {
+  kill -TERM "$MODEL_PID" 2>/dev/null || true
+  wait "$MODEL_PID" 2>/dev/null || true
 }
 
 now_ms() { date +%s%3N; }
