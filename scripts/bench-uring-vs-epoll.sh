@@ -37,9 +37,8 @@ for round in $(seq "$ROUNDS"); do
     echo "round $round/$ROUNDS: $model" >&2
     start_model "$model" --mode http --db-latency 0ms --log warn
     wrk -t1 -c50 -d"${DURATION}s" "http://$MODEL_ADDR/" >"$SCRATCH/wrk.out"
-    # The server's user + system CPU (fields 14, 15; 100 ticks per second)
-    # per request: less at the mercy of a busy machine than requests/s.
-    ticks=$(awk '{ print $14 + $15 }' "/proc/$MODEL_PID/stat")
+    # The server's CPU per request (100 ticks per second).
+    ticks=$(cpu_ticks "$MODEL_PID")
     stop_model
     http[$model]+="$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' "$SCRATCH/wrk.out") "
     cpu[$model]+="$(awk -v t="$ticks" '/ requests in / { printf "%.2f", t * 10000 / $1 }' "$SCRATCH/wrk.out") "
@@ -47,7 +46,7 @@ for round in $(seq "$ROUNDS"); do
     start_model "$model" --mode echo --log warn
     "$LOADGEN" --threads 1 echo --addr "$MODEL_ADDR" --connections 100 \
       --duration "${DURATION}s" --json "$SCRATCH/echo.json" >"$SCRATCH/echo.out" 2>&1 || true
-    ticks=$(awk '{ print $14 + $15 }' "/proc/$MODEL_PID/stat")
+    ticks=$(cpu_ticks "$MODEL_PID")
     stop_model
     rate=$(jq '.summary.requests_per_second | round' "$SCRATCH/echo.json" 2>/dev/null || echo 0)
     echo_cpu[$model]+="$(jq --argjson t "$ticks" '$t * 10000 / ([.summary.requests, 1] | max) * 100 | round / 100' "$SCRATCH/echo.json" 2>/dev/null || echo 0) "

@@ -85,6 +85,17 @@ stop_model() {
 
 now_ms() { date +%s%3N; }
 
+# CPU time (user + system, clock ticks) of a server and its children (an
+# nginx worker, prefork's workers). Per request it depends far less on what
+# else the machine is doing than requests per second do.
+cpu_ticks() { # pid
+  local total=0 process
+  for process in "$1" $(pgrep -P "$1" || true); do
+    total=$((total + $(awk '{ print $14 + $15 }' "/proc/$process/stat")))
+  done
+  echo "$total"
+}
+
 # The median of the numbers given as words (the mean of the middle two for
 # an even count): what the benchmarks quote for their interleaved rounds.
 #   median 3 1 2  ->  2
