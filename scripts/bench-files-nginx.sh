@@ -25,7 +25,7 @@ NGINX_SENDFILE=${NGINX_SENDFILE:-on}
 need_tool ab apache2-utils
 need_tool wrk wrk
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need_tool nginx nginx
-(cd "$ROOT" && cargo build --release --quiet -p "$(sed -n 's/^name = "\(.*\)"/\1/p' "$ROOT/$MODEL/Cargo.toml" | head -1)")
+(cd "$ROOT" && cargo build --release --quiet --bin "$MODEL")
 
 # The document root, readable by nginx's worker (it drops root to nobody).
 DOCS="$SCRATCH/docs"
