@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::symlink;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier};
 use std::thread;
@@ -69,11 +69,11 @@ impl DocRoot {
 
     /// Where the server is told to look: `DIR/root`, so that `DIR/secret.txt`
     /// is just outside.
-    pub fn root(&self) -> std::path::PathBuf {
+    pub fn root(&self) -> PathBuf {
         self.dir.path().join("root")
     }
 
-    fn path(&self, name: &str) -> std::path::PathBuf {
+    fn path(&self, name: &str) -> PathBuf {
         self.root().join(name)
     }
 
@@ -373,7 +373,7 @@ pub fn files_shrinking_file_ends_only_its_connection(binary: &str) {
         first.len() + rest.len() < SIZE,
         "the whole file came although it shrank"
     );
-    crate::scale::wait_until(|| server.stderr().contains("could not be sent"));
+    server.wait_for_log("could not be sent", 1, Duration::from_secs(10));
     // A new connection: 01 serves one at a time, so none could wait beside.
     let css = Client::connect(server.addr).get("/style.css");
     assert_file(&css, "/style.css", root.content("/style.css"), "text/css");
