@@ -25,7 +25,7 @@ NGINX_SENDFILE=${NGINX_SENDFILE:-on}
 need_tool ab apache2-utils
 need_tool wrk wrk
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need_tool nginx nginx
-(cd "$ROOT" && cargo build --release --quiet -p "$(sed -n 's/^name = "\(.*\)"/\1/p' "$ROOT/$MODEL/Cargo.toml" | head -1)")
+(cd "$ROOT" && cargo build --release --quiet --bin "$MODEL")
 
 # The document root, readable by nginx's worker (it drops root to nobody).
 DOCS="$SCRATCH/docs"
@@ -64,15 +64,16 @@ for round in $(seq "$ROUNDS"); do
     done
 done
 
-median() { tr ' ' '\n' <<<"$1" | grep . | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 echo
 echo "files: $MODEL vs nginx 1 worker (sendfile $NGINX_SENDFILE), medians of $ROUNDS interleaved rounds,"
 echo "client and server sharing $(nproc) cores"
 echo "  small = ab -n $REQUESTS -c $CONNECTIONS http://127.0.0.1:PORT/small.html (a new connection each)"
 echo "  large = wrk -t1 -c$CONNECTIONS -d${DURATION}s http://127.0.0.1:PORT/large.bin (1 MiB, keep-alive)"
 for file in small large; do
-    nginx_median=$(median "${RESULTS[nginx.$file]}")
-    model_median=$(median "${RESULTS[$MODEL.$file]}")
+    # shellcheck disable=SC2086 # the rounds are words on purpose
+    nginx_median=$(median ${RESULTS[nginx.$file]})
+    # shellcheck disable=SC2086
+    model_median=$(median ${RESULTS[$MODEL.$file]})
     awk -v file="$file" -v n="$nginx_median" -v m="$model_median" -v model="$MODEL" 'BEGIN {
         printf "%-6s nginx %9.0f req/s   %s %9.0f req/s   ratio %.2f\n", file, n, model, m, m / n }'
 done

@@ -58,18 +58,7 @@ echo_load() { # addr connections -> "messages/s messages"
     echo "$(grep -m 1 -o '"requests_per_second": [0-9.]*' "$json" | grep -o '[0-9.]*$')" \
         "$(grep -m 1 -o '"requests": [0-9]*' "$json" | grep -o '[0-9]*$')"
 }
-# CPU time (user + system, clock ticks) of a server and its children (the
-# nginx worker). Per request it depends far less on what else the machine
-# is doing than requests per second do.
-cpu_ticks() {
-    local total=0 process
-    for process in "$1" $(pgrep -P "$1" || true); do
-        total=$((total + $(awk '{ print $14 + $15 }' "/proc/$process/stat")))
-    done
-    echo "$total"
-}
 tick_us=$((1000000 / $(getconf CLK_TCK)))
-median() { printf '%s\n' "$@" | sort -g | sed -n "$(( ($# + 1) / 2 ))p"; }
 
 page=(nginx 09 09-mt 10)
 # Echo cells are named "model@clients", e.g. "10@100".

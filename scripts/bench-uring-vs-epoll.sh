@@ -31,22 +31,14 @@ echo "building release binaries ..." >&2
 (cd "$ROOT" && cargo build --release --quiet -p loadgen -p epoll -p io-uring-model)
 LOADGEN="$ROOT/target/release/loadgen"
 
-stop_model() {
-  kill -TERM "$MODEL_PID" 2>/dev/null || true
-  wait "$MODEL_PID" 2>/dev/null || true
-}
-
-median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-
 declare -A http cpu echoes echo_cpu syscalls calls_detail rss_per_connection
 for round in $(seq "$ROUNDS"); do
   for model in "${MODELS[@]}"; do
     echo "round $round/$ROUNDS: $model" >&2
     start_model "$model" --mode http --db-latency 0ms --log warn
     wrk -t1 -c50 -d"${DURATION}s" "http://$MODEL_ADDR/" >"$SCRATCH/wrk.out"
-    # The server's user + system CPU (fields 14, 15; 100 ticks per second)
-    # per request: less at the mercy of a busy machine than requests/s.
-    ticks=$(awk '{ print $14 + $15 }' "/proc/$MODEL_PID/stat")
+    # The server's CPU per request (100 ticks per second).
+    ticks=$(cpu_ticks "$MODEL_PID")
     stop_model
     http[$model]+="$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' "$SCRATCH/wrk.out") "
     cpu[$model]+="$(awk -v t="$ticks" '/ requests in / { printf "%.2f", t * 10000 / $1 }' "$SCRATCH/wrk.out") "
@@ -54,7 +46,7 @@ for round in $(seq "$ROUNDS"); do
     start_model "$model" --mode echo --log warn
     "$LOADGEN" --threads 1 echo --addr "$MODEL_ADDR" --connections 100 \
       --duration "${DURATION}s" --json "$SCRATCH/echo.json" >"$SCRATCH/echo.out" 2>&1 || true
-    ticks=$(awk '{ print $14 + $15 }' "/proc/$MODEL_PID/stat")
+    ticks=$(cpu_ticks "$MODEL_PID")
     stop_model
     rate=$(jq '.summary.requests_per_second | round' "$SCRATCH/echo.json" 2>/dev/null || echo 0)
     echo_cpu[$model]+="$(jq --argjson t "$ticks" '$t * 10000 / ([.summary.requests, 1] | max) * 100 | round / 100' "$SCRATCH/echo.json" 2>/dev/null || echo 0) "
@@ -103,14 +95,15 @@ for model in "${MODELS[@]}"; do
 done
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
-h07=$(tr ' ' '\n' <<<"${http[07-epoll]}" | grep . | median)
-h11=$(tr ' ' '\n' <<<"${http[11-io-uring]}" | grep . | median)
-e07=$(tr ' ' '\n' <<<"${echoes[07-epoll]}" | grep . | median)
-e11=$(tr ' ' '\n' <<<"${echoes[11-io-uring]}" | grep . | median)
-c07=$(tr ' ' '\n' <<<"${cpu[07-epoll]}" | grep . | median)
-c11=$(tr ' ' '\n' <<<"${cpu[11-io-uring]}" | grep . | median)
-ec07=$(tr ' ' '\n' <<<"${echo_cpu[07-epoll]}" | grep . | median)
-ec11=$(tr ' ' '\n' <<<"${echo_cpu[11-io-uring]}" | grep . | median)
+# shellcheck disable=SC2086 # the rounds are words on purpose
+h07=$(median ${http[07-epoll]})
+h11=$(median ${http[11-io-uring]})
+e07=$(median ${echoes[07-epoll]})
+e11=$(median ${echoes[11-io-uring]})
+c07=$(median ${cpu[07-epoll]})
+c11=$(median ${cpu[11-io-uring]})
+ec07=$(median ${echo_cpu[07-epoll]})
+ec11=$(median ${echo_cpu[11-io-uring]})
 
 cat <<EOF
 

@@ -55,6 +55,6 @@ for model in "${models[@]}"; do
     verdict=ok
     if [ "$got" != "$SIZE" ] || [ "$peak" -ge "$LIMIT_KIB" ]; then verdict=FAILED; failed=1; fi
     echo "$model: downloaded $got of $SIZE bytes in ${seconds}s, peak RSS $peak KiB (limit $LIMIT_KIB): $verdict"
-    kill -TERM "$MODEL_PID" 2>/dev/null || true
+    stop_model
 done
 exit "$failed"

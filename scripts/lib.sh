@@ -3,6 +3,7 @@
 #   build_models [release|debug]     build the workspace binaries
 #   start_model 07-epoll --mode http start it on a free port; sets
 #                                    MODEL_ADDR, MODEL_PORT, MODEL_PID
+#   stop_model                       stop that one and wait for its exit
 # Every server started here is stopped by pid when the script exits, also
 # on Ctrl-C or an error.
 
@@ -75,7 +76,33 @@ start_model() { # model [server flags...]
   MODEL_PID=$(sed -n 's/.* pid=\([0-9]*\).*/\1/p' <<<"$line")
 }
 
+# Stops the model start_model started last and waits for its graceful exit,
+# so that the next model does not share the machine with it.
+stop_model() {
+  kill -TERM "$MODEL_PID" 2>/dev/null || true
+  wait "$MODEL_PID" 2>/dev/null || true
+}
+
 now_ms() { date +%s%3N; }
+
+# CPU time (user + system, clock ticks) of a server and its children (an
+# nginx worker, prefork's workers). Per request it depends far less on what
+# else the machine is doing than requests per second do.
+cpu_ticks() { # pid
+  local total=0 process
+  for process in "$1" $(pgrep -P "$1" || true); do
+    total=$((total + $(awk '{ print $14 + $15 }' "/proc/$process/stat")))
+  done
+  echo "$total"
+}
+
+# The median of the numbers given as words (the mean of the middle two for
+# an even count): what the benchmarks quote for their interleaved rounds.
+#   median 3 1 2  ->  2
+median() {
+  printf '%s\n' "$@" | sort -g | awk 'NF { v[++n] = $1 } END {
+    if (n % 2) print v[(n + 1) / 2]; else if (n) printf "%.15g\n", (v[n / 2] + v[n / 2 + 1]) / 2 }'
+}
 
 # The flags `loadgen compare` passes a model (its pool sizes), one per line:
 #   mapfile -t flags < <(model_flags 05-prefork-threads)

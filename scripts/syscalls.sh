@@ -50,8 +50,7 @@ for model in "${models[@]}"; do
     --duration "${DURATION}s" --json "$SCRATCH/load.json" >/dev/null 2>&1 || true
   kill -INT "$tracer" # detach and write the summary
   wait "$tracer" || true
-  kill -TERM "$MODEL_PID"
-  wait "$MODEL_PID" 2>/dev/null || true
+  stop_model
   requests=$(jq '.summary.requests' "$SCRATCH/load.json")
   # strace -c rows: % time, seconds, usecs/call, calls, [errors,] syscall;
   # calls is the 4th field on every row, including "total".

@@ -27,7 +27,7 @@
 //! a slash after a file name and symlink loops are 404.
 
 use std::ffi::OsStr;
-use std::fs::File;
+use std::fs::{File, Metadata};
 use std::io;
 use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
@@ -90,19 +90,23 @@ impl Root {
         Ok(Root { dir, path })
     }
 
-    /// Opens `relative` (no `..` left in it) without leaving the root.
+    /// Opens `relative` (no `..` left in it) without leaving the root, and
+    /// asks the open file what it is (one `fstat` per request, and about
+    /// the file that was opened, not whatever the name means by now).
     /// `O_NONBLOCK` keeps a FIFO in the tree from blocking the open (and
     /// the whole server with it); regular files ignore the flag.
-    fn open_beneath(&self, relative: &Path) -> Result<File, Refusal> {
+    fn open_beneath(&self, relative: &Path) -> Result<(File, Metadata), Refusal> {
         let how = OpenHow::new()
             .flags(OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC)
             .resolve(ResolveFlag::RESOLVE_BENEATH | ResolveFlag::RESOLVE_NO_MAGICLINKS);
-        match openat2(&self.dir, relative, how) {
-            Ok(fd) => Ok(File::from(fd)),
+        let file = match openat2(&self.dir, relative, how) {
+            Ok(fd) => File::from(fd),
             // The path would leave the root (a symlink out).
-            Err(Errno::EXDEV) => Err(Refusal::Forbidden),
-            Err(errno) => Err(refusal(io::Error::from(errno))),
-        }
+            Err(Errno::EXDEV) => return Err(Refusal::Forbidden),
+            Err(errno) => return Err(refusal(io::Error::from(errno))),
+        };
+        let metadata = file.metadata().map_err(refusal)?;
+        Ok((file, metadata))
     }
 }
 // ANCHOR_END: root
@@ -134,8 +138,7 @@ pub fn resolve(root: &Root, target: &str) -> Result<Resolved, Refusal> {
             }
         }
     }
-    let file = root.open_beneath(&relative)?;
-    let metadata = file.metadata().map_err(refusal)?;
+    let (file, metadata) = root.open_beneath(&relative)?;
     if metadata.is_dir() {
         if !wants_directory {
             return Ok(Resolved::AddSlash {
@@ -145,7 +148,7 @@ pub fn resolve(root: &Root, target: &str) -> Result<Resolved, Refusal> {
         // A directory without an index (or whose index leads out) is not
         // listed: 403.
         return match root.open_beneath(&relative.join(INDEX_FILE)) {
-            Ok(index) => regular(index, INDEX_FILE.as_ref()),
+            Ok((index, metadata)) => regular(index, &metadata, INDEX_FILE.as_ref()),
             Err(Refusal::NotFound) => Err(Refusal::Forbidden),
             Err(refused) => Err(refused),
         };
@@ -153,14 +156,13 @@ pub fn resolve(root: &Root, target: &str) -> Result<Resolved, Refusal> {
     if wants_directory {
         return Err(Refusal::NotFound); // `/file.html/`
     }
-    regular(file, &relative)
+    regular(file, &metadata, &relative)
 }
 // ANCHOR_END: resolve
 
 /// Serves an open file if it is a regular one; a FIFO, a device or a
 /// directory where a file is expected is 403.
-fn regular(file: File, name: &Path) -> Result<Resolved, Refusal> {
-    let metadata = file.metadata().map_err(refusal)?;
+fn regular(file: File, metadata: &Metadata, name: &Path) -> Result<Resolved, Refusal> {
     if !metadata.is_file() {
         return Err(Refusal::Forbidden);
     }

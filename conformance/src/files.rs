@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::symlink;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier};
 use std::thread;
@@ -69,11 +69,11 @@ impl DocRoot {
 
     /// Where the server is told to look: `DIR/root`, so that `DIR/secret.txt`
     /// is just outside.
-    pub fn root(&self) -> std::path::PathBuf {
+    pub fn root(&self) -> PathBuf {
         self.dir.path().join("root")
     }
 
-    fn path(&self, name: &str) -> std::path::PathBuf {
+    fn path(&self, name: &str) -> PathBuf {
         self.root().join(name)
     }
 
@@ -292,14 +292,17 @@ fn resident_bytes(pid: u32) -> u64 {
         .sum()
 }
 
+/// The file the memory and shrinking checks send: far larger than what a
+/// server buffers per connection (64 KiB) plus the socket buffers.
+const BIG_FILE: usize = 50 * 1000 * 1000;
+
 /// How much the server's memory may grow while it sends a 50 MB file: a
 /// server that read the file into memory would grow by 50 MB.
 const RSS_GROWTH_LIMIT: u64 = 12 * 1024 * 1024;
 
 pub fn files_large_file_keeps_memory_flat(binary: &str) {
-    const SIZE: usize = 50 * 1000 * 1000;
     let mut root = DocRoot::new();
-    root.add("big.bin", &binary_content(SIZE, 9));
+    root.add("big.bin", &binary_content(BIG_FILE, 9));
     let server = files_server(binary, &root.root());
     let mut client = Client::connect(server.addr);
     // Warm up: threads and buffers that exist for any request.
@@ -324,8 +327,8 @@ pub fn files_large_file_keeps_memory_flat(binary: &str) {
     // Read half, stop reading for a while (the server must stop too, not
     // buffer the rest), then read the rest.
     let expected = root.content("/big.bin");
-    let mut body = vec![0; SIZE];
-    client.read_exact(&mut body[..SIZE / 2]);
+    let mut body = vec![0; BIG_FILE];
+    client.read_exact(&mut body[..BIG_FILE / 2]);
     let stalled_peak = {
         let mut peak = 0;
         for _ in 0..40 {
@@ -334,7 +337,7 @@ pub fn files_large_file_keeps_memory_flat(binary: &str) {
         }
         peak
     };
-    client.read_exact(&mut body[SIZE / 2..]);
+    client.read_exact(&mut body[BIG_FILE / 2..]);
     done.store(true, Ordering::SeqCst);
     let peak = sampler.join().expect("the sampler").max(stalled_peak);
     assert!(body == expected, "the 50 MB body differs");
@@ -352,9 +355,8 @@ pub fn files_large_file_keeps_memory_flat(binary: &str) {
 /// promise of `Content-Length`, so it logs and closes that connection, and
 /// goes on serving.
 pub fn files_shrinking_file_ends_only_its_connection(binary: &str) {
-    const SIZE: usize = 50 * 1000 * 1000;
     let mut root = DocRoot::new();
-    root.add("shrinks.bin", &binary_content(SIZE, 5));
+    root.add("shrinks.bin", &binary_content(BIG_FILE, 5));
     let server = files_server(binary, &root.root());
     let mut client = Client::connect(server.addr);
     client.send(&request("GET", "/shrinks.bin"));
@@ -370,10 +372,10 @@ pub fn files_shrinking_file_ends_only_its_connection(binary: &str) {
         .expect("truncate the file");
     let rest = client.read_to_close();
     assert!(
-        first.len() + rest.len() < SIZE,
+        first.len() + rest.len() < BIG_FILE,
         "the whole file came although it shrank"
     );
-    crate::scale::wait_until(|| server.stderr().contains("could not be sent"));
+    server.wait_for_log("could not be sent", 1, Duration::from_secs(10));
     // A new connection: 01 serves one at a time, so none could wait beside.
     let css = Client::connect(server.addr).get("/style.css");
     assert_file(&css, "/style.css", root.content("/style.css"), "text/css");

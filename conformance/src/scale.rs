@@ -161,7 +161,7 @@ pub fn shutdown_with_idle_connections_answers_in_flight(binary: &str, extra_args
         .collect();
     // In flight means read by the server (it logs `recv N bytes`; the idle
     // clients send nothing) while the DB still works.
-    wait_until(|| server.stderr().matches(" recv ").count() >= busy.len());
+    server.wait_for_log(" recv ", busy.len(), Duration::from_secs(10));
     // Half a second left for the signal to arrive while the DB still works.
     assert!(
         sent.elapsed() < DB_LATENCY - Duration::from_millis(500),
@@ -170,7 +170,7 @@ pub fn shutdown_with_idle_connections_answers_in_flight(binary: &str, extra_args
     );
 
     let signalled = Instant::now();
-    server.signal(nix::sys::signal::Signal::SIGTERM);
+    server.signal(Signal::SIGTERM);
     for (index, mut stream) in busy.iter().enumerate() {
         let mut response = String::new();
         let _ = stream.read_to_string(&mut response);
