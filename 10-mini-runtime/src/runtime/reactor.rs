@@ -88,14 +88,13 @@ impl Reactor {
     }
 
     fn is_ready(&self, fd: RawFd, direction: Direction) -> bool {
-        slot(&mut self.fds.borrow_mut(), fd)
-            .and_then(|slot| slot.as_ref())
-            .is_some_and(|fd| fd[direction as usize].ready || fd[direction as usize].closed)
+        readiness(&mut self.fds.borrow_mut(), fd, direction)
+            .is_some_and(|readiness| readiness.ready || readiness.closed)
     }
 
     fn clear_ready(&self, fd: RawFd, direction: Direction) {
-        if let Some(Some(fd)) = slot(&mut self.fds.borrow_mut(), fd) {
-            fd[direction as usize].ready = false;
+        if let Some(readiness) = readiness(&mut self.fds.borrow_mut(), fd, direction) {
+            readiness.ready = false;
         }
     }
 
@@ -103,8 +102,8 @@ impl Reactor {
     /// when `fd` becomes ready. A task polled again may bring a different
     /// waker (`join!`, `select!`): the newest replaces the old.
     fn add_waiter(&self, fd: RawFd, direction: Direction, waker: &Waker) {
-        if let Some(Some(fd)) = slot(&mut self.fds.borrow_mut(), fd) {
-            match &mut fd[direction as usize].waiter {
+        if let Some(readiness) = readiness(&mut self.fds.borrow_mut(), fd, direction) {
+            match &mut readiness.waiter {
                 Some(old) => old.clone_from(waker),
                 slot => *slot = Some(waker.clone()),
             }
@@ -164,6 +163,16 @@ fn slot(fds: &mut [Option<[Readiness; 2]>], fd: RawFd) -> Option<&mut Option<[Re
     usize::try_from(fd)
         .ok()
         .and_then(|index| fds.get_mut(index))
+}
+
+/// One direction of `fd`, if it is watched.
+fn readiness(
+    fds: &mut [Option<[Readiness; 2]>],
+    fd: RawFd,
+    direction: Direction,
+) -> Option<&mut Readiness> {
+    let watched = slot(fds, fd)?.as_mut()?;
+    Some(&mut watched[direction as usize])
 }
 
 /// A non-blocking socket (or any fd) registered with the reactor, as
