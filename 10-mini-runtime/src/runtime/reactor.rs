@@ -140,17 +140,19 @@ impl Reactor {
             };
             let flags = event.events();
             let failed = EpollFlags::EPOLLERR | EpollFlags::EPOLLHUP;
-            let readable = EpollFlags::EPOLLIN | EpollFlags::EPOLLRDHUP | failed;
-            let hung_up = [failed | EpollFlags::EPOLLRDHUP, failed];
-            for (direction, wanted) in [(0, readable), (1, EpollFlags::EPOLLOUT | failed)] {
+            let peer_closed = EpollFlags::EPOLLRDHUP | failed;
+            let readable = EpollFlags::EPOLLIN | peer_closed;
+            let writable = EpollFlags::EPOLLOUT | failed;
+            // Which flags make a direction ready, and which make it closed.
+            for (direction, wanted, hung_up) in [
+                (Direction::Read, readable, peer_closed),
+                (Direction::Write, writable, failed),
+            ] {
+                let readiness = &mut fd[direction as usize];
                 if flags.intersects(wanted) {
-                    fd[direction].ready = true;
-                    fd[direction].closed |= flags.intersects(hung_up[direction]);
-                    fd[direction]
-                        .waiter
-                        .take()
-                        .into_iter()
-                        .for_each(Waker::wake);
+                    readiness.ready = true;
+                    readiness.closed |= flags.intersects(hung_up);
+                    readiness.waiter.take().into_iter().for_each(Waker::wake);
                 }
             }
         }
