@@ -70,15 +70,16 @@ impl AsyncIo for MiniRuntime {
         buffer: &mut [u8],
         wait: Duration,
     ) -> io::Result<usize> {
-        let read = stream.read(buffer);
-        let timed_out = || Err(io::ErrorKind::TimedOut.into());
-        timeout(wait, read).await.unwrap_or_else(timed_out)
+        // `None` (the timer won) becomes an `io::Error` of kind `TimedOut`.
+        timeout(wait, stream.read(buffer))
+            .await
+            .ok_or(io::ErrorKind::TimedOut)?
     }
 
     async fn write(stream: &mut Self::Stream, bytes: &[u8], wait: Duration) -> io::Result<usize> {
-        let write = stream.write(bytes);
-        let timed_out = || Err(io::ErrorKind::TimedOut.into());
-        timeout(wait, write).await.unwrap_or_else(timed_out)
+        timeout(wait, stream.write(bytes))
+            .await
+            .ok_or(io::ErrorKind::TimedOut)?
     }
 
     fn set_nodelay(stream: &Self::Stream) -> io::Result<()> {

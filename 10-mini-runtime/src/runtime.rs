@@ -252,17 +252,23 @@ pub async fn race<T>(first: impl Future<Output = T>, second: impl Future<Output 
 /// Tasks to wait for at shutdown, as asyncio's `TaskGroup`: counts the
 /// live ones and wakes the waiter when none is left.
 #[derive(Default)]
-pub struct TaskGroup(Rc<(Cell<usize>, Cell<Option<Waker>>)>);
+pub struct TaskGroup(Rc<Group>);
+
+#[derive(Default)]
+struct Group {
+    live: Cell<usize>,
+    waiter: Cell<Option<Waker>>,
+}
 
 impl TaskGroup {
     pub fn spawn(&self, future: impl Future<Output = ()> + 'static) {
         let group = Rc::clone(&self.0);
-        group.0.set(group.0.get() + 1);
+        group.live.set(group.live.get() + 1);
         spawn(async move {
             future.await;
-            group.0.set(group.0.get() - 1);
-            if group.0.get() == 0
-                && let Some(waiter) = group.1.take()
+            group.live.set(group.live.get() - 1);
+            if group.live.get() == 0
+                && let Some(waiter) = group.waiter.take()
             {
                 waiter.wake();
             }
@@ -270,7 +276,7 @@ impl TaskGroup {
     }
 
     pub fn len(&self) -> usize {
-        self.0.0.get()
+        self.0.live.get()
     }
 
     /// Waits until every task of the group has finished.
@@ -279,7 +285,7 @@ impl TaskGroup {
             if self.len() == 0 {
                 return Poll::Ready(());
             }
-            self.0.1.set(Some(context.waker().clone()));
+            self.0.waiter.set(Some(context.waker().clone()));
             Poll::Pending
         })
         .await;

@@ -217,12 +217,12 @@ pub struct Table {
     /// Freed this round; reused from the next, after their cancellations
     /// were submitted, so none can hit a new connection in the same slot.
     released: Vec<usize>,
-    open: usize,
 }
 
 impl Table {
+    /// Every empty slot is on `free` or `released`, exactly once.
     pub fn open(&self) -> usize {
-        self.open
+        self.slots.len() - self.free.len() - self.released.len()
     }
 
     pub fn next_round(&mut self) {
@@ -236,7 +236,6 @@ impl Table {
         });
         log::debug!("connect fd {} (slot {slot})", connection.socket.as_raw_fd());
         self.slots[slot] = Some(connection);
-        self.open += 1;
         self.settle(slot, ring, now);
     }
 
@@ -272,7 +271,6 @@ impl Table {
             // Nothing in flight: the kernel holds none of its memory now.
             self.slots[slot] = None;
             self.released.push(slot);
-            self.open -= 1;
             log::debug!("close slot {slot}");
         }
     }

@@ -88,14 +88,13 @@ impl Reactor {
     }
 
     fn is_ready(&self, fd: RawFd, direction: Direction) -> bool {
-        slot(&mut self.fds.borrow_mut(), fd)
-            .and_then(|slot| slot.as_ref())
-            .is_some_and(|fd| fd[direction as usize].ready || fd[direction as usize].closed)
+        readiness(&mut self.fds.borrow_mut(), fd, direction)
+            .is_some_and(|readiness| readiness.ready || readiness.closed)
     }
 
     fn clear_ready(&self, fd: RawFd, direction: Direction) {
-        if let Some(Some(fd)) = slot(&mut self.fds.borrow_mut(), fd) {
-            fd[direction as usize].ready = false;
+        if let Some(readiness) = readiness(&mut self.fds.borrow_mut(), fd, direction) {
+            readiness.ready = false;
         }
     }
 
@@ -103,8 +102,8 @@ impl Reactor {
     /// when `fd` becomes ready. A task polled again may bring a different
     /// waker (`join!`, `select!`): the newest replaces the old.
     fn add_waiter(&self, fd: RawFd, direction: Direction, waker: &Waker) {
-        if let Some(Some(fd)) = slot(&mut self.fds.borrow_mut(), fd) {
-            match &mut fd[direction as usize].waiter {
+        if let Some(readiness) = readiness(&mut self.fds.borrow_mut(), fd, direction) {
+            match &mut readiness.waiter {
                 Some(old) => old.clone_from(waker),
                 slot => *slot = Some(waker.clone()),
             }
@@ -141,17 +140,19 @@ impl Reactor {
             };
             let flags = event.events();
             let failed = EpollFlags::EPOLLERR | EpollFlags::EPOLLHUP;
-            let readable = EpollFlags::EPOLLIN | EpollFlags::EPOLLRDHUP | failed;
-            let hung_up = [failed | EpollFlags::EPOLLRDHUP, failed];
-            for (direction, wanted) in [(0, readable), (1, EpollFlags::EPOLLOUT | failed)] {
+            let peer_closed = EpollFlags::EPOLLRDHUP | failed;
+            let readable = EpollFlags::EPOLLIN | peer_closed;
+            let writable = EpollFlags::EPOLLOUT | failed;
+            // Which flags make a direction ready, and which make it closed.
+            for (direction, wanted, hung_up) in [
+                (Direction::Read, readable, peer_closed),
+                (Direction::Write, writable, failed),
+            ] {
+                let readiness = &mut fd[direction as usize];
                 if flags.intersects(wanted) {
-                    fd[direction].ready = true;
-                    fd[direction].closed |= flags.intersects(hung_up[direction]);
-                    fd[direction]
-                        .waiter
-                        .take()
-                        .into_iter()
-                        .for_each(Waker::wake);
+                    readiness.ready = true;
+                    readiness.closed |= flags.intersects(hung_up);
+                    readiness.waiter.take().into_iter().for_each(Waker::wake);
                 }
             }
         }
@@ -164,6 +165,16 @@ fn slot(fds: &mut [Option<[Readiness; 2]>], fd: RawFd) -> Option<&mut Option<[Re
     usize::try_from(fd)
         .ok()
         .and_then(|index| fds.get_mut(index))
+}
+
+/// One direction of `fd`, if it is watched.
+fn readiness(
+    fds: &mut [Option<[Readiness; 2]>],
+    fd: RawFd,
+    direction: Direction,
+) -> Option<&mut Readiness> {
+    let watched = slot(fds, fd)?.as_mut()?;
+    Some(&mut watched[direction as usize])
 }
 
 /// A non-blocking socket (or any fd) registered with the reactor, as
