@@ -112,11 +112,9 @@ async fn drive<Io: AsyncIo>(
             // Nothing to read and nothing to send: the fake DB is working.
             // Only this task waits, on a timer; that is the model.
             Io::sleep(wait).await;
-            // If shutdown began meanwhile, this answer is the last one and
-            // must say `Connection: close`: tell the session first.
-            if shutdown.is_requested() {
-                session.begin_shutdown(Instant::now());
-            }
+            // If shutdown began meanwhile, the top of the loop tells the
+            // session before this answer is written out, and the session
+            // marks it `Connection: close` then.
             session.handle_timers(Instant::now());
             continue;
         }
