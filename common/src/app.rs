@@ -85,6 +85,7 @@ impl Body {
         }
     }
 
+    /// Nothing (left) to send: `len` shrinks as `read_into` moves bytes.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -100,11 +101,6 @@ impl Body {
             }
             Body::File(file) => file.read_into(output, room),
         }
-    }
-
-    /// Whether all of it was moved out.
-    pub fn is_done(&self) -> bool {
-        self.is_empty()
     }
 }
 

@@ -420,7 +420,7 @@ impl Session {
             self.closing = true;
             return false;
         }
-        if !body.is_done() {
+        if !body.is_empty() {
             return false;
         }
         self.http.body = None;
