@@ -159,10 +159,7 @@ async fn serve(args: &Args) -> anyhow::Result<()> {
     };
     if !drained {
         // Dropping the set aborts these tasks, closing their sockets.
-        log::warn!(
-            "{} connection(s) still busy after {GRACE_PERIOD:?}; exiting anyway",
-            connections.len()
-        );
+        common::shutdown::warn_grace_over(connections.len(), GRACE_PERIOD);
     }
     // ANCHOR_END: shutdown
     log::info!("stopped");

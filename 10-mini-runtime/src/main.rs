@@ -139,10 +139,7 @@ async fn serve(
     drop(listener); // stop accepting: new connects are refused
     if timeout(GRACE_PERIOD, connections.wait()).await.is_none() {
         // Returning drops the tasks left (block_on), closing their sockets.
-        log::warn!(
-            "{} connection(s) still busy after {GRACE_PERIOD:?}; exiting anyway",
-            connections.len()
-        );
+        common::shutdown::warn_grace_over(connections.len(), GRACE_PERIOD);
     }
     // ANCHOR_END: shutdown
     log::info!("stopped");

@@ -299,10 +299,7 @@ impl Server {
             }
         }
         if self.connections.open() > 0 {
-            log::warn!(
-                "{} connection(s) still busy after {GRACE_PERIOD:?}; exiting anyway",
-                self.connections.open()
-            );
+            common::shutdown::warn_grace_over(self.connections.open(), GRACE_PERIOD);
         }
         log::info!("stopped after serving {} connection(s)", self.accepted);
         Ok(())

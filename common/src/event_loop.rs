@@ -663,10 +663,7 @@ impl EventLoop {
     /// After the loop: says how it ended.
     pub fn finish(self) {
         if self.open > 0 {
-            log::warn!(
-                "{} connection(s) still busy after {GRACE_PERIOD:?}; exiting anyway",
-                self.open
-            );
+            crate::shutdown::warn_grace_over(self.open, GRACE_PERIOD);
         }
         log::info!("stopped after serving {} connection(s)", self.accepted);
     }

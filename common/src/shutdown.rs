@@ -29,6 +29,12 @@ use nix::sys::socket::{Shutdown as HalfClose, shutdown};
 /// How long in-flight requests may take to finish after SIGINT/SIGTERM.
 pub const GRACE_PERIOD: Duration = Duration::from_secs(5);
 
+/// The grace period ran out with `busy` connections still open: the server
+/// exits anyway, closing them (said the same way by every model).
+pub fn warn_grace_over(busy: usize, limit: Duration) {
+    log::warn!("{busy} connection(s) still busy after {limit:?}; exiting anyway");
+}
+
 /// How long accepting pauses after running out of file descriptors. Long
 /// enough not to spin a core, short enough to recover quickly.
 pub const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
@@ -236,10 +242,7 @@ impl Shutdown {
         while !connections.is_empty() {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                log::warn!(
-                    "{} connection(s) still busy after {limit:?}; exiting anyway",
-                    connections.len()
-                );
+                warn_grace_over(connections.len(), limit);
                 break;
             }
             connections = self
