@@ -255,12 +255,11 @@ pub fn run_race(options: &RaceOptions) -> anyhow::Result<()> {
     }
     crate::limits::raise_open_file_limit();
     let runtime = crate::run::client_runtime(options.threads)?;
-    let (reports, lanes) = runtime.block_on(race(options, &servers));
+    let reports = runtime.block_on(race(options, &servers));
     for server in &mut servers {
         server.stop(STOP_GRACE);
     }
     let reports = reports?;
-    drop(lanes);
     print!("{}", final_table(&options.models, &reports));
     Ok(())
 }
@@ -268,7 +267,7 @@ pub fn run_race(options: &RaceOptions) -> anyhow::Result<()> {
 async fn race(
     options: &RaceOptions,
     servers: &[ModelServer],
-) -> (anyhow::Result<Vec<Option<Report>>>, Vec<Lane>) {
+) -> anyhow::Result<Vec<Option<Report>>> {
     let mut feeds = Vec::new();
     let mut loads = Vec::new();
     for server in servers {
@@ -334,13 +333,12 @@ async fn race(
             reports.push(None);
             continue;
         }
-        match load.await {
-            Ok(Ok(report)) => reports.push(Some(report)),
-            Ok(Err(error)) => return (Err(error), lanes),
-            Err(error) => return (Err(anyhow::anyhow!("a load task failed: {error}")), lanes),
-        }
+        let report = load
+            .await
+            .map_err(|error| anyhow::anyhow!("a load task failed: {error}"))??;
+        reports.push(Some(report));
     }
-    (Ok(reports), lanes)
+    Ok(reports)
 }
 
 fn describe(load: &HttpLoad) -> String {
