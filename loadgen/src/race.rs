@@ -249,7 +249,7 @@ pub fn run_race(options: &RaceOptions) -> anyhow::Result<()> {
         let args = scenarios::server_args("http", &idle_timeout, &setup);
         let server = ModelServer::start(&options.bin_dir.join(model), &args, STARTUP_TIMEOUT)
             .with_context(|| format!("{model} did not start"))?;
-        eprintln!("race: {}", server.startup_line);
+        eprintln!("race: {}", server.startup_line());
         servers.push(server);
     }
     crate::limits::raise_open_file_limit();
@@ -271,7 +271,7 @@ async fn race(
     let mut loads = Vec::new();
     for server in servers {
         let (sender, receiver) = mpsc::unbounded_channel();
-        let mut common = CommonConfig::new(server.addr, options.duration);
+        let mut common = CommonConfig::new(server.addr(), options.duration);
         common.pid = Some(server.pid);
         common.timeout = options.timeout;
         common.live = Some(sender);
