@@ -8,7 +8,7 @@
 //! its stderr is collected for error messages. Dropping a [`Server`] kills
 //! its group and reaps it: no server outlives the test or the comparison.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -72,7 +72,7 @@ impl Server {
                     let _ = sender.send(line.trim_end().to_string());
                 }
                 // Keep draining so a chatty server never blocks on a full pipe.
-                let _ = std::io::copy(&mut reader.take(u64::MAX), &mut std::io::sink());
+                let _ = std::io::copy(&mut reader, &mut std::io::sink());
             });
         }
         let mut server = Server {

@@ -457,10 +457,7 @@ fn load_from(args: &LoadArgs) -> HttpLoad {
     match (args.users, args.rate) {
         (Some(users), _) => HttpLoad::Users {
             users,
-            think: args.think.unwrap_or(DurationRange {
-                min: Duration::from_secs(5),
-                max: Duration::from_secs(15),
-            }),
+            think: args.think.unwrap_or(scenarios::THINK),
             spawn_rate: args.spawn_rate,
         },
         (None, Some(rate)) => HttpLoad::Rate {

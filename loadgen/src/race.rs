@@ -97,29 +97,38 @@ impl Lane {
     /// CPU, bars (scaled to `top`, the highest rate of any lane).
     fn cells(&self, top: f64) -> Vec<String> {
         let recent = self.recent_percentiles();
-        let latency = |microseconds: u64| {
-            if recent.count == 0 {
-                "-".to_string()
-            } else {
-                format_microseconds(microseconds as f64)
-            }
-        };
         let last = self.last.clone().unwrap_or_default();
+        let [threads, rss, cpu] = resource_cells(last.threads, last.rss_bytes, last.cpu_percent);
         vec![
             self.model.clone(),
             format!("{:.1}", last.requests_per_second),
-            latency(recent.p50_us),
-            latency(recent.p99_us),
+            latency_cell(recent.count, recent.p50_us),
+            latency_cell(recent.count, recent.p99_us),
             format!("{:.0}", self.errors),
-            last.threads
-                .map_or("-".to_string(), |threads| threads.to_string()),
-            last.rss_bytes
-                .map_or("-".to_string(), |rss| format_bytes(rss as f64)),
-            last.cpu_percent
-                .map_or("-".to_string(), |cpu| format!("{cpu:.0}%")),
+            threads,
+            rss,
+            cpu,
             bars(&self.rates, top),
         ]
     }
+}
+
+/// A latency for the tables; `-` when there are no requests to measure.
+fn latency_cell(count: u64, microseconds: u64) -> String {
+    if count == 0 {
+        "-".to_string()
+    } else {
+        format_microseconds(microseconds as f64)
+    }
+}
+
+/// Threads, RSS and CPU for the tables; `-` where the server was not sampled.
+fn resource_cells(threads: Option<u64>, rss_bytes: Option<u64>, cpu: Option<f64>) -> [String; 3] {
+    [
+        threads.map_or("-".to_string(), |threads| threads.to_string()),
+        rss_bytes.map_or("-".to_string(), |rss| format_bytes(rss as f64)),
+        cpu.map_or("-".to_string(), |cpu| format!("{cpu:.0}%")),
+    ]
 }
 
 /// One character per second, its height the rate against `top`.
@@ -198,28 +207,18 @@ fn final_table(models: &[String], reports: &[Option<Report>]) -> String {
             continue;
         };
         let headline = report.headline();
-        let latency = |microseconds: u64| {
-            if report.latency.count == 0 {
-                "-".to_string()
-            } else {
-                format_microseconds(microseconds as f64)
-            }
-        };
+        let count = report.latency.count;
+        let [threads, rss, cpu] = resource_cells(
+            headline.threads_peak,
+            headline.rss_peak_bytes,
+            headline.cpu_mean_percent,
+        );
         text.push_str(&format!(
-            "{model:<22} {:>8.1} {:>9} {:>9} {:>7} {:>8} {:>10} {:>6}\n",
+            "{model:<22} {:>8.1} {:>9} {:>9} {:>7} {threads:>8} {rss:>10} {cpu:>6}\n",
             headline.requests_per_second,
-            latency(headline.p50_us),
-            latency(headline.p99_us),
+            latency_cell(count, headline.p50_us),
+            latency_cell(count, headline.p99_us),
             headline.errors,
-            headline
-                .threads_peak
-                .map_or("-".to_string(), |threads| threads.to_string()),
-            headline
-                .rss_peak_bytes
-                .map_or("-".to_string(), |rss| format_bytes(rss as f64)),
-            headline
-                .cpu_mean_percent
-                .map_or("-".to_string(), |cpu| format!("{cpu:.0}%")),
         ));
     }
     text
@@ -250,17 +249,16 @@ pub fn run_race(options: &RaceOptions) -> anyhow::Result<()> {
         let args = scenarios::server_args("http", &idle_timeout, &setup);
         let server = ModelServer::start(&options.bin_dir.join(model), &args, STARTUP_TIMEOUT)
             .with_context(|| format!("{model} did not start"))?;
-        eprintln!("race: {}", server.startup_line);
+        eprintln!("race: {}", server.startup_line());
         servers.push(server);
     }
     crate::limits::raise_open_file_limit();
     let runtime = crate::run::client_runtime(options.threads)?;
-    let (reports, lanes) = runtime.block_on(race(options, &servers));
+    let reports = runtime.block_on(race(options, &servers));
     for server in &mut servers {
         server.stop(STOP_GRACE);
     }
     let reports = reports?;
-    drop(lanes);
     print!("{}", final_table(&options.models, &reports));
     Ok(())
 }
@@ -268,12 +266,12 @@ pub fn run_race(options: &RaceOptions) -> anyhow::Result<()> {
 async fn race(
     options: &RaceOptions,
     servers: &[ModelServer],
-) -> (anyhow::Result<Vec<Option<Report>>>, Vec<Lane>) {
+) -> anyhow::Result<Vec<Option<Report>>> {
     let mut feeds = Vec::new();
     let mut loads = Vec::new();
     for server in servers {
         let (sender, receiver) = mpsc::unbounded_channel();
-        let mut common = CommonConfig::new(server.addr, options.duration);
+        let mut common = CommonConfig::new(server.addr(), options.duration);
         common.pid = Some(server.pid);
         common.timeout = options.timeout;
         common.live = Some(sender);
@@ -334,13 +332,12 @@ async fn race(
             reports.push(None);
             continue;
         }
-        match load.await {
-            Ok(Ok(report)) => reports.push(Some(report)),
-            Ok(Err(error)) => return (Err(error), lanes),
-            Err(error) => return (Err(anyhow::anyhow!("a load task failed: {error}")), lanes),
-        }
+        let report = load
+            .await
+            .map_err(|error| anyhow::anyhow!("a load task failed: {error}"))??;
+        reports.push(Some(report));
     }
-    (Ok(reports), lanes)
+    Ok(reports)
 }
 
 fn describe(load: &HttpLoad) -> String {

@@ -237,9 +237,19 @@ mod tests {
         let pid = i32::try_from(std::process::id()).expect("a pid fits an i32");
         let sampler = ProcessTreeSampler::new(pid).expect("we exist");
         let before = sampler.spent().expect("readable");
-        let busy_until = Instant::now() + std::time::Duration::from_millis(200);
+        // Spin for 200 ms of this thread's CPU time, not of the wall clock:
+        // on shared cores 200 ms of wall clock can be far less CPU.
+        let thread_cpu = || {
+            let usage = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_THREAD)
+                .expect("getrusage works on this thread");
+            let time = |value: nix::sys::time::TimeVal| {
+                std::time::Duration::new(value.tv_sec() as u64, value.tv_usec() as u32 * 1000)
+            };
+            time(usage.user_time()) + time(usage.system_time())
+        };
+        let busy_until = thread_cpu() + std::time::Duration::from_millis(200);
         let mut spins = 0u64;
-        while Instant::now() < busy_until {
+        while thread_cpu() < busy_until {
             spins = std::hint::black_box(spins + 1);
         }
         for _ in 0..20 {

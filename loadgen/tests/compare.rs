@@ -1,39 +1,16 @@
 //! `loadgen compare` end to end: one model, one cell, a real server binary,
 //! a real results folder.
 //!
-//! The model binaries belong to other packages, so Cargo does not build
-//! them for this test; it builds `07-epoll` itself first (a no-op when it
-//! is up to date), in the same profile as this test.
+//! It builds `07-epoll` first (a no-op when it is up to date), in the same
+//! profile as this test.
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// The workspace's target folder for this test's profile.
-fn bin_dir() -> PathBuf {
-    // This test binary lives in <target>/<profile>/deps/.
-    let test_binary = std::env::current_exe().expect("the test knows its own path");
-    test_binary
-        .parent()
-        .and_then(Path::parent)
-        .expect("the test binary is in <target>/<profile>/deps")
-        .to_path_buf()
-}
-
-fn build_model(package: &str, bin_dir: &Path) {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
-    let mut command = Command::new(cargo);
-    command.args(["build", "--quiet", "-p", package]);
-    if bin_dir.ends_with("release") {
-        command.arg("--release");
-    }
-    let status = command.status().expect("cargo runs");
-    assert!(status.success(), "cargo build -p {package} failed");
-}
+mod support;
 
 #[test]
 fn one_model_one_cell_makes_a_results_folder() {
-    let bin_dir = bin_dir();
-    build_model("epoll", &bin_dir);
+    let bin_dir = support::built_models(&["epoll"]);
     let out = std::env::temp_dir().join(format!("loadgen-compare-test-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&out);
 

@@ -1,39 +1,16 @@
 //! `loadgen race` end to end on a pipe: two real models at once, one line
 //! per second, then the final table, and it ends by itself.
 //!
-//! Like `tests/compare.rs`, it builds the two model binaries first (a no-op
-//! when they are up to date), in the profile of this test.
+//! Like `tests/compare.rs`, it builds the two model binaries first.
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-fn bin_dir() -> PathBuf {
-    let test_binary = std::env::current_exe().expect("the test knows its own path");
-    test_binary
-        .parent()
-        .and_then(Path::parent)
-        .expect("the test binary is in <target>/<profile>/deps")
-        .to_path_buf()
-}
-
-fn build(packages: &[&str], bin_dir: &Path) {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
-    let mut command = Command::new(cargo);
-    command.args(["build", "--quiet"]);
-    for package in packages {
-        command.args(["-p", package]);
-    }
-    if bin_dir.ends_with("release") {
-        command.arg("--release");
-    }
-    assert!(command.status().expect("cargo runs").success());
-}
+mod support;
 
 #[test]
 fn a_race_on_a_pipe_prints_a_line_per_second_and_ends_with_the_table() {
-    let bin_dir = bin_dir();
-    build(&["blocking", "epoll"], &bin_dir);
+    let bin_dir = support::built_models(&["blocking", "epoll"]);
     let started = Instant::now();
     let output = Command::new(env!("CARGO_BIN_EXE_loadgen"))
         .args(["race", "--models", "01,07", "--connections", "5"])

@@ -239,13 +239,13 @@ fn run_cell(
             return result;
         }
     };
-    result.startup_line = Some(server.startup_line.clone());
+    result.startup_line = Some(server.startup_line().to_string());
     // The baseline: what the server costs before any client connects.
     result.baseline = ProcessTreeSampler::new(server.pid)
         .and_then(|mut sampler| sampler.sample())
         .ok();
 
-    let config = cell.load(server.addr, server.pid);
+    let config = cell.load(server.addr(), server.pid);
     let cap = cell.duration + CELL_CAP_MARGIN;
     let outcome = runtime.block_on(async {
         tokio::select! {
@@ -268,7 +268,7 @@ fn run_cell(
     }
     // The clients have closed their connections; every socket this cell
     // left in TIME_WAIT is still there (they last a minute).
-    result.time_wait = time_wait_on_port(server.addr.port());
+    result.time_wait = time_wait_on_port(server.addr().port());
     if !server.is_running() && result.error.is_none() {
         result.error = Some("the server died during the cell".to_string());
     }

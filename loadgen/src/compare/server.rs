@@ -9,6 +9,7 @@
 //! without being stopped, for example because the comparison failed half
 //! way, kills its group: no server outlives the comparison.
 
+use std::net::SocketAddr;
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::{Command, ExitStatus};
@@ -26,10 +27,9 @@ const STDERR_LINES_KEPT: usize = 20;
 #[derive(Debug)]
 pub struct ModelServer {
     server: harness::Server,
+    /// The harness's pid as the `i32` that /proc and kill(2) take, checked
+    /// once at start.
     pub pid: i32,
-    pub addr: std::net::SocketAddr,
-    /// The server's start-up line, `listening on ... pid=N`.
-    pub startup_line: String,
 }
 
 /// How a server ended.
@@ -63,10 +63,18 @@ impl ModelServer {
         let server = harness::Server::spawn(command, timeout).map_err(|error| anyhow!(error))?;
         Ok(ModelServer {
             pid: i32::try_from(server.pid).map_err(|_| anyhow!("pid {} too large", server.pid))?,
-            addr: server.addr,
-            startup_line: server.startup_line.clone(),
             server,
         })
+    }
+
+    /// Where the server listens (the real port, not 0).
+    pub fn addr(&self) -> SocketAddr {
+        self.server.addr
+    }
+
+    /// The server's start-up line, `listening on ... pid=N`.
+    pub fn startup_line(&self) -> &str {
+        &self.server.startup_line
     }
 
     /// The last lines the server wrote to stderr (its warnings).

@@ -1,11 +1,14 @@
 //! Tiny servers for the tests, each on 127.0.0.1:0 in its own thread with
 //! its own single-threaded runtime, so the load generator under test cannot
-//! starve them. They live until the test process ends.
+//! starve them. They live until the test process ends. And the model
+//! binaries, built for the end-to-end tests.
 
 #![allow(dead_code)]
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -158,4 +161,30 @@ pub fn closed_port() -> SocketAddr {
 /// Prints the summary, so a failing test shows what was measured.
 pub fn show(report: &Report) {
     eprintln!("{}", report.summary_table());
+}
+
+/// Builds the model `packages` (a no-op when they are up to date) in this
+/// test's profile and returns the folder their binaries are in. The models
+/// belong to other packages, so Cargo does not build them for loadgen's
+/// tests by itself.
+pub fn built_models(packages: &[&str]) -> PathBuf {
+    // This test binary lives in <target>/<profile>/deps/.
+    let test_binary = std::env::current_exe().expect("the test knows its own path");
+    let bin_dir = test_binary
+        .parent()
+        .and_then(Path::parent)
+        .expect("the test binary is in <target>/<profile>/deps")
+        .to_path_buf();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
+    let mut command = Command::new(cargo);
+    command.args(["build", "--quiet"]);
+    for package in packages {
+        command.args(["-p", package]);
+    }
+    if bin_dir.ends_with("release") {
+        command.arg("--release");
+    }
+    let status = command.status().expect("cargo runs");
+    assert!(status.success(), "cargo build {packages:?} failed");
+    bin_dir
 }
