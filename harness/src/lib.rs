@@ -9,9 +9,9 @@
 //! its group and reaps it: no server outlives the test or the comparison.
 
 use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
+use std::net::{SocketAddr, TcpStream};
 use std::os::unix::process::CommandExt;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex, PoisonError, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -42,29 +42,10 @@ impl Server {
     /// free port) in a process group of its own and waits up to `timeout`
     /// for its start-up line. On failure the server is killed and the error
     /// says why, with what it wrote to stderr.
-    pub fn spawn(mut command: Command, timeout: Duration) -> Result<Server, String> {
-        let program = command.get_program().to_string_lossy().into_owned();
-        command
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0);
-        let mut child = command
-            .spawn()
-            .map_err(|error| format!("cannot start {program}: {error}"))?;
-        let stderr = Arc::new(Mutex::new(String::new()));
-        if let Some(pipe) = child.stderr.take() {
-            let collected = Arc::clone(&stderr);
-            thread::spawn(move || {
-                for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-                    let mut text = collected.lock().unwrap_or_else(PoisonError::into_inner);
-                    text.push_str(&line);
-                    text.push('\n');
-                }
-            });
-        }
+    pub fn spawn(command: Command, timeout: Duration) -> Result<Server, String> {
+        let (program, mut server, stdout) = Server::start(command)?;
         let (sender, receiver) = mpsc::channel();
-        if let Some(stdout) = child.stdout.take() {
+        if let Some(stdout) = stdout {
             thread::spawn(move || {
                 let mut reader = BufReader::new(stdout);
                 let mut line = String::new();
@@ -75,13 +56,6 @@ impl Server {
                 let _ = std::io::copy(&mut reader, &mut std::io::sink());
             });
         }
-        let mut server = Server {
-            child: Some(child),
-            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-            pid: 0,
-            startup_line: String::new(),
-            stderr,
-        };
         let line = match receiver.recv_timeout(timeout) {
             Ok(line) => line,
             Err(mpsc::RecvTimeoutError::Timeout) => {
@@ -104,6 +78,74 @@ impl Server {
         server.pid = pid;
         server.startup_line = line;
         Ok(server)
+    }
+
+    /// A server that does not print the contract's start-up line (nginx,
+    /// the reference in the files scenario): started like the models, in a
+    /// group of its own, and ready once `addr` accepts a connection.
+    pub fn spawn_listening(
+        command: Command,
+        addr: SocketAddr,
+        timeout: Duration,
+    ) -> Result<Server, String> {
+        let (program, mut server, stdout) = Server::start(command)?;
+        if let Some(stdout) = stdout {
+            thread::spawn(move || {
+                let _ = std::io::copy(&mut BufReader::new(stdout), &mut std::io::sink());
+            });
+        }
+        let deadline = Instant::now() + timeout;
+        while TcpStream::connect_timeout(&addr, EXIT_POLL).is_err() {
+            if !server.is_running() {
+                thread::sleep(Duration::from_millis(100));
+                return Err(server.failure(&format!("{program} exited before it listened")));
+            }
+            if Instant::now() >= deadline {
+                return Err(server.failure(&format!(
+                    "{program} did not listen on {addr} within {timeout:?}"
+                )));
+            }
+            thread::sleep(EXIT_POLL);
+        }
+        server.addr = addr;
+        server.pid = server.child.as_ref().map_or(0, Child::id);
+        server.startup_line =
+            format!("{program} listening on {addr} (no start-up line of its own)");
+        Ok(server)
+    }
+
+    /// Spawns `command` in a process group of its own, its stderr collected
+    /// by a thread; returns the program's name and its stdout to read.
+    fn start(mut command: Command) -> Result<(String, Server, Option<ChildStdout>), String> {
+        let program = command.get_program().to_string_lossy().into_owned();
+        command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0);
+        let mut child = command
+            .spawn()
+            .map_err(|error| format!("cannot start {program}: {error}"))?;
+        let stderr = Arc::new(Mutex::new(String::new()));
+        if let Some(pipe) = child.stderr.take() {
+            let collected = Arc::clone(&stderr);
+            thread::spawn(move || {
+                for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                    let mut text = collected.lock().unwrap_or_else(PoisonError::into_inner);
+                    text.push_str(&line);
+                    text.push('\n');
+                }
+            });
+        }
+        let stdout = child.stdout.take();
+        let server = Server {
+            child: Some(child),
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            pid: 0,
+            startup_line: String::new(),
+            stderr,
+        };
+        Ok((program, server, stdout))
     }
 
     /// An error naming what went wrong plus the server's stderr; kills
@@ -211,6 +253,37 @@ mod tests {
         let error = Server::spawn(command, Duration::from_secs(5)).expect_err("no start-up line");
         assert!(error.contains("exited before"), "{error}");
         assert!(error.contains("oops"), "{error}");
+    }
+
+    #[test]
+    fn a_server_without_a_start_up_line_is_ready_once_it_accepts() {
+        let addr = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("a free port");
+        let mut command = Command::new("python3");
+        command.args([
+            "-c",
+            &format!(
+                "import socket, time\ns = socket.socket()\ns.bind(('127.0.0.1', {}))\n\
+                 s.listen()\ntime.sleep(60)",
+                addr.port()
+            ),
+        ]);
+        let mut server =
+            Server::spawn_listening(command, addr, Duration::from_secs(10)).expect("listens");
+        assert!(TcpStream::connect(addr).is_ok());
+        assert!(server.is_running());
+        assert!(server.startup_line.contains("listening on"));
+
+        drop(server);
+        assert!(TcpStream::connect(addr).is_err(), "the listener died with its server");
+
+        let mut quitter = Command::new("sh");
+        quitter.args(["-c", "echo bye >&2; exit 1"]);
+        let error = Server::spawn_listening(quitter, addr, Duration::from_secs(10))
+            .expect_err("never listens");
+        assert!(error.contains("exited before it listened"), "{error}");
+        assert!(error.contains("bye"), "{error}");
     }
 
     #[test]

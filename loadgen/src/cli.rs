@@ -158,8 +158,15 @@ Scenarios (each cell starts the model fresh, loads it, stops it):
               keep-alive, how a thinking user holds a blocking worker until
               the server's 10 s idle timeout frees it (01, 03, 04, 05).
   http-sweep  Fake DB 300 ms, no think time, 1, 10, 100, 1000, 5000
-              keep-alive connections. Throughput against the bound
-              min(clients, workers) / 0.3 s: where each model stops scaling.
+              keep-alive connections, and 10000 for the models without a
+              worker limit (bound 33,333 req/s). Throughput against the
+              bound min(clients, workers) / 0.3 s: where each model stops
+              scaling, and what stops it (server and loadgen CPU).
+  http-open   Open loop: GET / on a plan of R requests per second, a new
+              connection each; pools at their bound and twice it, the
+              others at 1000 and 2000/s. Latency from the planned start
+              (corrected) and from the send (uncorrected), late, unanswered
+              and never-sent requests: coordinated omission in numbers.
   echo-sweep  64-byte echoes over 1, 10, 100, 1000 connections: no waiting,
               just system calls and scheduling; who spends the CPU.
   c10k        Hold 1000, 5000, 10000 idle connections (2000 connects/s):
@@ -170,8 +177,14 @@ Scenarios (each cell starts the model fresh, loads it, stops it):
               1000 connections, closed loop, once with query (fake DB
               300 ms, bound as in http-sweep) and once with func1 (no
               waiting): calls/s, latency, RSS, threads and CPU by clients.
+  files       The lab assignment: --mode files, 100 keep-alive connections
+              asking for a 4 KiB page, then for a 1 MiB file; nginx (one
+              worker, sendfile) as a reference row where it is installed.
 
-Full run: about an hour on 2 cores, plus about 20 minutes for rpc-sweep.
+Every cell also gives the server's cost per request: CPU microseconds (user
++ system) and context switches (voluntary + involuntary), from /proc.
+
+Full run: about 90 minutes on 2 cores.
 --quick: the same matrix with cells of 1-8 s, a few minutes, rough numbers.
 
 Output in --out: results.json (everything), results.csv (one row per cell),
@@ -188,8 +201,8 @@ Examples:
 /// Flags of `loadgen compare`.
 #[derive(Debug, Args)]
 pub struct CompareArgs {
-    /// Scenarios to run, comma-separated: lab, http-sweep, echo-sweep,
-    /// c10k, rpc-sweep, or all.
+    /// Scenarios to run, comma-separated: lab, http-sweep, http-open,
+    /// echo-sweep, c10k, rpc-sweep, files, or all.
     #[arg(
         long,
         value_name = "LIST",
@@ -501,6 +514,9 @@ pub fn compare_options(
     {
         bail!("--clients must all be at least 1");
     }
+    // nginx is the files scenario's reference row where it is installed;
+    // without it the table simply has no such row.
+    let nginx = scenarios.contains(&Scenario::Files) && compare::reference::find_nginx().is_some();
     Ok(CompareOptions {
         plan: PlanRequest {
             scenarios,
@@ -508,6 +524,7 @@ pub fn compare_options(
             clients: args.clients.clone(),
             quick: args.quick,
             cell_duration: args.cell_duration,
+            nginx,
         },
         out: args.out.clone(),
         bin_dir: args.bin_dir.clone(),

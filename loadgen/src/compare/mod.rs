@@ -18,6 +18,7 @@
 
 pub mod output;
 pub mod plot;
+pub mod reference;
 pub mod scenarios;
 pub mod server;
 
@@ -105,6 +106,15 @@ pub fn run_compare(options: &CompareOptions) -> anyhow::Result<Results> {
         let previous = output::read_results(&options.out)?;
         results.keep_unplanned(previous, &cells);
     }
+    // The files scenario's document root, for the models and nginx alike.
+    let docs = if cells.iter().any(|cell| cell.scenario == Scenario::Files) {
+        Some(reference::DocumentRoot::create()?)
+    } else {
+        None
+    };
+    let docs_path = docs
+        .as_ref()
+        .map_or_else(PathBuf::new, |docs| docs.path.clone());
     let planned_seconds: f64 = cells.iter().map(cell_budget_seconds).sum();
     let started = Instant::now();
     let mut done_seconds = 0.0;
@@ -116,7 +126,11 @@ pub fn run_compare(options: &CompareOptions) -> anyhow::Result<Results> {
     );
     for (index, cell) in cells.iter().enumerate() {
         let setup = scenarios::model_setup(&cell.model, machine.cores);
-        let result = run_cell(&runtime, cell, &setup, &options.bin_dir, &mut interrupts);
+        let place = Place {
+            bin_dir: &options.bin_dir,
+            docs: &docs_path,
+        };
+        let result = run_cell(&runtime, cell, &setup, &place, &mut interrupts);
         done_seconds += cell_budget_seconds(cell);
         // The ETA scales the remaining planned load time by how much longer
         // than planned the cells so far really took (start, stop, drain).
@@ -220,18 +234,43 @@ fn progress_line(result: &CellResult, remaining_seconds: f64) -> String {
     )
 }
 
+/// Where a cell's server comes from and what it serves.
+struct Place<'a> {
+    /// The model binaries.
+    bin_dir: &'a Path,
+    /// The files scenario's document root.
+    docs: &'a Path,
+}
+
+/// Starts the cell's server: a model binary, or nginx for the files
+/// scenario's reference row (its command line then replaces the model's
+/// flags in the result).
+fn start_server(
+    cell: &Cell,
+    place: &Place,
+    result: &mut CellResult,
+) -> anyhow::Result<ModelServer> {
+    if cell.model == scenarios::NGINX {
+        let binary = reference::find_nginx().context("nginx is no longer installed")?;
+        let (server, args) = reference::start_nginx(&binary, place.docs, STARTUP_TIMEOUT)?;
+        result.server_args = args;
+        return Ok(server);
+    }
+    let binary = place.bin_dir.join(&cell.model);
+    ModelServer::start(&binary, &result.server_args, STARTUP_TIMEOUT)
+}
+
 /// Runs one cell; never fails: what went wrong is in the result.
 fn run_cell(
     runtime: &tokio::runtime::Runtime,
     cell: &Cell,
     setup: &ModelSetup,
-    bin_dir: &Path,
+    place: &Place,
     interrupts: &mut Interrupts,
 ) -> CellResult {
     let started = Instant::now();
-    let mut result = CellResult::new(cell.clone(), setup, cell.server_args(setup));
-    let binary = bin_dir.join(&cell.model);
-    let mut server = match ModelServer::start(&binary, &result.server_args, STARTUP_TIMEOUT) {
+    let mut result = CellResult::new(cell.clone(), setup, cell.server_args(setup, place.docs));
+    let mut server = match start_server(cell, place, &mut result) {
         Ok(server) => server,
         Err(error) => {
             result.error = Some(format!("did not start: {error:#}"));

@@ -15,7 +15,7 @@ use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
 use super::CompareOptions;
-use super::scenarios::{Cell, DB_LATENCY, IDLE_TIMEOUT, ModelSetup, Scenario, THINK};
+use super::scenarios::{Cell, DB_LATENCY, FileKind, IDLE_TIMEOUT, ModelSetup, Scenario, THINK};
 use super::server::Stopped;
 use crate::report::{Headline, HoldSummary, Report, format_bytes, format_microseconds};
 use crate::resources::TreeSample;
@@ -121,6 +121,7 @@ impl Results {
                     && cell.clients == kept.cell.clients
                     && cell.keepalive == kept.cell.keepalive
                     && cell.call == kept.cell.call
+                    && cell.file == kept.cell.file
             })
         };
         let new_command = std::mem::replace(&mut self.command, previous.command);
@@ -286,7 +287,8 @@ impl CellResult {
             | Scenario::HttpSweep
             | Scenario::HttpOpen
             | Scenario::EchoSweep
-            | Scenario::RpcSweep => {
+            | Scenario::RpcSweep
+            | Scenario::Files => {
                 if let Some(demand) = self.demand_rps
                     && rps < SATURATION_SHARE * demand
                 {
@@ -791,6 +793,7 @@ fn http_sweep_section(results: &Results, plots: &[String], text: &mut String) {
             "CPU",
             "CPU us/req (user+sys)",
             "switches/req (vol+invol)",
+            "loadgen CPU",
             "TIME_WAIT",
             "saturated",
         ],
@@ -813,7 +816,124 @@ fn http_sweep_section(results: &Results, plots: &[String], text: &mut String) {
                 optional(headline.cpu_mean_percent.map(percent)),
                 cpu,
                 switches,
+                optional(result.loadgen_cpu_mean_percent.map(percent)),
                 optional(result.time_wait),
+                yes_no(result),
+            ])
+        },
+    );
+    most_clients_lines(&cells, results.machine.cores, text);
+}
+
+/// For each model, its cell with the most clients: how close it got to
+/// its bound, and where the two cores went (server and load generator
+/// share them, so together they cannot pass 100 % x cores).
+fn most_clients_lines(cells: &[&CellResult], cores: usize, text: &mut String) {
+    let mut lines = Vec::new();
+    for result in cells {
+        let most = cells
+            .iter()
+            .filter(|other| other.cell.model == result.cell.model)
+            .map(|other| other.cell.clients)
+            .max();
+        let (Some(headline), Some(bound)) = (&result.headline, result.bound_rps) else {
+            continue;
+        };
+        if most != Some(result.cell.clients) {
+            continue;
+        }
+        let server = headline.cpu_mean_percent.unwrap_or(0.0);
+        let client = result.loadgen_cpu_mean_percent.unwrap_or(0.0);
+        lines.push(format!(
+            "- {} at {} connections: {} of {} req/s ({:.0} % of the bound); server CPU {}, \
+             loadgen CPU {}, together {:.0} % of the {} cores.",
+            result.cell.model,
+            result.cell.clients,
+            rate(headline.requests_per_second),
+            rate(bound),
+            100.0 * headline.requests_per_second / bound.max(1e-9),
+            percent(server),
+            percent(client),
+            (server + client) / cores.max(1) as f64,
+            cores
+        ));
+    }
+    if !lines.is_empty() {
+        text.push_str("Each model at its most connections:\n\n");
+        for line in lines {
+            let _ = writeln!(text, "{line}");
+        }
+        text.push('\n');
+    }
+}
+
+fn files_section(results: &Results, text: &mut String) {
+    let cells: Vec<&CellResult> = results.cells_of(Scenario::Files).collect();
+    let Some(first) = cells.first() else {
+        return;
+    };
+    let _ = writeln!(
+        text,
+        "## files: the lab's static-file server\n\n`--mode files` over one document root; \
+         {} keep-alive connections in a closed loop, each asking for the same file: `small` is \
+         a {} page, `large` a {} file. Cell {} of which {} warm-up, request timeout {} s. \
+         `vs nginx` is req/s over nginx's req/s for the same file (nginx: one worker, \
+         sendfile on), where nginx ran.\n",
+        first.cell.clients,
+        format_bytes(FileKind::Small.bytes() as f64),
+        format_bytes(FileKind::Large.bytes() as f64),
+        crate::duration::format_duration(first.cell.duration),
+        crate::duration::format_duration(first.cell.warmup),
+        first.cell.timeout.as_secs(),
+    );
+    let nginx_rps = |file: Option<FileKind>| {
+        cells
+            .iter()
+            .find(|result| result.cell.model == super::scenarios::NGINX && result.cell.file == file)
+            .and_then(|result| result.headline.as_ref())
+            .map(|headline| headline.requests_per_second)
+            .filter(|rps| *rps > 0.0)
+    };
+    write_table(
+        text,
+        &[
+            "model",
+            "file",
+            "req/s",
+            "MiB/s",
+            "vs nginx",
+            "p50",
+            "p99",
+            "errors",
+            "RSS",
+            "threads",
+            "CPU",
+            "CPU us/req (user+sys)",
+            "switches/req (vol+invol)",
+            "loadgen CPU",
+            "saturated",
+        ],
+        cells.iter().copied(),
+        |result| {
+            let headline = result.headline.as_ref()?;
+            let [cpu, switches] = cost_cells(headline);
+            let rps = headline.requests_per_second;
+            let file_bytes = result.cell.file.map_or(0, FileKind::bytes) as f64;
+            Some(vec![
+                result.cell.model.clone(),
+                result.cell.variant().to_string(),
+                rate(rps),
+                format!("{:.1}", rps * file_bytes / (1024.0 * 1024.0)),
+                optional(nginx_rps(result.cell.file).map(|nginx| format!("{:.2}", rps / nginx))),
+                latency(headline, headline.p50_us),
+                latency(headline, headline.p99_us),
+                headline.errors.to_string(),
+                resource(headline.rss_peak_bytes, bytes),
+                resource(headline.threads_peak, |threads| threads.to_string()),
+                optional(headline.cpu_mean_percent.map(percent)),
+                cpu,
+                switches,
+                optional(result.loadgen_cpu_mean_percent.map(percent)),
                 yes_no(result),
             ])
         },
@@ -1140,6 +1260,27 @@ fn headlines(results: &Results, text: &mut String) {
                     }
                 ));
             }
+            Scenario::HttpSweep if results.is_largest(cell) => {
+                lines.push(format!(
+                    "{} http-sweep at {} connections: {} req/s of the bound {}, p99 {}, \
+                     server CPU {}",
+                    cell.model,
+                    cell.clients,
+                    rate(headline.requests_per_second),
+                    optional(result.bound_rps.map(rate)),
+                    latency(headline, headline.p99_us),
+                    optional(headline.cpu_mean_percent.map(percent)),
+                ));
+            }
+            Scenario::Files => {
+                lines.push(format!(
+                    "{} files {}: {} req/s, p99 {}",
+                    cell.model,
+                    cell.variant(),
+                    rate(headline.requests_per_second),
+                    latency(headline, headline.p99_us),
+                ));
+            }
             Scenario::RpcSweep if results.is_largest(cell) => {
                 lines.push(format!(
                     "{} rpc-sweep {} at {} clients: {} calls/s, p99 {}, RSS {}, {} threads",
@@ -1202,6 +1343,7 @@ pub fn markdown(results: &Results, plots: &[String]) -> String {
     echo_sweep_section(results, plots, &mut text);
     c10k_section(results, plots, &mut text);
     rpc_sweep_section(results, plots, &mut text);
+    files_section(results, &mut text);
     let failed: Vec<&CellResult> = results
         .cells
         .iter()
@@ -1289,6 +1431,7 @@ mod tests {
             clients: None,
             quick: false,
             cell_duration: None,
+            nginx: false,
         });
         assert_eq!(plan.len(), 3, "c10k has three client counts");
         let mut results = previous.clone();
@@ -1319,6 +1462,7 @@ mod tests {
                 clients: None,
                 quick: true,
                 cell_duration: None,
+                nginx: false,
             },
             out: std::path::PathBuf::from("out"),
             bin_dir: std::path::PathBuf::from("bin"),

@@ -49,6 +49,48 @@ pub const ECHO_MESSAGE_BYTES: usize = 64;
 pub const PREFORK_THREADS: usize = 10;
 /// Threads of 03-thread-pool (its default).
 pub const POOL_THREADS: usize = 10;
+/// http-sweep's extra point for the models without a worker limit: at
+/// 10,000 connections the bound is 10,000 / 300 ms = 33,333 req/s, more
+/// than two shared cores can parse and answer, so the cell shows what
+/// limits a concurrent model once waiting is free.
+pub const SWEEP_MOST_CLIENTS: usize = 10_000;
+/// The reference server in the `files` scenario, where it is installed.
+pub const NGINX: &str = "nginx";
+
+/// The two files of the `files` scenario: a page (what the lab's server
+/// mostly sends) and a large file (where copying, or not, shows).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FileKind {
+    Small,
+    Large,
+}
+
+impl FileKind {
+    pub const ALL: [FileKind; 2] = [FileKind::Small, FileKind::Large];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            FileKind::Small => "small",
+            FileKind::Large => "large",
+        }
+    }
+
+    /// Its name in the document root, and so in the request's path.
+    pub fn file_name(self) -> &'static str {
+        match self {
+            FileKind::Small => "small.html",
+            FileKind::Large => "large.bin",
+        }
+    }
+
+    pub fn bytes(self) -> usize {
+        match self {
+            FileKind::Small => 4 * 1024,
+            FileKind::Large => 1024 * 1024,
+        }
+    }
+}
 
 /// A named scenario; `--help` of `loadgen compare` explains each.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -60,16 +102,18 @@ pub enum Scenario {
     EchoSweep,
     C10k,
     RpcSweep,
+    Files,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 6] = [
+    pub const ALL: [Scenario; 7] = [
         Scenario::Lab,
         Scenario::HttpSweep,
         Scenario::HttpOpen,
         Scenario::EchoSweep,
         Scenario::C10k,
         Scenario::RpcSweep,
+        Scenario::Files,
     ];
 
     pub fn name(self) -> &'static str {
@@ -80,6 +124,7 @@ impl Scenario {
             Scenario::EchoSweep => "echo-sweep",
             Scenario::C10k => "c10k",
             Scenario::RpcSweep => "rpc-sweep",
+            Scenario::Files => "files",
         }
     }
 
@@ -93,6 +138,7 @@ impl Scenario {
             Scenario::EchoSweep => vec![1, 10, 100, 1000],
             Scenario::C10k => vec![1000, 5000, 10_000],
             Scenario::RpcSweep => vec![1, 10, 100, 1000],
+            Scenario::Files => vec![100],
         }
     }
 
@@ -102,6 +148,7 @@ impl Scenario {
             Scenario::Lab | Scenario::HttpSweep | Scenario::HttpOpen => "http",
             Scenario::EchoSweep | Scenario::C10k => "echo",
             Scenario::RpcSweep => "rpc",
+            Scenario::Files => "files",
         }
     }
 
@@ -146,7 +193,7 @@ impl FromStr for Scenario {
             .ok_or_else(|| {
                 format!(
                     "unknown scenario `{text}`: use lab, http-sweep, http-open, echo-sweep, c10k, \
-                     rpc-sweep or all"
+                     rpc-sweep, files or all"
                 )
             })
     }
@@ -194,6 +241,8 @@ pub fn timing(scenario: Scenario, quick: bool, cell_override: Option<Duration>) 
         (Scenario::C10k, true) => (seconds(1), Duration::ZERO),
         (Scenario::RpcSweep, false) => (seconds(15), seconds(3)),
         (Scenario::RpcSweep, true) => (seconds(2), seconds(1)),
+        (Scenario::Files, false) => (seconds(10), seconds(2)),
+        (Scenario::Files, true) => (seconds(2), seconds(1)),
     };
     match cell_override {
         None => Timing {
@@ -290,12 +339,18 @@ pub struct Cell {
     /// rpc-sweep: the function called.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub call: Option<RpcCall>,
+    /// files: the file asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<FileKind>,
 }
 
 impl Cell {
     /// `keep-alive` or `close` for the lab, the function for rpc-sweep,
     /// empty for the others.
     pub fn variant(&self) -> &'static str {
+        if let Some(file) = self.file {
+            return file.name();
+        }
         match (self.scenario, self.keepalive, self.call) {
             (Scenario::Lab, true, _) => "keep-alive",
             (Scenario::Lab, false, _) => "close",
@@ -316,13 +371,18 @@ impl Cell {
         }
     }
 
-    /// The server's command line, minus the binary.
-    pub fn server_args(&self, setup: &ModelSetup) -> Vec<String> {
-        server_args(
+    /// The server's command line, minus the binary; `docs` is the `files`
+    /// scenario's document root.
+    pub fn server_args(&self, setup: &ModelSetup, docs: &std::path::Path) -> Vec<String> {
+        let mut args = server_args(
             self.scenario.server_mode(),
             &self.server_idle_timeout(),
             setup,
-        )
+        );
+        if self.scenario == Scenario::Files {
+            args.extend(["--root".to_string(), docs.display().to_string()]);
+        }
+        args
     }
 
     /// The load, as `loadgen echo|http|hold` would run it.
@@ -355,6 +415,12 @@ impl Cell {
                 common,
                 load: self.sweep_load(),
                 path: "/".to_string(),
+                keepalive: true,
+            }),
+            Scenario::Files => Config::Http(HttpConfig {
+                common,
+                load: self.sweep_load(),
+                path: format!("/{}", self.file.unwrap_or(FileKind::Small).file_name()),
                 keepalive: true,
             }),
             Scenario::RpcSweep => Config::Rpc(RpcConfig {
@@ -450,6 +516,8 @@ pub struct PlanRequest {
     pub clients: Option<Vec<usize>>,
     pub quick: bool,
     pub cell_duration: Option<Duration>,
+    /// Add nginx as the `files` scenario's reference row (it is installed).
+    pub nginx: bool,
 }
 
 /// All cells in the order they run: scenario by scenario, so a scenario's
@@ -473,35 +541,60 @@ pub fn plan(request: &PlanRequest) -> Vec<Cell> {
                 .iter()
                 .map(move |&call| (keepalive, call))
         });
+        let files: &[Option<FileKind>] = if scenario == Scenario::Files {
+            &[Some(FileKind::Small), Some(FileKind::Large)]
+        } else {
+            &[None]
+        };
+        // The reference row first, so each model's row can be read
+        // against it.
+        let reference = (scenario == Scenario::Files && request.nginx).then(|| NGINX.to_string());
+        let models: Vec<String> = reference
+            .into_iter()
+            .chain(request.models.iter().cloned())
+            .collect();
         for (keepalive, call) in variants {
-            for model in &request.models {
-                for &count in &clients {
-                    let (duration, timeout) = match scenario {
-                        // Without keep-alive 01-blocking's users queue for
-                        // about 20 s: a timeout that short would hide that.
-                        Scenario::Lab => (timing.cell, Duration::from_secs(60)),
-                        Scenario::C10k => {
-                            let connecting = count as f64 / c10k_connect_rate(request.quick);
-                            (
-                                Duration::from_secs_f64(connecting) + timing.cell,
-                                Duration::from_secs(5),
-                            )
-                        }
-                        _ => (timing.cell, Duration::from_secs(5)),
-                    };
-                    cells.push(Cell {
-                        scenario,
-                        model: model.clone(),
-                        keepalive,
-                        clients: count,
-                        duration,
-                        warmup: timing.warmup,
-                        timeout,
-                        connect_rate: (scenario == Scenario::C10k)
-                            .then(|| c10k_connect_rate(request.quick)),
-                        rate: None,
-                        call,
-                    });
+            for &file in files {
+                for model in &models {
+                    let mut counts = clients.clone();
+                    // The 10,000-connection point only where no worker
+                    // limit caps the throughput long before.
+                    if scenario == Scenario::HttpSweep
+                        && request.clients.is_none()
+                        && model_setup(model, cores).capacity.is_none()
+                    {
+                        counts.push(SWEEP_MOST_CLIENTS);
+                    }
+                    for count in counts {
+                        let (duration, timeout) = match scenario {
+                            // Without keep-alive 01-blocking's users queue
+                            // for about 20 s: a timeout that short would
+                            // hide that.
+                            Scenario::Lab => (timing.cell, Duration::from_secs(60)),
+                            Scenario::C10k => {
+                                let connecting = count as f64 / c10k_connect_rate(request.quick);
+                                (
+                                    Duration::from_secs_f64(connecting) + timing.cell,
+                                    Duration::from_secs(5),
+                                )
+                            }
+                            _ => (timing.cell, Duration::from_secs(5)),
+                        };
+                        cells.push(Cell {
+                            scenario,
+                            model: model.clone(),
+                            keepalive,
+                            clients: count,
+                            duration,
+                            warmup: timing.warmup,
+                            timeout,
+                            connect_rate: (scenario == Scenario::C10k)
+                                .then(|| c10k_connect_rate(request.quick)),
+                            rate: None,
+                            call,
+                            file,
+                        });
+                    }
                 }
             }
         }
@@ -550,6 +643,7 @@ fn open_loop_cells(request: &PlanRequest, cores: usize) -> Vec<Cell> {
                 connect_rate: None,
                 rate: Some(rate),
                 call: None,
+                file: None,
             });
         }
     }
@@ -600,6 +694,7 @@ mod tests {
             connect_rate: None,
             rate: None,
             call: None,
+            file: None,
         };
         let sweep = cell(Scenario::HttpSweep, 100);
         let bound = |capacity| sweep.bound_rps(capacity).expect("http has a bound");
@@ -648,13 +743,56 @@ mod tests {
             clients: None,
             quick: true,
             cell_duration: None,
+            nginx: true,
         };
         // lab: 2 variants; sweeps: 5 and 4 counts; open loop: 2 rates;
-        // c10k: 3 counts; rpc-sweep: 2 functions x 4 counts.
+        // c10k: 3 counts; rpc-sweep: 2 functions x 4 counts; files: 2
+        // files. Plus 10,000 connections in http-sweep for the 7 models
+        // without a worker limit, and nginx's 2 files.
+        let cells = plan(&request);
         assert_eq!(
-            plan(&request).len(),
-            MODELS.len() * (2 + 5 + 2 + 4 + 3 + 2 * 4)
+            cells.len(),
+            MODELS.len() * (2 + 5 + 2 + 4 + 3 + 2 * 4 + 2) + 7 + 2
         );
+        let most: Vec<&str> = cells
+            .iter()
+            .filter(|cell| {
+                cell.clients == SWEEP_MOST_CLIENTS && cell.scenario == Scenario::HttpSweep
+            })
+            .map(|cell| cell.model.as_str())
+            .collect();
+        assert_eq!(
+            most,
+            [
+                "02-thread-per-client",
+                "06-select",
+                "07-epoll",
+                "08-coroutines",
+                "09-async",
+                "10-mini-runtime",
+                "11-io-uring"
+            ]
+        );
+        let files: Vec<(&str, &str)> = cells
+            .iter()
+            .filter(|cell| cell.scenario == Scenario::Files)
+            .map(|cell| (cell.model.as_str(), cell.variant()))
+            .take(3)
+            .collect();
+        assert_eq!(
+            files,
+            [
+                ("nginx", "small"),
+                ("01-blocking", "small"),
+                ("02-thread-per-client", "small")
+            ]
+        );
+        let without_nginx = PlanRequest {
+            nginx: false,
+            scenarios: vec![Scenario::Files],
+            ..request.clone()
+        };
+        assert_eq!(plan(&without_nginx).len(), MODELS.len() * 2);
         let rpc = PlanRequest {
             scenarios: vec![Scenario::RpcSweep],
             models: vec!["07-epoll".to_string()],

@@ -61,6 +61,11 @@ impl ModelServer {
         let mut command = Command::new(binary);
         command.args(args);
         let server = harness::Server::spawn(command, timeout).map_err(|error| anyhow!(error))?;
+        ModelServer::from_harness(server)
+    }
+
+    /// Wraps a server the harness started another way (nginx).
+    pub fn from_harness(server: harness::Server) -> anyhow::Result<Self> {
         Ok(ModelServer {
             pid: i32::try_from(server.pid).map_err(|_| anyhow!("pid {} too large", server.pid))?,
             server,
