@@ -276,7 +276,10 @@ mod tests {
         assert!(server.startup_line.contains("listening on"));
 
         drop(server);
-        assert!(TcpStream::connect(addr).is_err(), "the listener died with its server");
+        assert!(
+            TcpStream::connect(addr).is_err(),
+            "the listener died with its server"
+        );
 
         let mut quitter = Command::new("sh");
         quitter.args(["-c", "echo bye >&2; exit 1"]);

@@ -48,7 +48,7 @@ pub async fn run_echo(config: EchoConfig) -> anyhow::Result<Report> {
     };
     let client_recorder = Arc::clone(&recorder);
     let schedule = pacing.clone();
-    let mut measured = drive(
+    let measured = drive(
         &config.common,
         clock,
         watch,
@@ -57,6 +57,7 @@ pub async fn run_echo(config: EchoConfig) -> anyhow::Result<Report> {
             clients: config.connections,
             per_second: None,
         },
+        &schedule,
         move |_index| {
             echo_client(
                 target,
@@ -67,7 +68,6 @@ pub async fn run_echo(config: EchoConfig) -> anyhow::Result<Report> {
         },
     )
     .await?;
-    measured.never_sent = schedule.never_sent(clock.deadline);
     Ok(into_report(Config::Echo(config), preflight, measured, None))
 }
 

@@ -20,7 +20,9 @@ use tokio::sync::watch;
 use crate::config::{Config, HoldConfig};
 use crate::limits;
 use crate::report::{HoldSummary, Report};
-use crate::run::{Clock, ResourceWatch, Spawning, connect, drive, into_report, sleep_until};
+use crate::run::{
+    Clock, Pacing, ResourceWatch, Spawning, connect, drive, into_report, sleep_until,
+};
 use crate::stats::{ErrorKind, Recorder, Timing};
 
 /// Bytes in one echo check.
@@ -71,6 +73,7 @@ pub async fn run_hold(config: HoldConfig) -> anyhow::Result<Report> {
             clients: config.connections,
             per_second: Some(config.connect_rate),
         },
+        &Pacing::Closed,
         move |index| hold_connection(index as u64, held.clone(), round_receiver.clone()),
     )
     .await?;

@@ -78,12 +78,13 @@ pub async fn run_http(config: HttpConfig) -> anyhow::Result<Report> {
     };
     let client_recorder = Arc::clone(&recorder);
     let schedule = pacing.clone();
-    let mut measured = drive(
+    let measured = drive(
         &config.common,
         clock,
         watch,
         &recorder,
         spawning,
+        &schedule,
         move |_index| {
             let client = HttpClient::new(target, Arc::clone(&request));
             user(
@@ -96,7 +97,6 @@ pub async fn run_http(config: HttpConfig) -> anyhow::Result<Report> {
         },
     )
     .await?;
-    measured.never_sent = schedule.never_sent(clock.deadline);
     Ok(into_report(Config::Http(config), preflight, measured, None))
 }
 

@@ -75,6 +75,7 @@ pub async fn run_rpc(config: RpcConfig) -> anyhow::Result<Report> {
         pipeline: config.pipeline,
     };
     let client_recorder = Arc::clone(&recorder);
+    let schedule = pacing.clone();
     let measured = drive(
         &config.common,
         clock,
@@ -84,6 +85,7 @@ pub async fn run_rpc(config: RpcConfig) -> anyhow::Result<Report> {
             clients,
             per_second: spawn_rate,
         },
+        &schedule,
         move |index| {
             caller(
                 target,

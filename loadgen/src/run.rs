@@ -312,13 +312,16 @@ fn progress_bar(common: &CommonConfig) -> Option<ProgressBar> {
 /// Starts the clients (`make_client(index)` builds client number `index`),
 /// looks at the counters once a second until the deadline, then stops the
 /// clients and returns the measurements. Clients keep going until the last
-/// look is taken; what they complete after it is not counted.
+/// look is taken; what they complete after it is not counted. An open
+/// loop's `pacing` says which planned requests were never sent: they are
+/// measured here, once, for every kind of load.
 pub(crate) async fn drive<F, Fut>(
     common: &CommonConfig,
     clock: Clock,
     mut watch: ResourceWatch,
     recorder: &Arc<Recorder>,
     spawning: Spawning,
+    pacing: &Pacing,
     make_client: F,
 ) -> anyhow::Result<Measured>
 where
@@ -445,7 +448,7 @@ where
         locust,
         unanswered,
         end,
-        never_sent: Vec::new(),
+        never_sent: pacing.never_sent(clock.deadline),
     })
 }
 

@@ -93,3 +93,38 @@ fn pipelined_queries_overlap_their_waits() {
     assert!((300.0..700.0).contains(&rate), "{rate} calls/s");
     assert!(report.latency.p50_us >= 50_000, "{}", report.latency.p50_us);
 }
+
+#[test]
+fn an_open_loop_counts_the_calls_it_never_sent() {
+    let addr = start_rpc_server();
+    // One connection, one call at a time, 50 ms each: at most 20 calls/s
+    // against a plan of 100/s. The other ~80 planned calls wait for the
+    // connection and are never sent; they belong in the summary.
+    let config = RpcConfig {
+        load: HttpLoad::Rate {
+            rate: 100.0,
+            connections: 1,
+        },
+        ..rpc(addr, RpcCall::Query, 1)
+    };
+    let report = run_alone(run_rpc(config)).expect("runs");
+    show(&report);
+    let summary = &report.summary;
+    assert_eq!(summary.planned_requests, Some(100));
+    assert!(summary.requests <= 25, "{} answered", summary.requests);
+    assert!(
+        summary.never_sent >= 60,
+        "{} never sent",
+        summary.never_sent
+    );
+    let accounted =
+        summary.requests + summary.errors_total + summary.unanswered + summary.never_sent;
+    assert!(
+        (95..=100).contains(&accounted),
+        "answered {} + failed {} + unanswered {} + never sent {} of 100 planned",
+        summary.requests,
+        summary.errors_total,
+        summary.unanswered,
+        summary.never_sent
+    );
+}
