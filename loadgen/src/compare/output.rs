@@ -1198,12 +1198,15 @@ fn rpc_sweep_section(results: &Results, plots: &[String], text: &mut String) {
                 "RSS",
                 "threads",
                 "CPU",
+                "CPU us/call (user+sys)",
+                "switches/call (vol+invol)",
                 "loadgen CPU",
                 "saturated",
             ],
             of_call,
             |result| {
                 let headline = result.headline.as_ref()?;
+                let [cpu, switches] = cost_cells(headline);
                 Some(vec![
                     result.cell.model.clone(),
                     result.cell.clients.to_string(),
@@ -1215,12 +1218,76 @@ fn rpc_sweep_section(results: &Results, plots: &[String], text: &mut String) {
                     resource(headline.rss_peak_bytes, bytes),
                     resource(headline.threads_peak, |threads| threads.to_string()),
                     optional(headline.cpu_mean_percent.map(percent)),
+                    cpu,
+                    switches,
                     optional(result.loadgen_cpu_mean_percent.map(percent)),
                     yes_no(result),
                 ])
             },
         );
     }
+}
+
+/// Clients of the cells the cost table compares: every model has them in
+/// every sweep, and even the pool models serve that many at once or queue
+/// them.
+const COST_CLIENTS: usize = 100;
+
+/// One row per model: what a request cost the server in each scenario at
+/// [`COST_CLIENTS`] clients, gathered from the tables above.
+fn cost_section(results: &Results, text: &mut String) {
+    let columns: [(Scenario, &str, &str); 4] = [
+        (Scenario::HttpSweep, "", "http-sweep (fake DB)"),
+        (Scenario::EchoSweep, "", "echo-sweep"),
+        (Scenario::RpcSweep, "func1", "rpc-sweep func1"),
+        (Scenario::Files, "small", "files small"),
+    ];
+    let find = |model: &str, (scenario, variant, _): (Scenario, &str, &str)| {
+        results.cells_of(scenario).find(|result| {
+            result.cell.model == model
+                && result.cell.clients == COST_CLIENTS
+                && result.cell.variant() == variant
+        })
+    };
+    let mut models: Vec<&str> = Vec::new();
+    for result in &results.cells {
+        let model = result.cell.model.as_str();
+        if !models.contains(&model) && columns.iter().any(|&column| find(model, column).is_some()) {
+            models.push(model);
+        }
+    }
+    if models.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        text,
+        "## Cost per request\n\nWhat one answered request (message, call) cost the server at \
+         {COST_CLIENTS} clients, from the cells above: CPU microseconds in user mode + in the \
+         kernel, then context switches, voluntary (it waited) + involuntary (it was \
+         preempted), summed over all its processes and threads.\n"
+    );
+    let mut headers = vec!["model".to_string()];
+    for (_, _, name) in columns {
+        headers.push(format!("{name}: CPU us"));
+        headers.push(format!("{name}: switches"));
+    }
+    let _ = writeln!(
+        text,
+        "| {} |\n|{}",
+        headers.join(" | "),
+        "---|".repeat(headers.len())
+    );
+    for model in models {
+        let mut row = vec![model.to_string()];
+        for column in columns {
+            let [cpu, switches] = find(model, column)
+                .and_then(|result| result.headline.as_ref())
+                .map_or_else(|| ["-".to_string(), "-".to_string()], cost_cells);
+            row.extend([cpu, switches]);
+        }
+        let _ = writeln!(text, "| {} |", row.join(" | "));
+    }
+    text.push('\n');
 }
 
 /// The sentences a reader wants before the tables.
@@ -1344,6 +1411,7 @@ pub fn markdown(results: &Results, plots: &[String]) -> String {
     c10k_section(results, plots, &mut text);
     rpc_sweep_section(results, plots, &mut text);
     files_section(results, &mut text);
+    cost_section(results, &mut text);
     let failed: Vec<&CellResult> = results
         .cells
         .iter()
@@ -1478,5 +1546,67 @@ mod tests {
         results.cells.push(result);
         let csv = to_csv(&results);
         assert!(csv.contains(",\"refused, reset\","), "{csv}");
+    }
+
+    #[test]
+    fn the_cost_table_takes_each_model_at_100_clients_and_nginx_only_where_it_ran() {
+        let options = CompareOptions {
+            plan: super::super::PlanRequest {
+                scenarios: vec![Scenario::HttpSweep, Scenario::Files],
+                models: vec!["07-epoll".to_string()],
+                clients: Some(vec![10, COST_CLIENTS]),
+                quick: true,
+                cell_duration: None,
+                nginx: true,
+            },
+            out: std::path::PathBuf::from("out"),
+            bin_dir: std::path::PathBuf::from("bin"),
+            command: "test".to_string(),
+            threads: None,
+            update: false,
+        };
+        let mut results = Results::new(&options, Machine::current(), 1);
+        for cell in super::super::scenarios::plan(&options.plan) {
+            let setup = super::super::scenarios::model_setup(&cell.model, 2);
+            // Each cell's CPU per request says which cell it is.
+            let user = cell.clients as f64
+                + if cell.scenario == Scenario::Files {
+                    1.0
+                } else {
+                    0.0
+                };
+            let mut result = CellResult::new(cell, &setup, Vec::new());
+            result.headline = Some(Headline {
+                requests_per_second: 1.0,
+                p50_us: 1,
+                p90_us: 1,
+                p99_us: 1,
+                p999_us: 1,
+                max_us: 1,
+                errors: 0,
+                rss_peak_bytes: None,
+                threads_peak: None,
+                fds_peak: None,
+                cpu_mean_percent: None,
+                cost: Some(crate::report::CostPerRequest {
+                    cpu_user_us: user,
+                    cpu_system_us: 7.0,
+                    voluntary_switches: 0.5,
+                    involuntary_switches: 0.25,
+                }),
+            });
+            results.cells.push(result);
+        }
+        let mut text = String::new();
+        cost_section(&results, &mut text);
+        // http-sweep at 100 (not 10), echo and rpc not run, files small.
+        assert!(
+            text.contains("| 07-epoll | 100+7 | 0.50+0.25 | - | - | - | - | 101+7 | 0.50+0.25 |"),
+            "{text}"
+        );
+        assert!(
+            text.contains("| nginx | - | - | - | - | - | - | 101+7 | 0.50+0.25 |"),
+            "{text}"
+        );
     }
 }
