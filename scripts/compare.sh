@@ -4,12 +4,14 @@
 # scenarios, stops it, and writes results.json, results.csv, results.md and
 # the SVG plots into docs/src/results/ (the book includes them).
 #
-#   scripts/compare.sh                 full run, about an hour on 2 cores,
-#                                      into docs/src/results/ (the book's)
-#   scripts/compare.sh --quick         same matrix, short cells: < 10 min,
+#   scripts/compare.sh                 full run, about 90 minutes on 2
+#                                      cores, into docs/src/results/ (the book's)
+#   scripts/compare.sh --quick         same matrix, short cells: QUICK_TIME,
 #                                      into compare-results/quick/
 #   scripts/compare.sh --quick --out /tmp/quick    somewhere else
-#   scripts/compare.sh --scenario lab --models 01,03,07
+#   scripts/compare.sh --scenario c10k --update    re-measure part of the
+#                                      book's results, keep the rest
+#   scripts/compare.sh --scenario lab --models 01,03,07 --out /tmp/lab
 #
 # Every other flag goes to `loadgen compare` (see its --help). A quick
 # run's results.md says in its first lines that it was a quick run.
@@ -35,6 +37,23 @@ for argument in "$@"; do
     --out|--out=*) out=() ;;   # the caller chose (relative to the root)
   esac
 done
+
+# Part of the matrix (--scenario, --models, --clients, --cell-duration)
+# written into the book's folder would replace its whole run with a few
+# cells: such a run must say --update (merge into it) or --out (elsewhere).
+partial=""
+for argument in "$@"; do
+  case "$argument" in
+    --scenario|--scenario=*|--models|--models=*|--clients|--clients=*|--cell-duration|--cell-duration=*)
+      partial=$argument ;;
+  esac
+done
+if [ -n "$partial" ] && [ "${out[*]}" = "--out docs/src/results" ] &&
+  [[ " $* " != *" --update "* ]]; then
+  echo "error: $partial runs part of the comparison; add --update to merge it into" \
+    "docs/src/results (the book's), or --out DIR to write it elsewhere" >&2
+  exit 2
+fi
 
 started=$(date +%s)
 PROFILE=release build_models
