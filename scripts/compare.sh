@@ -6,7 +6,7 @@
 #
 #   scripts/compare.sh                 full run, about 90 minutes on 2
 #                                      cores, into docs/src/results/ (the book's)
-#   scripts/compare.sh --quick         same matrix, short cells: QUICK_TIME,
+#   scripts/compare.sh --quick         same matrix, short cells: about 13 min,
 #                                      into compare-results/quick/
 #   scripts/compare.sh --quick --out /tmp/quick    somewhere else
 #   scripts/compare.sh --scenario c10k --update    re-measure part of the

@@ -185,7 +185,7 @@ Every cell also gives the server's cost per request: CPU microseconds (user
 + system) and context switches (voluntary + involuntary), from /proc.
 
 Full run: about 90 minutes on 2 cores.
---quick: the same matrix with cells of 1-8 s, a few minutes, rough numbers.
+--quick: the same matrix with cells of 1-8 s, about 13 minutes, rough numbers.
 
 Output in --out: results.json (everything), results.csv (one row per cell),
 results.md (a table per scenario, with what the numbers mean), and SVG
@@ -226,7 +226,7 @@ pub struct CompareArgs {
     #[arg(long, value_name = "LIST", value_delimiter = ',')]
     pub clients: Option<Vec<usize>>,
 
-    /// Short cells (1-8 s): the whole matrix in a few minutes.
+    /// Short cells (1-8 s): the whole matrix in about 13 minutes.
     #[arg(long)]
     pub quick: bool,
 
