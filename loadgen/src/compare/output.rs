@@ -537,7 +537,6 @@ fn yes_no(result: &CellResult) -> String {
     }
 }
 
-/// A failed cell's row: the model, the clients and the error.
 /// A Markdown table over cells: the header row and its rule, then one row
 /// per cell from `row`, or a `failed` row of the same width for a cell
 /// without numbers (`row` returns `None`).
@@ -576,6 +575,41 @@ fn cost_cells(headline: &Headline) -> [String; 2] {
         ],
         None => ["-".to_string(), "-".to_string()],
     }
+}
+
+/// A load table's headers: its own first columns, the six of
+/// [`usage_cells`] with the unit the costs are per (`req`, `msg` or `call`),
+/// then its last ones.
+fn columns(first: &[&'static str], unit: &str, last: &[&'static str]) -> Vec<&'static str> {
+    let mut headers = first.to_vec();
+    headers.extend(usage_headers(unit));
+    headers.extend(last);
+    headers
+}
+
+fn usage_headers(unit: &str) -> [&'static str; 6] {
+    let (cpu, switches) = match unit {
+        "msg" => ("CPU us/msg (user+sys)", "switches/msg (vol+invol)"),
+        "call" => ("CPU us/call (user+sys)", "switches/call (vol+invol)"),
+        _ => ("CPU us/req (user+sys)", "switches/req (vol+invol)"),
+    };
+    ["RSS", "threads", "CPU", cpu, switches, "loadgen CPU"]
+}
+
+/// What the server spent in a cell, the same six columns in every load
+/// table: peak memory and threads, CPU share, cost per request, and the
+/// client's CPU share (a client near 100 % per thread is the bottleneck,
+/// not the server).
+fn usage_cells(result: &CellResult, headline: &Headline) -> [String; 6] {
+    let [cpu, switches] = cost_cells(headline);
+    [
+        resource(headline.rss_peak_bytes, bytes),
+        resource(headline.threads_peak, |threads| threads.to_string()),
+        optional(headline.cpu_mean_percent.map(percent)),
+        cpu,
+        switches,
+        optional(result.loadgen_cpu_mean_percent.map(percent)),
+    ]
 }
 
 /// A CPU share, `42 %` (100 % = one core).
@@ -778,30 +812,25 @@ fn http_sweep_section(results: &Results, plots: &[String], text: &mut String) {
     }
     write_table(
         text,
-        &[
-            "model",
-            "clients",
-            "req/s",
-            "bound",
-            "measured / bound",
-            "p50",
-            "p99",
-            "p99.9",
-            "errors",
-            "RSS",
-            "threads",
-            "CPU",
-            "CPU us/req (user+sys)",
-            "switches/req (vol+invol)",
-            "loadgen CPU",
-            "TIME_WAIT",
-            "saturated",
-        ],
+        &columns(
+            &[
+                "model",
+                "clients",
+                "req/s",
+                "bound",
+                "measured / bound",
+                "p50",
+                "p99",
+                "p99.9",
+                "errors",
+            ],
+            "req",
+            &["TIME_WAIT", "saturated"],
+        ),
         cells.iter().copied(),
         |result| {
             let headline = result.headline.as_ref()?;
-            let [cpu, switches] = cost_cells(headline);
-            Some(vec![
+            let mut row = vec![
                 result.cell.model.clone(),
                 result.cell.clients.to_string(),
                 rate(headline.requests_per_second),
@@ -811,15 +840,10 @@ fn http_sweep_section(results: &Results, plots: &[String], text: &mut String) {
                 latency(headline, headline.p99_us),
                 latency(headline, headline.p999_us),
                 headline.errors.to_string(),
-                resource(headline.rss_peak_bytes, bytes),
-                resource(headline.threads_peak, |threads| threads.to_string()),
-                optional(headline.cpu_mean_percent.map(percent)),
-                cpu,
-                switches,
-                optional(result.loadgen_cpu_mean_percent.map(percent)),
-                optional(result.time_wait),
-                yes_no(result),
-            ])
+            ];
+            row.extend(usage_cells(result, headline));
+            row.extend([optional(result.time_wait), yes_no(result)]);
+            Some(row)
         },
     );
     most_clients_lines(&cells, results.machine.cores, text);
@@ -896,30 +920,19 @@ fn files_section(results: &Results, text: &mut String) {
     };
     write_table(
         text,
-        &[
-            "model",
-            "file",
-            "req/s",
-            "MiB/s",
-            "vs nginx",
-            "p50",
-            "p99",
-            "errors",
-            "RSS",
-            "threads",
-            "CPU",
-            "CPU us/req (user+sys)",
-            "switches/req (vol+invol)",
-            "loadgen CPU",
-            "saturated",
-        ],
+        &columns(
+            &[
+                "model", "file", "req/s", "MiB/s", "vs nginx", "p50", "p99", "errors",
+            ],
+            "req",
+            &["saturated"],
+        ),
         cells.iter().copied(),
         |result| {
             let headline = result.headline.as_ref()?;
-            let [cpu, switches] = cost_cells(headline);
             let rps = headline.requests_per_second;
             let file_bytes = result.cell.file.map_or(0, FileKind::bytes) as f64;
-            Some(vec![
+            let mut row = vec![
                 result.cell.model.clone(),
                 result.cell.variant().to_string(),
                 rate(rps),
@@ -928,14 +941,10 @@ fn files_section(results: &Results, text: &mut String) {
                 latency(headline, headline.p50_us),
                 latency(headline, headline.p99_us),
                 headline.errors.to_string(),
-                resource(headline.rss_peak_bytes, bytes),
-                resource(headline.threads_peak, |threads| threads.to_string()),
-                optional(headline.cpu_mean_percent.map(percent)),
-                cpu,
-                switches,
-                optional(result.loadgen_cpu_mean_percent.map(percent)),
-                yes_no(result),
-            ])
+            ];
+            row.extend(usage_cells(result, headline));
+            row.push(yes_no(result));
+            Some(row)
         },
     );
 }
@@ -984,6 +993,7 @@ fn http_open_section(results: &Results, text: &mut String) {
             let report = result.report.as_ref()?;
             let summary = &report.summary;
             let uncorrected = report.service_time.clone().unwrap_or_default();
+            let [cpu, switches] = cost_cells(headline);
             // Unlike `latency`, shown even when nothing was answered: the
             // corrected view then holds the unfinished requests' waits.
             let value = |percentiles: &crate::stats::Percentiles, microseconds: u64| {
@@ -1008,8 +1018,8 @@ fn http_open_section(results: &Results, text: &mut String) {
                 value(&uncorrected, uncorrected.p50_us),
                 value(&uncorrected, uncorrected.p99_us),
                 headline.errors.to_string(),
-                cost_cells(headline)[0].clone(),
-                cost_cells(headline)[1].clone(),
+                cpu,
+                switches,
             ])
         },
     );
@@ -1040,27 +1050,23 @@ fn echo_sweep_section(results: &Results, plots: &[String], text: &mut String) {
     }
     write_table(
         text,
-        &[
-            "model",
-            "connections",
-            "messages/s",
-            "p50",
-            "p99",
-            "max",
-            "errors",
-            "RSS",
-            "threads",
-            "CPU",
-            "CPU us/msg (user+sys)",
-            "switches/msg (vol+invol)",
-            "loadgen CPU",
-            "saturated",
-        ],
+        &columns(
+            &[
+                "model",
+                "connections",
+                "messages/s",
+                "p50",
+                "p99",
+                "max",
+                "errors",
+            ],
+            "msg",
+            &["saturated"],
+        ),
         cells.iter().copied(),
         |result| {
             let headline = result.headline.as_ref()?;
-            let [cpu, switches] = cost_cells(headline);
-            Some(vec![
+            let mut row = vec![
                 result.cell.model.clone(),
                 result.cell.clients.to_string(),
                 rate(headline.requests_per_second),
@@ -1068,14 +1074,10 @@ fn echo_sweep_section(results: &Results, plots: &[String], text: &mut String) {
                 latency(headline, headline.p99_us),
                 latency(headline, headline.max_us),
                 headline.errors.to_string(),
-                resource(headline.rss_peak_bytes, bytes),
-                resource(headline.threads_peak, |threads| threads.to_string()),
-                optional(headline.cpu_mean_percent.map(percent)),
-                cpu,
-                switches,
-                optional(result.loadgen_cpu_mean_percent.map(percent)),
-                yes_no(result),
-            ])
+            ];
+            row.extend(usage_cells(result, headline));
+            row.push(yes_no(result));
+            Some(row)
         },
     );
 }
@@ -1187,27 +1189,17 @@ fn rpc_sweep_section(results: &Results, plots: &[String], text: &mut String) {
         let _ = writeln!(text, "### {call}\n");
         write_table(
             text,
-            &[
-                "model",
-                "clients",
-                "calls/s",
-                "bound",
-                "p50",
-                "p99",
-                "errors",
-                "RSS",
-                "threads",
-                "CPU",
-                "CPU us/call (user+sys)",
-                "switches/call (vol+invol)",
-                "loadgen CPU",
-                "saturated",
-            ],
+            &columns(
+                &[
+                    "model", "clients", "calls/s", "bound", "p50", "p99", "errors",
+                ],
+                "call",
+                &["saturated"],
+            ),
             of_call,
             |result| {
                 let headline = result.headline.as_ref()?;
-                let [cpu, switches] = cost_cells(headline);
-                Some(vec![
+                let mut row = vec![
                     result.cell.model.clone(),
                     result.cell.clients.to_string(),
                     rate(headline.requests_per_second),
@@ -1215,14 +1207,10 @@ fn rpc_sweep_section(results: &Results, plots: &[String], text: &mut String) {
                     latency(headline, headline.p50_us),
                     latency(headline, headline.p99_us),
                     headline.errors.to_string(),
-                    resource(headline.rss_peak_bytes, bytes),
-                    resource(headline.threads_peak, |threads| threads.to_string()),
-                    optional(headline.cpu_mean_percent.map(percent)),
-                    cpu,
-                    switches,
-                    optional(result.loadgen_cpu_mean_percent.map(percent)),
-                    yes_no(result),
-                ])
+                ];
+                row.extend(usage_cells(result, headline));
+                row.push(yes_no(result));
+                Some(row)
             },
         );
     }
@@ -1578,22 +1566,13 @@ mod tests {
             let mut result = CellResult::new(cell, &setup, Vec::new());
             result.headline = Some(Headline {
                 requests_per_second: 1.0,
-                p50_us: 1,
-                p90_us: 1,
-                p99_us: 1,
-                p999_us: 1,
-                max_us: 1,
-                errors: 0,
-                rss_peak_bytes: None,
-                threads_peak: None,
-                fds_peak: None,
-                cpu_mean_percent: None,
                 cost: Some(crate::report::CostPerRequest {
                     cpu_user_us: user,
                     cpu_system_us: 7.0,
                     voluntary_switches: 0.5,
                     involuntary_switches: 0.25,
                 }),
+                ..Headline::default()
             });
             results.cells.push(result);
         }
