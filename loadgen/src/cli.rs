@@ -516,7 +516,11 @@ pub fn compare_options(
     }
     // nginx is the files scenario's reference row where it is installed;
     // without it the table simply has no such row.
-    let nginx = scenarios.contains(&Scenario::Files) && compare::reference::find_nginx().is_some();
+    let nginx = if scenarios.contains(&Scenario::Files) {
+        compare::reference::find_nginx()
+    } else {
+        None
+    };
     Ok(CompareOptions {
         plan: PlanRequest {
             scenarios,

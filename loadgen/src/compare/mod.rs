@@ -112,9 +112,13 @@ pub fn run_compare(options: &CompareOptions) -> anyhow::Result<Results> {
     } else {
         None
     };
-    let docs_path = docs
-        .as_ref()
-        .map_or_else(PathBuf::new, |docs| docs.path.clone());
+    let place = Place {
+        bin_dir: &options.bin_dir,
+        docs: docs
+            .as_ref()
+            .map_or(Path::new(""), |docs| docs.path.as_path()),
+        nginx: options.plan.nginx.as_deref(),
+    };
     let planned_seconds: f64 = cells.iter().map(cell_budget_seconds).sum();
     let started = Instant::now();
     let mut done_seconds = 0.0;
@@ -126,10 +130,6 @@ pub fn run_compare(options: &CompareOptions) -> anyhow::Result<Results> {
     );
     for (index, cell) in cells.iter().enumerate() {
         let setup = scenarios::model_setup(&cell.model, machine.cores);
-        let place = Place {
-            bin_dir: &options.bin_dir,
-            docs: &docs_path,
-        };
         let result = run_cell(&runtime, cell, &setup, &place, &mut interrupts);
         done_seconds += cell_budget_seconds(cell);
         // The ETA scales the remaining planned load time by how much longer
@@ -240,6 +240,8 @@ struct Place<'a> {
     bin_dir: &'a Path,
     /// The files scenario's document root.
     docs: &'a Path,
+    /// nginx, found once when the plan was made.
+    nginx: Option<&'a Path>,
 }
 
 /// Starts the cell's server: a model binary, or nginx for the files
@@ -251,8 +253,10 @@ fn start_server(
     result: &mut CellResult,
 ) -> anyhow::Result<ModelServer> {
     if cell.model == scenarios::NGINX {
-        let binary = reference::find_nginx().context("nginx is no longer installed")?;
-        let (server, args) = reference::start_nginx(&binary, place.docs, STARTUP_TIMEOUT)?;
+        let binary = place
+            .nginx
+            .context("the plan has nginx cells but no nginx")?;
+        let (server, args) = reference::start_nginx(binary, place.docs, STARTUP_TIMEOUT)?;
         result.server_args = args;
         return Ok(server);
     }

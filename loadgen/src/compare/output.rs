@@ -1487,7 +1487,7 @@ mod tests {
             clients: None,
             quick: false,
             cell_duration: None,
-            nginx: false,
+            nginx: None,
         });
         assert_eq!(plan.len(), 3, "c10k has three client counts");
         let mut results = previous.clone();
@@ -1518,7 +1518,7 @@ mod tests {
                 clients: None,
                 quick: true,
                 cell_duration: None,
-                nginx: false,
+                nginx: None,
             },
             out: std::path::PathBuf::from("out"),
             bin_dir: std::path::PathBuf::from("bin"),
@@ -1545,7 +1545,7 @@ mod tests {
                 clients: Some(vec![10, COST_CLIENTS]),
                 quick: true,
                 cell_duration: None,
-                nginx: true,
+                nginx: Some(std::path::PathBuf::from("nginx")),
             },
             out: std::path::PathBuf::from("out"),
             bin_dir: std::path::PathBuf::from("bin"),

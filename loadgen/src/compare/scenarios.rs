@@ -162,6 +162,29 @@ impl Scenario {
         }
     }
 
+    /// The files a scenario asks for, one variant each: the page and the
+    /// large file in `files`, none elsewhere.
+    pub fn files(self) -> &'static [Option<FileKind>] {
+        match self {
+            Scenario::Files => &[Some(FileKind::Small), Some(FileKind::Large)],
+            _ => &[None],
+        }
+    }
+
+    /// Every variant a scenario runs: keep-alive or not, x the RPC
+    /// function, x the file.
+    pub fn variants(self) -> Vec<(bool, Option<RpcCall>, Option<FileKind>)> {
+        let mut variants = Vec::new();
+        for &keepalive in self.keepalive_variants() {
+            for &call in self.rpc_calls() {
+                for &file in self.files() {
+                    variants.push((keepalive, call, file));
+                }
+            }
+        }
+        variants
+    }
+
     /// The connection variants a scenario runs: the lab once with a new
     /// connection per request and once with keep-alive; the sweeps with
     /// keep-alive only, so TIME_WAIT stays low. The open loop sends each
@@ -516,8 +539,9 @@ pub struct PlanRequest {
     pub clients: Option<Vec<usize>>,
     pub quick: bool,
     pub cell_duration: Option<Duration>,
-    /// Add nginx as the `files` scenario's reference row (it is installed).
-    pub nginx: bool,
+    /// Where nginx is, for the `files` scenario's reference row; `None`:
+    /// no such row (not installed, or no files scenario).
+    pub nginx: Option<std::path::PathBuf>,
 }
 
 /// All cells in the order they run: scenario by scenario, so a scenario's
@@ -531,75 +555,76 @@ pub fn plan(request: &PlanRequest) -> Vec<Cell> {
             continue;
         }
         let timing = timing(scenario, request.quick, request.cell_duration);
-        let clients = request
-            .clients
-            .clone()
-            .unwrap_or_else(|| scenario.default_clients());
-        let variants = scenario.keepalive_variants().iter().flat_map(|&keepalive| {
-            scenario
-                .rpc_calls()
-                .iter()
-                .map(move |&call| (keepalive, call))
-        });
-        let files: &[Option<FileKind>] = if scenario == Scenario::Files {
-            &[Some(FileKind::Small), Some(FileKind::Large)]
-        } else {
-            &[None]
-        };
         // The reference row first, so each model's row can be read
         // against it.
-        let reference = (scenario == Scenario::Files && request.nginx).then(|| NGINX.to_string());
+        let reference =
+            (scenario == Scenario::Files && request.nginx.is_some()).then(|| NGINX.to_string());
         let models: Vec<String> = reference
             .into_iter()
             .chain(request.models.iter().cloned())
             .collect();
-        for (keepalive, call) in variants {
-            for &file in files {
-                for model in &models {
-                    let mut counts = clients.clone();
-                    // The 10,000-connection point only where no worker
-                    // limit caps the throughput long before.
-                    if scenario == Scenario::HttpSweep
-                        && request.clients.is_none()
-                        && model_setup(model, cores).capacity.is_none()
-                    {
-                        counts.push(SWEEP_MOST_CLIENTS);
-                    }
-                    for count in counts {
-                        let (duration, timeout) = match scenario {
-                            // Without keep-alive 01-blocking's users queue
-                            // for about 20 s: a timeout that short would
-                            // hide that.
-                            Scenario::Lab => (timing.cell, Duration::from_secs(60)),
-                            Scenario::C10k => {
-                                let connecting = count as f64 / c10k_connect_rate(request.quick);
-                                (
-                                    Duration::from_secs_f64(connecting) + timing.cell,
-                                    Duration::from_secs(5),
-                                )
-                            }
-                            _ => (timing.cell, Duration::from_secs(5)),
-                        };
-                        cells.push(Cell {
-                            scenario,
-                            model: model.clone(),
-                            keepalive,
-                            clients: count,
-                            duration,
-                            warmup: timing.warmup,
-                            timeout,
-                            connect_rate: (scenario == Scenario::C10k)
-                                .then(|| c10k_connect_rate(request.quick)),
-                            rate: None,
-                            call,
-                            file,
-                        });
-                    }
+        for (keepalive, call, file) in scenario.variants() {
+            for model in &models {
+                let capacity = model_setup(model, cores).capacity;
+                for count in client_counts(scenario, request.clients.as_deref(), capacity) {
+                    let (duration, timeout) = cell_length(scenario, count, timing, request.quick);
+                    cells.push(Cell {
+                        scenario,
+                        model: model.clone(),
+                        keepalive,
+                        clients: count,
+                        duration,
+                        warmup: timing.warmup,
+                        timeout,
+                        connect_rate: (scenario == Scenario::C10k)
+                            .then(|| c10k_connect_rate(request.quick)),
+                        rate: None,
+                        call,
+                        file,
+                    });
                 }
             }
         }
     }
     cells
+}
+
+/// A scenario's client counts for a model: `--clients`, or the scenario's
+/// own, plus 10,000 in http-sweep where no worker limit caps the
+/// throughput long before.
+fn client_counts(
+    scenario: Scenario,
+    chosen: Option<&[usize]>,
+    capacity: Option<usize>,
+) -> Vec<usize> {
+    if let Some(counts) = chosen {
+        return counts.to_vec();
+    }
+    let mut counts = scenario.default_clients();
+    if scenario == Scenario::HttpSweep && capacity.is_none() {
+        counts.push(SWEEP_MOST_CLIENTS);
+    }
+    counts
+}
+
+/// A cell's load duration and request timeout.
+fn cell_length(
+    scenario: Scenario,
+    clients: usize,
+    timing: Timing,
+    quick: bool,
+) -> (Duration, Duration) {
+    match scenario {
+        // Without keep-alive 01-blocking's users queue for about 20 s: a
+        // timeout that short would hide that.
+        Scenario::Lab => (timing.cell, Duration::from_secs(60)),
+        // Connecting at the c10k rate, then holding.
+        Scenario::C10k => (
+            Duration::from_secs_f64(clients as f64 / c10k_connect_rate(quick)) + timing.cell,
+            Duration::from_secs(5),
+        ),
+        _ => (timing.cell, Duration::from_secs(5)),
+    }
 }
 
 /// Open-loop rates for models without a worker limit: far beyond any
@@ -743,7 +768,7 @@ mod tests {
             clients: None,
             quick: true,
             cell_duration: None,
-            nginx: true,
+            nginx: Some(std::path::PathBuf::from("nginx")),
         };
         // lab: 2 variants; sweeps: 5 and 4 counts; open loop: 2 rates;
         // c10k: 3 counts; rpc-sweep: 2 functions x 4 counts; files: 2
@@ -788,7 +813,7 @@ mod tests {
             ]
         );
         let without_nginx = PlanRequest {
-            nginx: false,
+            nginx: None,
             scenarios: vec![Scenario::Files],
             ..request.clone()
         };
