@@ -25,34 +25,30 @@ source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 # A full run replaces the committed results the book shows; a quick run
 # goes to compare-results/quick (ignored by git), so trying the command
-# never overwrites them with rough numbers.
-out=(--out docs/src/results)
+# never overwrites them with rough numbers; --out is the caller's choice
+# (relative to the root). Part of the matrix (--scenario, --models,
+# --clients, --cell-duration) written into the book's folder would replace
+# its whole run with a few cells: such a run must say --update (merge into
+# it) or --out (elsewhere).
+quick="" chose_out="" update="" partial=""
 for argument in "$@"; do
   case "$argument" in
-    --quick) out=(--out compare-results/quick) ;;
-  esac
-done
-for argument in "$@"; do
-  case "$argument" in
-    --out|--out=*) out=() ;;   # the caller chose (relative to the root)
-  esac
-done
-
-# Part of the matrix (--scenario, --models, --clients, --cell-duration)
-# written into the book's folder would replace its whole run with a few
-# cells: such a run must say --update (merge into it) or --out (elsewhere).
-partial=""
-for argument in "$@"; do
-  case "$argument" in
+    --quick) quick=1 ;;
+    --out|--out=*) chose_out=1 ;;
+    --update) update=1 ;;
     --scenario|--scenario=*|--models|--models=*|--clients|--clients=*|--cell-duration|--cell-duration=*)
       partial=$argument ;;
   esac
 done
-if [ -n "$partial" ] && [ "${out[*]}" = "--out docs/src/results" ] &&
-  [[ " $* " != *" --update "* ]]; then
-  echo "error: $partial runs part of the comparison; add --update to merge it into" \
-    "docs/src/results (the book's), or --out DIR to write it elsewhere" >&2
-  exit 2
+if [ -n "$chose_out" ]; then out=()
+elif [ -n "$quick" ]; then out=(--out compare-results/quick)
+else
+  out=(--out docs/src/results)
+  if [ -n "$partial" ] && [ -z "$update" ]; then
+    echo "error: $partial runs part of the comparison; add --update to merge it into" \
+      "docs/src/results (the book's), or --out DIR to write it elsewhere" >&2
+    exit 2
+  fi
 fi
 
 started=$(date +%s)

@@ -6,7 +6,6 @@
 //! with `sendfile on`, its default for files: a model that copies through
 //! user space is compared with one that does not.
 
-use std::fmt::Write as _;
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -93,9 +92,7 @@ fn contents(file: FileKind) -> Vec<u8> {
 /// under `prefix`, so it runs without touching the system's nginx.
 pub fn nginx_config(prefix: &Path, docs: &Path, addr: SocketAddr) -> String {
     let prefix = prefix.display();
-    let mut text = String::new();
-    let _ = write!(
-        text,
+    format!(
         "worker_processes 1;\n\
          daemon off;\n\
          pid {prefix}/nginx.pid;\n\
@@ -120,8 +117,7 @@ pub fn nginx_config(prefix: &Path, docs: &Path, addr: SocketAddr) -> String {
          }}\n",
         IDLE_TIMEOUT.as_secs(),
         docs.display()
-    );
-    text
+    )
 }
 
 /// Starts nginx on a free port over `docs`; its configuration and logs go
