@@ -73,11 +73,8 @@ for model in "${MODELS[@]}"; do
   kill -TERM "$pid"
   wait "$tracer" || true
   [ "$failed" = 0 ] || echo "warning: ab saw $failed failed requests against $model" >&2
-  # strace -c: % time, seconds, usecs/call, calls, errors, syscall; the
-  # calls column is the 4th on every row, including "total".
-  syscalls[$model]=$(awk -v n="$REQUESTS" '$NF == "total" { printf "%.2f", $4 / n }' "$trace")
-  calls_detail[$model]=$(awk -v n="$REQUESTS" '$1 ~ /^[0-9.]+$/ && NF >= 5 && $NF != "total" && $4 / n >= 0.01 {
-      printf "%s %.2f, ", $NF, $4 / n }' "$trace" | sed 's/, $//')
+  syscalls[$model]=$(strace_total "$trace" "$REQUESTS" 2)
+  calls_detail[$model]=$(strace_by_name "$trace" "$REQUESTS" 0.01)
 done
 
 for model in "${MODELS[@]}"; do

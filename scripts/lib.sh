@@ -162,3 +162,14 @@ CONF
   cat "$SCRATCH/nginx/error.log" >&2
   return 1
 }
+
+# `strace -c` output per request. Its rows are % time, seconds, usecs/call,
+# calls, [errors,] syscall: calls is the 4th field on every row, including
+# "total", and the name is the last.
+strace_total() { # trace-file requests decimals
+  awk -v n="$2" -v d="$3" '$NF == "total" { printf "%." d "f", $4 / n }' "$1"
+}
+strace_by_name() { # trace-file requests at-least-per-request
+  awk -v n="$2" -v min="$3" '$1 ~ /^[0-9.]+$/ && NF >= 5 && $NF != "total" && $4 / n >= min {
+      printf "%s %.2f, ", $NF, $4 / n }' "$1" | sed 's/, $//'
+}

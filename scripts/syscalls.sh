@@ -52,10 +52,7 @@ for model in "${models[@]}"; do
   wait "$tracer" || true
   stop_model
   requests=$(jq '.summary.requests' "$SCRATCH/load.json")
-  # strace -c rows: % time, seconds, usecs/call, calls, [errors,] syscall;
-  # calls is the 4th field on every row, including "total".
-  total=$(awk -v n="$requests" '$NF == "total" { printf "%.1f", $4 / n }' "$trace")
-  detail=$(awk -v n="$requests" '$1 ~ /^[0-9.]+$/ && NF >= 5 && $NF != "total" && $4 / n >= 0.05 {
-      printf "%s %.2f, ", $NF, $4 / n }' "$trace" | sed 's/, $//')
+  total=$(strace_total "$trace" "$requests" 1)
+  detail=$(strace_by_name "$trace" "$requests" 0.05)
   echo "| $model | $requests | $total | $detail |"
 done
