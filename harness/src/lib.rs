@@ -257,9 +257,14 @@ mod tests {
 
     #[test]
     fn a_server_without_a_start_up_line_is_ready_once_it_accepts() {
-        let addr = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|listener| listener.local_addr())
-            .expect("a free port");
+        // Below the kernel's ephemeral range (32768 and up by default): no
+        // other test's `bind(:0)` or outgoing connection can take this port
+        // between the checks, so "nothing listens" stays true once our
+        // listener is gone.
+        let addr = (20_000 + std::process::id() as u16 % 10_000..32_768)
+            .map(|port| SocketAddr::from(([127, 0, 0, 1], port)))
+            .find(|addr| std::net::TcpListener::bind(addr).is_ok())
+            .expect("a free port below the ephemeral range");
         let mut command = Command::new("python3");
         command.args([
             "-c",
