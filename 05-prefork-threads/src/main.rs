@@ -31,7 +31,7 @@ use std::thread;
 
 use clap::Parser;
 use common::prefork::{self, Supervisor};
-use common::{GRACE_PERIOD, ServerArgs, SessionConfig, Shutdown, Threads};
+use common::{GRACE_PERIOD, ServerArgs, SessionConfig, Shutdown, Threads, accept};
 
 const MODEL: &str = "05-prefork-threads";
 
@@ -103,7 +103,7 @@ fn serve_in_child(
                     // WouldBlock from the non-blocking listener and wait
                     // again, instead of blocking in `accept` where a
                     // shutdown could not reach them.
-                    while let Some(connection) = shutdown.accept(listener) {
+                    while let Some(connection) = accept(listener, shutdown) {
                         common::serve_connection::<Threads>(connection, config);
                     }
                 })

@@ -1,6 +1,9 @@
-//! The command line every server shares. Each model's `Args` flattens
-//! [`ServerArgs`] and adds only its own knobs (`--workers`, `--threads`, ...),
-//! so `--help` reads the same on all nine binaries.
+//! The command line every server shares, and where a server's parts are
+//! assembled from it. Each model's `Args` flattens [`ServerArgs`] and adds
+//! only its own knobs (`--workers`, `--threads`, ...), so `--help` reads the
+//! same on all eleven binaries. The protocol core knows nothing of flags:
+//! [`ServerArgs::session_config`] turns them into the plain values a
+//! [`crate::session::Session`] takes.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -9,8 +12,11 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
+use log::LevelFilter;
+
+use crate::app::{App, FileServer, LabPage, TowerApp};
 use crate::files::Root;
-use crate::session::SessionConfig;
+use crate::session::{HttpSettings, Protocol, SessionConfig};
 
 /// Which protocol a server speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -91,17 +97,63 @@ pub struct ServerArgs {
     pub backlog: i32,
 }
 
+impl From<LogLevel> for LevelFilter {
+    fn from(level: LogLevel) -> LevelFilter {
+        match level {
+            LogLevel::Error => LevelFilter::Error,
+            LogLevel::Warn => LevelFilter::Warn,
+            LogLevel::Info => LevelFilter::Info,
+            LogLevel::Debug => LevelFilter::Debug,
+        }
+    }
+}
+
 impl ServerArgs {
     /// The protocol settings for sessions of the server called `model`.
     /// Call it once: it makes the server's app, which lives as long as the
     /// process.
     pub fn session_config(&self, model: &'static str) -> SessionConfig {
         SessionConfig {
-            app: crate::app::for_mode(self.mode, self.db_latency, &self.root),
-            mode: self.mode,
-            db_latency: self.db_latency,
+            protocol: self.protocol(),
             idle_timeout: self.idle_timeout,
             server_name: model,
+        }
+    }
+
+    /// The protocol `--mode` asks for; http, files and axum are three apps
+    /// on one HTTP engine. The app is made once and never freed (it lives
+    /// as long as the server; `'static` lets every connection, thread and
+    /// forked child share it without reference counting).
+    fn protocol(&self) -> Protocol {
+        let http = |app: &'static dyn App, always_say_connection| {
+            Protocol::Http(HttpSettings {
+                app,
+                always_say_connection,
+            })
+        };
+        match self.mode {
+            Mode::Echo => Protocol::Echo,
+            Mode::Rpc => Protocol::Rpc {
+                db_latency: self.db_latency,
+            },
+            Mode::Http => http(
+                Box::leak(Box::new(LabPage {
+                    db_latency: self.db_latency,
+                })),
+                false,
+            ),
+            Mode::Files => http(
+                Box::leak(Box::new(FileServer {
+                    root: Arc::clone(&self.root),
+                })),
+                true,
+            ),
+            Mode::Axum => http(
+                Box::leak(Box::new(TowerApp::<_, axum::body::Body>::new(
+                    crate::quote::router(),
+                ))),
+                true,
+            ),
         }
     }
 }

@@ -1,20 +1,23 @@
-//! What the nine models share, so that each model's `main.rs` shows only its
+//! What the eleven models share, so that each model's `main.rs` shows only its
 //! model: how connections are accepted, who runs them, how they wait.
 //!
-//! - [`session`]: the sans-IO protocol core (echo and the fake-DB web page);
+//! - [`session`]: the sans-IO protocol core: one engine per protocol (echo,
+//!   HTTP, RPC) around what every connection shares;
 //! - [`rpc`]: JSON-RPC 2.0 over lines (the RPC homework), the registry of
 //!   typed functions and one connection's lines in order;
 //! - [`app`]: the app interface (our WSGI) and its apps: the lab page, the
 //!   file server ([`files`] has its path rules), any `tower::Service` such
 //!   as the axum Router in [`quote`];
-//! - [`driver`]: the blocking driver that 01-05 and 08 run per connection;
+//! - [`driver`]: the blocking driver that 01-05 and 08 run per connection,
+//!   and the accept loop of 01-05;
 //! - [`async_driver`]: its twin with `.await`, run by 09 (tokio) and 10;
-//! - [`shutdown`]: SIGINT/SIGTERM, waking blocked threads, `accept` with
-//!   back-off when out of file descriptors;
+//! - [`shutdown`]: SIGINT/SIGTERM, waking blocked threads, back-off when
+//!   `accept` runs out of file descriptors;
 //! - [`prefork`]: the single-threaded supervisor that 04 and 05 fork under;
 //! - [`event_loop`]: the connection table, timers and shutdown that 06 and
 //!   07 share (each brings only its readiness syscall);
-//! - [`cli`]: the flags every server accepts;
+//! - [`cli`]: the flags every server accepts, and the one place that turns
+//!   them into a server's parts (its protocol, its app, its log level);
 //! - this file: start-up (logging, fd limit, listen, the start-up line).
 
 pub mod app;
@@ -38,7 +41,8 @@ use std::process::ExitCode;
 use socket2::{Domain, Protocol, Socket, Type};
 
 pub use cli::{Mode, ServerArgs};
-pub use driver::{BlockingIo, Threads, serve_connection};
+pub use driver::{BlockingIo, Threads, accept, serve_connection};
+pub use logging::worker_label;
 pub use session::{Session, SessionConfig};
 pub use shutdown::{AcceptErrors, Connection, GRACE_PERIOD, RepeatedSignal, Shutdown};
 
@@ -86,7 +90,7 @@ pub fn listen(addr: SocketAddr, backlog: i32) -> Result<TcpListener, ListenError
 /// signal handling *before* calling it: tests send SIGTERM as soon as they
 /// read the start-up line.
 pub fn start(model: &'static str, args: &ServerArgs) -> Result<TcpListener, ListenError> {
-    logging::init(args.log);
+    logging::init(args.log.into());
     match raise_open_file_limit() {
         Ok(limit) => log::debug!("open-file limit {limit}"),
         Err(error) => log::warn!("cannot raise the open-file limit: {error}"),
@@ -127,16 +131,6 @@ pub fn raise_open_file_limit() -> io::Result<u64> {
         setrlimit(Resource::RLIMIT_NOFILE, hard, hard)?;
     }
     Ok(hard)
-}
-
-/// `pid=1234 thread=conn-7`: who serves, as the `X-Worker` header says.
-pub fn worker_label() -> String {
-    let thread = std::thread::current();
-    format!(
-        "pid={} thread={}",
-        std::process::id(),
-        thread.name().unwrap_or("unnamed")
-    )
 }
 
 /// Turns a server's outcome into its exit status: an error becomes one line

@@ -19,129 +19,86 @@
 //! models drive it with real sockets. The session never blocks, which is
 //! what lets one thread (06, 07) juggle thousands of them.
 //!
-//! This file holds what every protocol shares (the output buffer and its
-//! bound, timeouts, closing) and echo; the HTTP engine is in `http.rs`, its
-//! head parsing in `head.rs`, chunked bodies in `chunked.rs`; `rpc.rs` plugs
-//! in JSON-RPC (whose engine, shared with the clients' tests, is
-//! [`crate::rpc`]).
+//! A session is the parts every protocol shares (the output buffer and its
+//! bound, timeouts, closing; `engine.rs`) around one protocol engine, built
+//! once when the connection starts: `echo.rs`; `http.rs`, with its head
+//! parsing in `http/head.rs` and chunked bodies in `http/chunked.rs`; and
+//! `rpc.rs`, which plugs in JSON-RPC (whose protocol, shared with the
+//! clients' tests, is [`crate::rpc`]). This file drives the engine and
+//! knows none of the protocols beyond building it.
 
-mod chunked;
-mod head;
+mod echo;
+mod engine;
 mod http;
 mod rpc;
 
 use std::time::{Duration, Instant};
 
-use crate::app::App;
-use crate::cli::Mode;
-use crate::rpc::RpcConnection;
-
-/// At most this much unsent data per connection. Past it the session stops
-/// asking for input, so a client that writes and never reads cannot make the
-/// server's memory grow: the kernel's socket buffers fill up and the client's
-/// writes block instead.
-pub const OUTPUT_LIMIT: usize = 64 * 1024;
-/// A request head (request line and headers) may be at most this long (431).
-pub const MAX_HEAD_BYTES: usize = 8 * 1024;
-/// A request may have at most this many headers (431).
-pub const MAX_HEADERS: usize = 64;
-/// A request body may have at most this many bytes (413).
-pub const MAX_BODY_BYTES: u64 = 1024 * 1024;
+use echo::Echo;
+pub use engine::OUTPUT_LIMIT;
+use engine::{Engine, Shared};
+use http::Http;
+pub use http::{HttpSettings, MAX_BODY_BYTES, MAX_HEAD_BYTES, MAX_HEADERS, Status};
+use rpc::Rpc;
 
 /// What a session needs to know about its server; the same for every
 /// connection, cheap to copy.
 #[derive(Debug, Clone, Copy)]
 pub struct SessionConfig {
-    pub mode: Mode,
-    /// RPC mode: how long the fake database takes to answer a `query`
-    /// (HTTP's lab page has its own copy, in its app).
-    pub db_latency: Duration,
+    /// Which protocol the connection speaks, with its settings.
+    pub protocol: Protocol,
     /// A connection that sends nothing for this long is closed, and a
     /// request must be complete this long after its first byte.
     pub idle_timeout: Duration,
     /// Sent in the `Server` header: the binary's name, e.g. `07-epoll`.
     pub server_name: &'static str,
-    /// What answers complete HTTP requests (see [`crate::app`]): the lab
-    /// page, the file server or the axum app. One per server, shared by
-    /// every connection for the life of the process, hence `'static`.
-    pub app: &'static dyn App,
+}
+
+/// The protocols a session speaks, with what each needs. Files and axum
+/// modes are apps on the HTTP engine, so five modes need three protocols.
+#[derive(Debug, Clone, Copy)]
+pub enum Protocol {
+    Echo,
+    Http(HttpSettings),
+    /// JSON-RPC; `db_latency` is how long the fake database takes to answer
+    /// a `query`.
+    Rpc {
+        db_latency: Duration,
+    },
 }
 
 /// The protocol state of one connection. See the module docs for how to
 /// drive it.
 #[derive(Debug)]
 pub struct Session {
-    config: SessionConfig,
-    /// `pid=1234 thread=conn-7`, sent as `X-Worker` so clients can see who
-    /// served them.
-    worker: String,
-    /// Bytes waiting to be written to the socket, never more than
-    /// [`OUTPUT_LIMIT`].
-    output: Vec<u8>,
-    /// The HTTP engine's state (unused in echo mode).
-    http: http::Http,
-    /// RPC mode: the lines and replies of this connection.
-    rpc: Option<RpcConnection>,
-    /// Last time the client sent bytes or took some of our output.
-    last_activity: Instant,
-    /// The peer shut down its sending side (we read EOF).
-    peer_closed: bool,
-    /// No more requests will be answered: close once the output is sent.
-    closing: bool,
-    /// The server is shutting down: finish what is in flight, then close.
-    stopping: bool,
-    /// Close now, even with output left (an idle peer that stopped reading).
-    abandoned: bool,
-}
-
-/// An HTTP status with its reason phrase.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Status(pub u16, pub &'static str);
-
-impl Status {
-    pub const OK: Status = Status(200, "OK");
-    pub const BAD_REQUEST: Status = Status(400, "Bad Request");
-    pub const NOT_FOUND: Status = Status(404, "Not Found");
-    pub const METHOD_NOT_ALLOWED: Status = Status(405, "Method Not Allowed");
-    pub const REQUEST_TIMEOUT: Status = Status(408, "Request Timeout");
-    pub const CONTENT_TOO_LARGE: Status = Status(413, "Content Too Large");
-    pub const HEADERS_TOO_LARGE: Status = Status(431, "Request Header Fields Too Large");
-    pub const NOT_IMPLEMENTED: Status = Status(501, "Not Implemented");
-}
-
-/// The engine a mode runs on: files and axum are apps on the HTTP engine,
-/// so five modes need three protocols.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Protocol {
-    Echo,
-    Http,
-    Rpc,
+    shared: Shared,
+    engine: Box<dyn Engine>,
 }
 
 impl Session {
-    fn protocol(&self) -> Protocol {
-        match self.config.mode {
-            Mode::Echo => Protocol::Echo,
-            Mode::Http | Mode::Files | Mode::Axum => Protocol::Http,
-            Mode::Rpc => Protocol::Rpc,
-        }
-    }
-
     /// A new connection, accepted at `now`, served by `worker` (see
-    /// [`crate::worker_label`]).
+    /// [`crate::logging::worker_label`]).
     pub fn new(config: SessionConfig, worker: String, now: Instant) -> Session {
+        // The one place that looks at the protocol: from here on the
+        // session only talks to its engine.
+        let engine: Box<dyn Engine> = match config.protocol {
+            Protocol::Echo => Box::new(Echo),
+            Protocol::Http(settings) => Box::new(Http::new(settings)),
+            Protocol::Rpc { db_latency } => Box::new(Rpc::new(db_latency)),
+        };
         Session {
-            config,
-            worker,
-            output: Vec::new(),
-            http: http::Http::default(),
-            rpc: (config.mode == Mode::Rpc)
-                .then(|| RpcConnection::new(crate::rpc::standard(), config.db_latency)),
-            last_activity: now,
-            peer_closed: false,
-            closing: false,
-            stopping: false,
-            abandoned: false,
+            shared: Shared {
+                idle_timeout: config.idle_timeout,
+                server_name: config.server_name,
+                worker,
+                output: Vec::new(),
+                last_activity: now,
+                peer_closed: false,
+                closing: false,
+                stopping: false,
+                abandoned: false,
+            },
+            engine,
         }
     }
 
@@ -150,14 +107,11 @@ impl Session {
     /// socket at the moment" (output full, waiting for the DB, or closing).
     /// This is the backpressure: drivers never read more than this.
     pub fn read_capacity(&self) -> usize {
-        if self.closing || self.peer_closed || self.abandoned {
+        let shared = &self.shared;
+        if shared.closing || shared.peer_closed || shared.abandoned {
             return 0;
         }
-        match self.protocol() {
-            Protocol::Echo => OUTPUT_LIMIT.saturating_sub(self.output.len()),
-            Protocol::Http => self.http_read_capacity(),
-            Protocol::Rpc => self.rpc_read_capacity(),
-        }
+        self.engine.read_capacity(shared)
     }
     // ANCHOR_END: read_capacity
 
@@ -169,37 +123,29 @@ impl Session {
 
     /// Whether there are bytes to write.
     pub fn wants_write(&self) -> bool {
-        !self.output.is_empty() && !self.abandoned
+        !self.shared.output.is_empty() && !self.shared.abandoned
     }
 
     /// Bytes received from the peer, at most [`Session::read_capacity`].
     pub fn receive(&mut self, bytes: &[u8], now: Instant) {
-        if bytes.is_empty() || self.closing {
+        if bytes.is_empty() || self.shared.closing {
             return;
         }
-        self.last_activity = now;
-        match self.protocol() {
-            Protocol::Echo => self.output.extend_from_slice(bytes),
-            Protocol::Http => self.http_receive(bytes, now),
-            Protocol::Rpc => self.rpc_receive(bytes, now),
-        }
+        self.shared.last_activity = now;
+        self.engine.receive(&mut self.shared, bytes, now);
     }
 
     /// The peer shut down its sending side: answer what was fully received,
     /// then close (a half-closing client still gets its responses).
     pub fn receive_eof(&mut self, now: Instant) {
-        self.peer_closed = true;
-        match self.protocol() {
-            Protocol::Echo => self.closing = true,
-            Protocol::Http => self.advance(now),
-            Protocol::Rpc => self.rpc_receive_eof(now),
-        }
+        self.shared.peer_closed = true;
+        self.engine.receive_eof(&mut self.shared, now);
     }
 
     /// The bytes to send next. Write as many as the socket takes and report
     /// the count with [`Session::consume_output`].
     pub fn pending_output(&self) -> &[u8] {
-        &self.output
+        &self.shared.output
     }
 
     /// `count` bytes of [`Session::pending_output`] were written.
@@ -207,20 +153,13 @@ impl Session {
         if count == 0 {
             return;
         }
-        let count = count.min(self.output.len());
-        self.output.drain(..count);
+        let count = count.min(self.shared.output.len());
+        self.shared.output.drain(..count);
         // A client that reads is not idle, even if it sends nothing (a big
         // echo coming back).
-        self.last_activity = now;
+        self.shared.last_activity = now;
         // Room in the output may unblock pipelined requests.
-        match self.protocol() {
-            Protocol::Echo => {}
-            Protocol::Http => {
-                self.http.sent(count);
-                self.advance(now);
-            }
-            Protocol::Rpc => self.rpc_advance(now),
-        }
+        self.engine.sent(&mut self.shared, count, now);
     }
 
     /// When the driver must call [`Session::handle_timers`] at the latest:
@@ -229,29 +168,20 @@ impl Session {
         if self.is_finished() {
             return None;
         }
-        let idle = self.last_activity + self.config.idle_timeout;
-        match self.protocol() {
-            Protocol::Echo => Some(idle),
-            Protocol::Http => Some(self.http_next_deadline(idle)),
-            Protocol::Rpc => Some(self.rpc_next_deadline(idle)),
-        }
+        let idle = self.shared.last_activity + self.shared.idle_timeout;
+        Some(self.engine.next_deadline(idle))
     }
 
     /// Time passed: deliver fake-DB answers that are due and enforce the
     /// request deadline and the idle timeout. Calling it early is harmless.
     pub fn handle_timers(&mut self, now: Instant) {
-        let dealt_with = match self.protocol() {
-            Protocol::Echo => false,
-            Protocol::Http => self.http_timers(now),
-            Protocol::Rpc => self.rpc_timers(now),
-        };
-        if dealt_with {
+        if self.engine.handle_timers(&mut self.shared, now) {
             return;
         }
-        if now >= self.last_activity + self.config.idle_timeout {
+        if now >= self.shared.last_activity + self.shared.idle_timeout {
             // Idle between requests, or a peer that stopped reading: there
             // is nobody to tell, close at once and drop what is unsent.
-            self.abandoned = true;
+            self.shared.abandoned = true;
         }
     }
 
@@ -259,18 +189,16 @@ impl Session {
     /// (with `Connection: close`), then the connection closes. An idle
     /// connection is finished at once.
     pub fn begin_shutdown(&mut self, now: Instant) {
-        self.stopping = true;
-        match self.protocol() {
-            Protocol::Echo => self.closing = true,
-            Protocol::Http => self.advance(now),
-            Protocol::Rpc => self.rpc_stop(now),
-        }
+        self.shared.stopping = true;
+        self.engine.begin_shutdown(&mut self.shared, now);
     }
 
     /// Close the connection now: everything was sent and nothing more will
     /// be answered (or the peer is gone for good).
     pub fn is_finished(&self) -> bool {
-        self.abandoned || (self.closing && self.output.is_empty() && !self.http.is_streaming())
+        let shared = &self.shared;
+        shared.abandoned
+            || (shared.closing && shared.output.is_empty() && !self.engine.has_more_output())
     }
 }
 

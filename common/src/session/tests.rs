@@ -30,25 +30,28 @@ fn ms(millis: u64) -> Duration {
     Duration::from_millis(millis)
 }
 
-fn config(mode: Mode) -> SessionConfig {
-    config_with_latency(mode, DB_LATENCY)
-}
-
-/// The app is leaked, as servers do once; tests make a few dozen.
-fn config_with_latency(mode: Mode, db_latency: Duration) -> SessionConfig {
+fn config(protocol: Protocol) -> SessionConfig {
     SessionConfig {
-        mode,
-        db_latency,
-        app: crate::app::for_mode(mode, db_latency, &current_dir()),
+        protocol,
         idle_timeout: IDLE_TIMEOUT,
         server_name: SERVER,
     }
 }
 
-/// The document root of files mode's tests: the current directory.
-fn current_dir() -> std::sync::Arc<crate::files::Root> {
-    let root = crate::files::Root::open(std::path::Path::new(".")).expect("the current directory");
-    std::sync::Arc::new(root)
+/// HTTP mode as `--mode http` sets it up: the lab page behind the fake DB,
+/// and the lecture's short answers (no `Connection` line when HTTP/1.1
+/// keeps the connection open anyway).
+fn lab_page(db_latency: Duration) -> SessionConfig {
+    http_app(crate::app::LabPage { db_latency }, false)
+}
+
+/// An app on the HTTP engine. The app is leaked, as servers do once; tests
+/// make a few dozen.
+fn http_app(app: impl crate::app::App + 'static, always_say_connection: bool) -> SessionConfig {
+    config(Protocol::Http(HttpSettings {
+        app: Box::leak(Box::new(app)),
+        always_say_connection,
+    }))
 }
 
 /// A fake driver: a client whose socket always takes everything we write,
@@ -70,11 +73,11 @@ impl Driver {
     }
 
     fn http() -> Driver {
-        Driver::new(config(Mode::Http))
+        Driver::new(lab_page(DB_LATENCY))
     }
 
     fn echo() -> Driver {
-        Driver::new(config(Mode::Echo))
+        Driver::new(config(Protocol::Echo))
     }
 
     /// Time since the connection was accepted.
@@ -564,7 +567,7 @@ fn a_query_string_on_the_root_is_the_root() {
 
 #[test]
 fn zero_db_latency_answers_at_once() {
-    let mut driver = Driver::new(config_with_latency(Mode::Http, Duration::ZERO));
+    let mut driver = Driver::new(lab_page(Duration::ZERO));
     driver.session.receive(GET, driver.now);
     assert_page(&parse_one(&driver.take_output()), false);
 }
@@ -768,8 +771,7 @@ fn idle_between_requests_closes_silently() {
 
 #[test]
 fn a_connection_that_never_sends_closes_silently() {
-    for mode in [Mode::Http, Mode::Echo] {
-        let mut driver = Driver::new(config(mode));
+    for mut driver in [Driver::http(), Driver::echo()] {
         assert_eq!(
             driver.session.next_deadline(),
             Some(driver.t0 + IDLE_TIMEOUT)
@@ -781,8 +783,7 @@ fn a_connection_that_never_sends_closes_silently() {
 
 #[test]
 fn shutdown_while_idle_finishes_at_once() {
-    for mode in [Mode::Http, Mode::Echo] {
-        let mut driver = Driver::new(config(mode));
+    for mut driver in [Driver::http(), Driver::echo()] {
         driver.session.begin_shutdown(driver.now);
         assert!(driver.session.is_finished());
         assert!(driver.session.pending_output().is_empty());
@@ -1671,3 +1672,6 @@ proptest! {
 
 /// Files and axum modes through the engine.
 mod apps;
+
+/// RPC mode through the session.
+mod rpc;
