@@ -10,9 +10,19 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::Signal;
 use socket2::SockRef;
 
-use crate::Shape;
 use crate::client::{Client, Response};
 use crate::server::{Server, run_to_exit};
+
+/// How many of 16 concurrent fake-DB requests a model serves at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// One after another: 16 requests take 16 latencies (01).
+    OneAtATime,
+    /// A fixed number at a time: 16 requests take 16 / n latencies (03-05).
+    AtMost(u32),
+    /// All at once: 16 requests take about one latency (02, 06-09).
+    Unlimited,
+}
 
 /// The lab's page, as every server must send it (written out here rather
 /// than taken from `common`: the suite checks the servers against the

@@ -1,4 +1,4 @@
-//! The conformance suite: the same checks for all nine models, over real
+//! The conformance suite: the same checks for all eleven models, over real
 //! sockets against the real binary in a real child process.
 //!
 //! Each model's `tests/conformance.rs` is one macro call naming its binary
@@ -27,17 +27,6 @@ pub use client::{Client, Response};
 pub use files::*;
 pub use rpc::*;
 pub use server::{Server, process_exists, run_to_exit};
-
-/// How many of 16 concurrent fake-DB requests a model serves at once.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Shape {
-    /// One after another: 16 requests take 16 latencies (01).
-    OneAtATime,
-    /// A fixed number at a time: 16 requests take 16 / n latencies (03-05).
-    AtMost(u32),
-    /// All at once: 16 requests take about one latency (02, 06-09).
-    Unlimited,
-}
 
 /// Expands to one `#[test]` per check, each starting its own server.
 /// Optional extra arguments are passed to the server in the shape test

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::Pid;
 
-use crate::PAGE;
+use crate::checks::PAGE;
 use crate::client::Client;
 use crate::server::{Server, process_exists};
 

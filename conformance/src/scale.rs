@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 
-use crate::PAGE;
+use crate::checks::PAGE;
 use crate::client::Client;
 use crate::server::{Server, process_exists};
 
