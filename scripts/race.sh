@@ -6,27 +6,27 @@
 #   scripts/race.sh 01-blocking 03-thread-pool 07-epoll
 #   scripts/race.sh 01 07 -- --duration 30s --keep-alive
 #
-# Models by name or number; flags after -- go to `loadgen race` (see its
-# --help). Builds only the named models and loadgen (release).
+# Models by name or number; flags after -- go to `bench race` (see its
+# --help). Builds only the named models and bench (release).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 models=()
 while [ $# -gt 0 ] && [ "$1" != -- ]; do models+=("$1"); shift; done
 [ "${1:-}" = -- ] && shift
 if [ ${#models[@]} -eq 0 ]; then
-  echo "usage: $0 MODEL... [-- loadgen race flags]" >&2
+  echo "usage: $0 MODEL... [-- bench race flags]" >&2
   exit 2
 fi
 cd "$ROOT"
 bins=()
 for model in "${models[@]}"; do
-  # 07 -> 07-epoll, as loadgen resolves it.
+  # 07 -> 07-epoll, as bench resolves it.
   name=$(ls -d "$model"*/ 2>/dev/null | head -n1)
   name=${name%/}
   [ -n "$name" ] || { echo "error: no model '$model'" >&2; exit 2; }
   bins+=(--bin "$name")
 done
-echo "building ${models[*]} and loadgen (release)..." >&2
-cargo build --release --quiet "${bins[@]}" --bin loadgen
+echo "building ${models[*]} and bench (release)..." >&2
+cargo build --release --quiet "${bins[@]}" --bin bench
 list=$(IFS=,; echo "${models[*]}")
-target/release/loadgen race --bin-dir target/release --models "$list" "$@"
+target/release/bench race --bin-dir target/release --models "$list" "$@"

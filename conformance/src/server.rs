@@ -14,7 +14,7 @@ use nix::unistd::Pid;
 const START_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// A running server, started by the workspace's harness (the same one
-/// `loadgen compare` uses). Dropping it kills its whole process group (the
+/// `bench compare` uses). Dropping it kills its whole process group (the
 /// server and any children it forked) and reaps it.
 #[derive(Debug)]
 pub struct Server {

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::Config;
 use crate::duration::format_duration;
 use crate::limits::Environment;
+use crate::observe::SecondRow;
 use crate::stats::{ErrorCounts, Percentiles};
 
 /// Everything a run measured.
@@ -163,27 +164,6 @@ pub struct HoldSummary {
     /// Echo checks sent on held connections, and those answered in time.
     pub checks_sent: u64,
     pub checks_answered: u64,
-}
-
-/// One second of the run; the CSV has the same columns.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct SecondRow {
-    /// Seconds since the start, at the end of this interval.
-    pub t_seconds: f64,
-    pub active_clients: u64,
-    pub requests_per_second: f64,
-    pub errors_per_second: f64,
-    /// Latency percentiles of the requests completed in this second.
-    pub p50_us: u64,
-    pub p99_us: u64,
-    pub max_us: u64,
-    pub rss_bytes: Option<u64>,
-    pub threads: Option<u64>,
-    pub fds: Option<u64>,
-    /// Server CPU (user + system), % of one core.
-    pub cpu_percent: Option<f64>,
-    pub loadgen_cpu_percent: Option<f64>,
-    pub time_wait_sockets: u64,
 }
 
 /// The CSV header, in the order of [`SecondRow`]'s fields.

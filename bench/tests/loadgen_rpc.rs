@@ -1,12 +1,15 @@
 //! `loadgen rpc` against the real RPC engine (served from a thread here)
 //! and against a server that answers wrongly: every result is checked.
 
+// The load generator's own test servers and model builds, shared rather
+// than copied.
+#[path = "../../loadgen/tests/support/mod.rs"]
 mod support;
 
 use std::time::{Duration, Instant};
 
 use common::rpc::{RpcConnection, standard};
-use loadgen::{HttpLoad, RpcCall, RpcConfig, run_rpc};
+use loadgen::{Config, HttpLoad, RpcCall, RpcConfig, run};
 use support::{common, run_alone, show, start_echo_server, start_server};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -57,7 +60,7 @@ fn rpc(addr: std::net::SocketAddr, call: RpcCall, pipeline: usize) -> RpcConfig 
 #[test]
 fn every_result_is_checked() {
     let addr = start_rpc_server();
-    let report = run_alone(run_rpc(rpc(addr, RpcCall::Func1, 4))).expect("runs");
+    let report = run_alone(run(Config::Rpc(rpc(addr, RpcCall::Func1, 4)))).expect("runs");
     show(&report);
     assert_eq!(
         report.summary.errors_total, 0,
@@ -68,7 +71,7 @@ fn every_result_is_checked() {
 
     // An echo server sends each request back: an id, but no result.
     let echo = start_echo_server(false);
-    let report = run_alone(run_rpc(rpc(echo, RpcCall::Func1, 1))).expect("runs");
+    let report = run_alone(run(Config::Rpc(rpc(echo, RpcCall::Func1, 1)))).expect("runs");
     assert!(
         report.summary.errors.wrong_reply > 10,
         "{:?}",
@@ -82,7 +85,7 @@ fn pipelined_queries_overlap_their_waits() {
     let addr = start_rpc_server();
     // 4 connections x 8 calls in flight, 50 ms each: about 640 calls/s if
     // the 8 wait together, 80/s if one after another.
-    let report = run_alone(run_rpc(rpc(addr, RpcCall::Query, 8))).expect("runs");
+    let report = run_alone(run(Config::Rpc(rpc(addr, RpcCall::Query, 8)))).expect("runs");
     show(&report);
     assert_eq!(
         report.summary.errors_total, 0,
@@ -107,7 +110,7 @@ fn an_open_loop_counts_the_calls_it_never_sent() {
         },
         ..rpc(addr, RpcCall::Query, 1)
     };
-    let report = run_alone(run_rpc(config)).expect("runs");
+    let report = run_alone(run(Config::Rpc(config))).expect("runs");
     show(&report);
     let summary = &report.summary;
     assert_eq!(summary.planned_requests, Some(100));
