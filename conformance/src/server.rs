@@ -88,6 +88,11 @@ impl Server {
         }
     }
 
+    /// The start-up line the server printed.
+    pub fn startup_line(&self) -> &str {
+        &self.inner.startup_line
+    }
+
     /// What the server logged on stderr so far.
     pub fn stderr(&self) -> String {
         self.inner.stderr()
