@@ -54,7 +54,7 @@ struct Args {
 /// to run instead. (Every item above and below is Linux-only: `cfg`.)
 #[cfg(not(target_os = "linux"))]
 fn main() -> std::process::ExitCode {
-    common::linux_only(MODEL, "Linux's epoll (its reactor)", "09-async")
+    common::cannot_run_here(MODEL, "Linux's epoll (its reactor)", "09-async")
 }
 
 #[cfg(target_os = "linux")]

@@ -86,7 +86,7 @@ struct Args {
 /// to run instead. (Every item above and below is Linux-only: `cfg`.)
 #[cfg(not(target_os = "linux"))]
 fn main() -> std::process::ExitCode {
-    common::linux_only(MODEL, "Linux's io_uring", "07-epoll")
+    common::cannot_run_here(MODEL, "Linux's io_uring", "07-epoll")
 }
 
 #[cfg(target_os = "linux")]

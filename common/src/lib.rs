@@ -142,19 +142,23 @@ pub fn raise_open_file_limit() -> io::Result<u64> {
     if soft < hard {
         setrlimit(Resource::RLIMIT_NOFILE, hard, hard)?;
     }
-    Ok(hard)
+    // `rlim_t` is unsigned on Linux and macOS, signed on FreeBSD (where
+    // RLIM_INFINITY is the largest i64).
+    #[allow(clippy::useless_conversion)]
+    Ok(u64::try_from(hard).unwrap_or(u64::MAX))
 }
 
 /// The whole of a model's `main` on a system it cannot run on (10 needs
-/// epoll, 11 io_uring): one line on stderr naming what it needs and what to
-/// try instead, and exit status 1.
-pub fn linux_only(model: &str, needs: &str, instead: &str) -> ExitCode {
-    eprintln!("{}", linux_only_message(model, needs, instead));
+/// epoll, 11 io_uring, 08 a crate that does not build on FreeBSD): one line
+/// on stderr naming what it needs and what to try instead, and exit
+/// status 1.
+pub fn cannot_run_here(model: &str, needs: &str, instead: &str) -> ExitCode {
+    eprintln!("{}", cannot_run_here_message(model, needs, instead));
     ExitCode::FAILURE
 }
 
 /// `11-io-uring needs Linux's io_uring; on this system try 07-epoll`.
-pub fn linux_only_message(model: &str, needs: &str, instead: &str) -> String {
+pub fn cannot_run_here_message(model: &str, needs: &str, instead: &str) -> String {
     format!("{model} needs {needs}; on this system try {instead}")
 }
 
