@@ -18,6 +18,7 @@ mod checks;
 mod client;
 mod files;
 pub mod prefork;
+pub mod procinfo;
 mod rpc;
 pub mod scale;
 mod server;
@@ -25,8 +26,9 @@ mod server;
 pub use checks::*;
 pub use client::{Client, Response};
 pub use files::*;
+pub use procinfo::process_exists;
 pub use rpc::*;
-pub use server::{Server, process_exists, run_to_exit};
+pub use server::{Server, run_to_exit};
 
 /// Expands to one `#[test]` per check, each starting its own server.
 /// Optional extra arguments are passed to the server in the shape test

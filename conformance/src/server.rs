@@ -88,6 +88,11 @@ impl Server {
         }
     }
 
+    /// The start-up line the server printed.
+    pub fn startup_line(&self) -> &str {
+        &self.inner.startup_line
+    }
+
     /// What the server logged on stderr so far.
     pub fn stderr(&self) -> String {
         self.inner.stderr()
@@ -133,17 +138,4 @@ pub fn run_to_exit(binary: &str, args: &[&str]) -> (ExitStatus, String) {
         thread::sleep(Duration::from_millis(20));
     };
     (status, reader.join().unwrap_or_default())
-}
-
-/// Whether a process with this pid exists and is not a zombie, read from
-/// /proc rather than guessed from timing.
-pub fn process_exists(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        // The state is the field after the parenthesised command name.
-        Ok(stat) => stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.split_whitespace().next())
-            .is_some_and(|state| state != "Z" && state != "X"),
-        Err(_) => false,
-    }
 }
