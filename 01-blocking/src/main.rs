@@ -6,7 +6,7 @@
 //! queue. The fake database (`--mode http`) makes it plain: each request
 //! holds the only thread for 300 ms, so the server answers at most ~3.3
 //! requests per second however many clients come. It is the baseline the
-//! other eight models improve on, and it mirrors the lecture's
+//! other ten models improve on, and it mirrors the lecture's
 //! `tcp_singlethread.py`.
 //!
 //! Run and poke it:

@@ -26,7 +26,7 @@ use ratatui::widgets::{Block, Row, Table};
 use tokio::sync::mpsc;
 
 use crate::compare::scenarios::{self, IDLE_TIMEOUT};
-use crate::compare::server::ModelServer;
+use crate::compare::server::{ModelServer, STARTUP_TIMEOUT, STOP_GRACE};
 
 /// Percentiles in the live table cover this many of the last seconds: one
 /// second of a slow model holds too few requests to say much.
@@ -35,10 +35,6 @@ const RECENT_SECONDS: usize = 5;
 const BAR_SECONDS: usize = 30;
 /// Eight heights of a bar, lowest first.
 const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
-/// How long a model may take to print its start-up line.
-const STARTUP_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long a model may take to exit after SIGTERM before it is killed.
-const STOP_GRACE: Duration = Duration::from_secs(8);
 
 /// What `bench race` was asked for.
 #[derive(Clone, Debug)]

@@ -43,13 +43,8 @@ use tokio::signal::unix::{Signal, SignalKind, signal};
 pub use options::CompareOptions;
 pub use results::{CellResult, Machine, Results};
 pub use scenarios::{Cell, ModelSetup, PlanRequest, Scenario};
-use server::ModelServer;
+use server::{ModelServer, STARTUP_TIMEOUT, STOP_GRACE};
 
-/// How long a model may take to print its start-up line.
-const STARTUP_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long a model may take to exit after SIGTERM: the contract's 5 s of
-/// draining plus a margin, then the whole process group is killed.
-const STOP_GRACE: Duration = Duration::from_secs(8);
 /// A load run stops by itself after its duration; if it has not returned
 /// this long after that, the cell is recorded as stuck and the run goes on.
 const CELL_CAP_MARGIN: Duration = Duration::from_secs(20);
