@@ -22,7 +22,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::time::{Duration, Instant};
 
 use crate::session::{OUTPUT_LIMIT, Session, SessionConfig};
@@ -497,6 +497,13 @@ impl EventLoop {
         // writability.
         if connection.session.wants_write() && !connection.registered.write {
             connection.write_pending(now);
+        }
+        // The last response is out and the client may still be sending:
+        // FIN now, then read and discard until its EOF (lingering close).
+        if connection.session.take_half_close()
+            && let Err(error) = crate::driver::half_close(connection.stream.as_raw_fd())
+        {
+            connection.fail(&error);
         }
         if connection.is_finished() {
             return self.close(slot, interests);

@@ -12,7 +12,10 @@
 //! 3. wake up at [`Session::next_deadline`] (the fake DB's answer, a
 //!    request's deadline, the idle timeout) and call
 //!    [`Session::handle_timers`];
-//! 4. close the socket once [`Session::is_finished`].
+//! 4. shut down the socket's writing side (`shutdown(SHUT_WR)`) when
+//!    [`Session::take_half_close`] says so, and keep reading: the session
+//!    is lingering (see [`LINGER_TIME`]);
+//! 5. close the socket once [`Session::is_finished`].
 //!
 //! Every method takes the current time as an argument, so a session is
 //! deterministic: the unit tests drive it with made-up clocks, and the
@@ -40,6 +43,32 @@ use engine::{Engine, Shared};
 use http::Http;
 pub use http::{HttpSettings, MAX_BODY_BYTES, MAX_HEAD_BYTES, MAX_HEADERS, Status};
 use rpc::Rpc;
+
+// ANCHOR: linger
+/// Lingering close (RFC 9112, section 9.6): a server that closes while the
+/// client may still be sending must not just `close(2)`. Unread input in a
+/// closed socket makes the kernel answer with a reset, and a reset can
+/// destroy the response before the client read it: a client that writes
+/// its whole 3 MB upload before reading would never see the 413. So the
+/// session first asks the driver to shut down the writing side (the
+/// client sees the response, then EOF), then reads and discards input
+/// until the client's EOF, for at most this long...
+pub const LINGER_TIME: Duration = Duration::from_secs(2);
+/// ...and at most this many bytes (nginx's `lingering_close` has the same
+/// two bounds), after which it closes anyway.
+pub const LINGER_BYTES: u64 = 16 * 1024 * 1024;
+/// How much input to take per read while lingering (it is thrown away).
+const LINGER_CHUNK: usize = 64 * 1024;
+
+/// The state of a lingering close.
+#[derive(Debug, Clone, Copy)]
+struct Linger {
+    until: Instant,
+    discarded: u64,
+    /// The driver has been told to shut down the writing side.
+    half_closed: bool,
+}
+// ANCHOR_END: linger
 
 /// What a session needs to know about its server; the same for every
 /// connection, cheap to copy.
@@ -73,6 +102,10 @@ pub enum Protocol {
 pub struct Session {
     shared: Shared,
     engine: Box<dyn Engine>,
+    /// Everything was sent and we will answer nothing more, but the peer
+    /// may still be sending: discard its input for a while (see
+    /// [`LINGER_TIME`]).
+    linger: Option<Linger>,
 }
 
 impl Session {
@@ -97,8 +130,11 @@ impl Session {
                 closing: false,
                 stopping: false,
                 abandoned: false,
+                unread_input: false,
+                no_linger: false,
             },
             engine,
+            linger: None,
         }
     }
 
@@ -108,7 +144,13 @@ impl Session {
     /// This is the backpressure: drivers never read more than this.
     pub fn read_capacity(&self) -> usize {
         let shared = &self.shared;
-        if shared.closing || shared.peer_closed || shared.abandoned {
+        if shared.peer_closed || shared.abandoned {
+            return 0;
+        }
+        if self.linger.is_some() {
+            return LINGER_CHUNK; // read to discard, until EOF
+        }
+        if shared.closing {
             return 0;
         }
         self.engine.read_capacity(shared)
@@ -128,11 +170,19 @@ impl Session {
 
     /// Bytes received from the peer, at most [`Session::read_capacity`].
     pub fn receive(&mut self, bytes: &[u8], now: Instant) {
+        if let Some(linger) = &mut self.linger {
+            linger.discarded += bytes.len() as u64;
+            if linger.discarded > LINGER_BYTES {
+                self.shared.abandoned = true; // enough: close even if more comes
+            }
+            return;
+        }
         if bytes.is_empty() || self.shared.closing {
             return;
         }
         self.shared.last_activity = now;
         self.engine.receive(&mut self.shared, bytes, now);
+        self.maybe_linger(now);
     }
 
     /// The peer shut down its sending side: answer what was fully received,
@@ -140,6 +190,7 @@ impl Session {
     pub fn receive_eof(&mut self, now: Instant) {
         self.shared.peer_closed = true;
         self.engine.receive_eof(&mut self.shared, now);
+        self.maybe_linger(now);
     }
 
     /// The bytes to send next. Write as many as the socket takes and report
@@ -160,6 +211,7 @@ impl Session {
         self.shared.last_activity = now;
         // Room in the output may unblock pipelined requests.
         self.engine.sent(&mut self.shared, count, now);
+        self.maybe_linger(now);
     }
 
     /// When the driver must call [`Session::handle_timers`] at the latest:
@@ -168,6 +220,9 @@ impl Session {
         if self.is_finished() {
             return None;
         }
+        if let Some(linger) = &self.linger {
+            return Some(linger.until);
+        }
         let idle = self.shared.last_activity + self.shared.idle_timeout;
         Some(self.engine.next_deadline(idle))
     }
@@ -175,7 +230,14 @@ impl Session {
     /// Time passed: deliver fake-DB answers that are due and enforce the
     /// request deadline and the idle timeout. Calling it early is harmless.
     pub fn handle_timers(&mut self, now: Instant) {
+        if let Some(linger) = &self.linger {
+            if now >= linger.until {
+                self.shared.abandoned = true; // lingered long enough
+            }
+            return;
+        }
         if self.engine.handle_timers(&mut self.shared, now) {
+            self.maybe_linger(now);
             return;
         }
         if now >= self.shared.last_activity + self.shared.idle_timeout {
@@ -191,14 +253,63 @@ impl Session {
     pub fn begin_shutdown(&mut self, now: Instant) {
         self.shared.stopping = true;
         self.engine.begin_shutdown(&mut self.shared, now);
+        self.maybe_linger(now);
     }
 
     /// Close the connection now: everything was sent and nothing more will
-    /// be answered (or the peer is gone for good).
+    /// be answered (or the peer is gone for good), and lingering, if any,
+    /// is over.
     pub fn is_finished(&self) -> bool {
+        self.shared.abandoned
+            || (self.is_done_sending() && (self.shared.peer_closed || self.linger.is_none()))
+    }
+
+    /// True once, when the session starts lingering: the driver then shuts
+    /// down the socket's writing side (`shutdown(SHUT_WR)`, the client sees
+    /// EOF after the last response) and keeps reading until
+    /// [`Session::is_finished`].
+    pub fn take_half_close(&mut self) -> bool {
+        match &mut self.linger {
+            Some(linger) if !linger.half_closed && !self.shared.abandoned => {
+                linger.half_closed = true;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Whether the session lingers: everything is sent, input is discarded.
+    pub fn is_lingering(&self) -> bool {
+        self.linger.is_some() && !self.is_finished()
+    }
+
+    /// Everything that will ever be sent has been.
+    fn is_done_sending(&self) -> bool {
         let shared = &self.shared;
-        shared.abandoned
-            || (shared.closing && shared.output.is_empty() && !self.engine.has_more_output())
+        shared.closing && shared.output.is_empty() && !self.engine.has_more_output()
+    }
+
+    /// Starts lingering when the last response is out while the peer may
+    /// still be sending: after an error (a body too large, a broken
+    /// request, a timeout) or with input left unread. A connection closed
+    /// after a complete exchange (HTTP/1.0, `Connection: close`, shutdown
+    /// between requests) closes at once: its client has nothing more to
+    /// say. Called after every step that can get there.
+    fn maybe_linger(&mut self, now: Instant) {
+        let shared = &self.shared;
+        if self.linger.is_none()
+            && shared.unread_input
+            && !shared.no_linger
+            && self.is_done_sending()
+            && !shared.peer_closed
+            && !shared.abandoned
+        {
+            self.linger = Some(Linger {
+                until: now + LINGER_TIME,
+                discarded: 0,
+                half_closed: false,
+            });
+        }
     }
 }
 

@@ -41,6 +41,14 @@ pub(super) struct Shared {
     pub(super) stopping: bool,
     /// Close now, even with output left (an idle peer that stopped reading).
     pub(super) abandoned: bool,
+    /// The connection is closed after an error or with input left unread:
+    /// the client may still be sending, so closing must linger.
+    pub(super) unread_input: bool,
+    /// Close without lingering even so: a client too slow to send its
+    /// request in time (408) is not waited for a second time, or a
+    /// slowloris would hold its connection (and all of 01-blocking) for
+    /// the linger as well.
+    pub(super) no_linger: bool,
 }
 
 // ANCHOR: engine

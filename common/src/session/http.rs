@@ -231,6 +231,7 @@ impl Engine for Http {
             // gets one more idle period to be read.
             let head_only = self.answering_head();
             self.error_response(shared, Status::REQUEST_TIMEOUT, head_only);
+            shared.no_linger = true;
             shared.last_activity = now;
         }
         true
@@ -259,6 +260,8 @@ impl Http {
                 return; // the rest once the client has read some
             }
             if shared.closing {
+                // Input we will never read: the client may be sending more.
+                shared.unread_input |= !self.input.is_empty() || self.request.is_some();
                 self.input.clear();
                 self.request = None;
                 self.deadline = None;
@@ -410,6 +413,8 @@ impl Http {
     /// A protocol error: answer, then close (after a broken request we can
     /// no longer tell where the next one starts).
     fn error_response(&mut self, shared: &mut Shared, status: Status, head_only: bool) {
+        // The rest of a broken request may still be on its way.
+        shared.unread_input = true;
         self.text_response(shared, status, "", head_only, Persistence::Close);
     }
 

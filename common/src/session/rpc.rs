@@ -35,6 +35,9 @@ impl Rpc {
             shared.last_activity = now;
         }
         if self.connection.is_done() {
+            // Done before the client's EOF or our shutdown: a line too
+            // long, whose rest may still be on its way.
+            shared.unread_input |= !shared.peer_closed && !shared.stopping;
             shared.closing = true;
         }
     }

@@ -35,7 +35,7 @@ fn echo_half_close_flushes_then_finishes() {
     driver.session.consume_output(5, driver.now);
     assert!(!driver.session.is_finished());
     assert_eq!(driver.take_output(), b"words");
-    assert!(driver.session.is_finished());
+    assert!(driver.hung_up());
 }
 
 #[test]
@@ -46,7 +46,7 @@ fn echo_shutdown_flushes_then_finishes() {
     assert!(!driver.session.wants_read());
     assert!(!driver.session.is_finished());
     assert_eq!(driver.take_output(), b"pending");
-    assert!(driver.session.is_finished());
+    assert!(driver.hung_up());
 }
 
 #[test]
@@ -84,6 +84,6 @@ fn echo_idle_timeout_counts_reading_as_activity() {
     // Then it stops reading: dropped after one idle period.
     driver.now += IDLE_TIMEOUT;
     driver.session.handle_timers(driver.now);
-    assert!(driver.session.is_finished());
+    assert!(driver.hung_up());
     assert!(!driver.session.wants_write());
 }

@@ -8,7 +8,7 @@ use super::*;
 fn trickle(driver: &mut Driver, bytes: &[u8]) -> Vec<u8> {
     let mut output = Vec::new();
     for byte in bytes {
-        if driver.session.is_finished() || !driver.session.wants_read() {
+        if driver.hung_up() || !driver.session.wants_read() {
             break;
         }
         driver.session.receive(&[*byte], driver.now);
@@ -43,7 +43,7 @@ fn a_trickled_request_gets_408_at_exactly_the_deadline_of_its_first_byte() {
         Status::REQUEST_TIMEOUT,
         true,
     );
-    assert!(driver.session.is_finished());
+    assert!(driver.hung_up());
 }
 
 #[test]
@@ -120,7 +120,7 @@ fn error_answers_to_head_have_no_body() {
         );
         assert_eq!(response.header("Connection"), Some("close"));
         assert!(rest.is_empty(), "a body after {status} to HEAD");
-        assert!(driver.session.is_finished());
+        assert!(driver.hung_up());
     }
 }
 
@@ -249,7 +249,7 @@ fn ambiguous_or_unknown_framing_is_refused() {
         let mut driver = Driver::http();
         let output = driver.exchange(request.as_bytes());
         assert_error(&parse_one(&output), status, true);
-        assert!(driver.session.is_finished(), "{request:?}");
+        assert!(driver.hung_up(), "{request:?}");
     }
     // A list of one repeated value is one value (RFC 9110 §8.6).
     let output =
@@ -273,7 +273,7 @@ fn blank_lines_before_a_request_are_ignored() {
     request.extend_from_slice(b"\r\n");
     assert_page(&parse_one(&driver.exchange(&request)), false);
     assert_eq!(driver.sleep(IDLE_TIMEOUT * 2), b"");
-    assert!(driver.session.is_finished());
+    assert!(driver.hung_up());
 }
 
 #[test]
@@ -304,7 +304,7 @@ fn a_queued_response_says_close_when_eof_or_shutdown_follows() {
     driver.eof();
     let response = parse_one(&driver.take_output());
     assert_eq!(response.header("Connection"), Some("close"));
-    assert!(driver.session.is_finished());
+    assert!(driver.hung_up());
     // HTTP/1.0 keep-alive: the `keep-alive` line becomes `close`.
     let mut driver = Driver::http();
     driver.session.receive(
@@ -326,7 +326,7 @@ fn a_queued_response_says_close_when_eof_or_shutdown_follows() {
     driver.eof();
     sent.extend(driver.take_output());
     assert_eq!(parse_one(&sent).header("Connection"), None);
-    assert!(driver.session.is_finished());
+    assert!(driver.hung_up());
     // Part of the head went out, but not the place of the Connection
     // line: it is still added, where it belongs.
     let mut driver = Driver::http();
@@ -384,7 +384,7 @@ fn a_request_deadline_with_the_output_full_drops_a_client_that_does_not_read() {
     let pending = driver.session.pending_output().len();
     driver.now += IDLE_TIMEOUT;
     driver.session.handle_timers(driver.now);
-    assert!(driver.session.is_finished(), "dropped, not kept");
+    assert!(driver.hung_up(), "dropped, not kept");
     assert!(
         !driver.session.wants_write(),
         "and no 408 queued for nobody"

@@ -10,7 +10,7 @@ fn idle_between_requests_closes_silently() {
     assert!(driver.sleep(IDLE_TIMEOUT - ms(1)).is_empty());
     assert!(!driver.session.is_finished());
     assert!(driver.sleep(ms(1)).is_empty());
-    assert!(driver.session.is_finished());
+    assert!(driver.hung_up());
     assert_eq!(driver.session.next_deadline(), None);
 }
 
@@ -22,7 +22,7 @@ fn a_connection_that_never_sends_closes_silently() {
             Some(driver.t0 + IDLE_TIMEOUT)
         );
         assert!(driver.sleep(IDLE_TIMEOUT).is_empty());
-        assert!(driver.session.is_finished());
+        assert!(driver.hung_up());
     }
 }
 
@@ -30,14 +30,14 @@ fn a_connection_that_never_sends_closes_silently() {
 fn shutdown_while_idle_finishes_at_once() {
     for mut driver in [Driver::http(), Driver::echo()] {
         driver.session.begin_shutdown(driver.now);
-        assert!(driver.session.is_finished());
+        assert!(driver.hung_up());
         assert!(driver.session.pending_output().is_empty());
     }
     // Also between two requests of a persistent connection.
     let mut driver = Driver::http();
     assert_page(&parse_one(&driver.exchange(GET)), false);
     driver.session.begin_shutdown(driver.now);
-    assert!(driver.session.is_finished());
+    assert!(driver.hung_up());
 }
 
 #[test]
@@ -55,7 +55,7 @@ fn shutdown_during_a_db_query_still_answers_with_connection_close() {
     let response = parse_one(&output);
     assert_page(&response, false);
     assert_eq!(response.header("Connection"), Some("close"));
-    assert!(driver.session.is_finished());
+    assert!(driver.hung_up());
 }
 
 #[test]
@@ -68,7 +68,7 @@ fn shutdown_sends_what_is_pending_first() {
     assert!(!driver.session.is_finished());
     // Queued as keep-alive, it now says the connection closes after it.
     assert_error(&parse_one(&driver.take_output()), Status::NOT_FOUND, true);
-    assert!(driver.session.is_finished());
+    assert!(driver.hung_up());
 }
 
 #[test]
@@ -87,7 +87,7 @@ fn eof_after_a_complete_request_still_gets_the_answer() {
     assert_eq!(get.header("Connection"), None, "more was asked after it");
     assert_eq!(head.header("Connection"), Some("close"), "the last one");
     assert!(rest.is_empty());
-    assert!(driver.session.is_finished());
+    assert!(driver.hung_up());
 }
 
 #[test]
@@ -104,6 +104,6 @@ fn eof_in_the_middle_of_a_request_closes_without_answer() {
         all.extend(driver.settle());
         // Not even the POST's 405: it is answered once its body is complete.
         assert_eq!(all, b"", "{:?}", String::from_utf8_lossy(partial));
-        assert!(driver.session.is_finished());
+        assert!(driver.hung_up());
     }
 }

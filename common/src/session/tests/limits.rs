@@ -44,7 +44,7 @@ fn shutdown_while_a_body_arrives_closes_without_answer() {
     );
     driver.session.begin_shutdown(driver.now);
     assert_eq!(driver.take_output(), b"");
-    assert!(driver.session.is_finished());
+    assert!(driver.hung_up());
 }
 
 #[test]
@@ -67,7 +67,7 @@ fn nothing_more_is_read_once_the_peer_closed_or_the_session_closes() {
     driver.session.receive(b"abc", driver.now);
     driver.now += IDLE_TIMEOUT;
     driver.session.handle_timers(driver.now);
-    assert!(driver.session.is_finished());
+    assert!(driver.hung_up());
     assert!(!driver.session.wants_write());
     assert_eq!(driver.session.read_capacity(), 0);
 }
@@ -79,7 +79,7 @@ fn input_after_closing_and_empty_reads_change_nothing() {
     driver.session.begin_shutdown(driver.now);
     driver.session.receive(b"late", driver.now);
     assert_eq!(driver.session.pending_output(), b"");
-    assert!(driver.session.is_finished());
+    assert!(driver.hung_up());
     // An empty read is not activity: the idle deadline stays.
     let mut driver = Driver::echo();
     let deadline = driver.session.next_deadline();

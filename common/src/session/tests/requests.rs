@@ -102,7 +102,7 @@ fn http_1_0_closes_by_default() {
     let response = parse_one(&output);
     assert_page(&response, false);
     assert_eq!(response.header("Connection"), Some("close"));
-    assert!(driver.session.is_finished());
+    assert!(driver.hung_up());
 }
 
 #[test]
@@ -136,7 +136,7 @@ fn http_1_1_stays_open_unless_connection_close() {
     let response = parse_one(&output);
     assert_page(&response, false);
     assert_eq!(response.header("Connection"), Some("close"));
-    assert!(driver.session.is_finished());
+    assert!(driver.hung_up());
 }
 
 #[test]
@@ -147,7 +147,7 @@ fn connection_close_wins_and_what_follows_it_is_ignored() {
     requests.extend_from_slice(GET);
     let response = parse_one(&driver.exchange(&requests));
     assert_eq!(response.header("Connection"), Some("close"));
-    assert!(driver.session.is_finished());
+    assert!(driver.hung_up());
 }
 
 // Pipelining, splitting, bodies.

@@ -116,6 +116,10 @@ fn a_line_over_the_limit_is_answered_then_closed() {
     }
     let replies = read_all(&mut session, now);
     assert_eq!(replies[0]["error"]["code"], -32600);
+    // Answered, then closed: lingering, for the rest of the line.
+    assert!(session.is_lingering());
+    assert!(session.take_half_close());
+    session.receive_eof(now);
     assert!(session.is_finished());
 }
 
