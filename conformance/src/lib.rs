@@ -17,6 +17,7 @@
 mod checks;
 mod client;
 mod files;
+mod lifecycle;
 pub mod prefork;
 pub mod procinfo;
 mod rpc;
@@ -26,6 +27,7 @@ mod server;
 pub use checks::*;
 pub use client::{Client, Response};
 pub use files::*;
+pub use lifecycle::*;
 pub use procinfo::process_exists;
 pub use rpc::*;
 pub use server::{Server, run_to_exit};

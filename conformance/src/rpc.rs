@@ -423,7 +423,7 @@ pub fn rpc_reset_mid_batch_does_not_hurt_others(binary: &str) {
         (&rude).write_all(batch.as_bytes()).expect("send");
         let mut some = [0; 1000];
         let _ = (&rude).read(&mut some);
-        crate::checks::reset(rude);
+        crate::lifecycle::reset(rude);
     }
     let mut client = Lines::connect(&server);
     assert_eq!(client.call("func1", json!([1, 2, 3]), 1)["result"], 9);
