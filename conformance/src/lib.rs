@@ -28,7 +28,7 @@ pub use client::{Client, Response};
 pub use files::*;
 pub use procinfo::process_exists;
 pub use rpc::*;
-pub use server::{Server, run_to_exit};
+pub use server::{Server, run_to_exit, says_it_cannot_run_here};
 
 /// How many of 16 concurrent fake-DB requests a model serves at once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
