@@ -60,19 +60,14 @@ use kqueue::{KqueueInterests as KernelInterests, NAME as API};
 
 const MODEL: &str = "07-epoll";
 
-/// One thread, non-blocking sockets and epoll(7).
+/// `--help`'s first line names this build's API.
 #[cfg(target_os = "linux")]
-#[derive(Debug, Parser)]
-#[command(version, about, long_about = None)]
-struct Args {
-    #[command(flatten)]
-    server: common::ServerArgs,
-}
-
-/// One thread, non-blocking sockets and kqueue(2) (this system's epoll).
+const ABOUT: &str = "One thread, non-blocking sockets and epoll(7)";
 #[cfg(not(target_os = "linux"))]
+const ABOUT: &str = "One thread, non-blocking sockets and kqueue(2), this system's epoll";
+
 #[derive(Debug, Parser)]
-#[command(version, about, long_about = None)]
+#[command(version, about = ABOUT, long_about = None)]
 struct Args {
     #[command(flatten)]
     server: common::ServerArgs,

@@ -5,14 +5,9 @@
 
 #[test]
 fn says_what_it_needs_and_exits_1() {
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_08-coroutines"))
-        .output()
-        .expect("the binary runs");
-    assert_eq!(output.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        stderr.starts_with("08-coroutines needs the may crate"),
-        "{stderr}"
+    conformance::says_it_cannot_run_here(
+        env!("CARGO_BIN_EXE_08-coroutines"),
+        "the may crate",
+        "09-async",
     );
-    assert!(stderr.contains("on this system try 09-async"), "{stderr}");
 }

@@ -30,7 +30,7 @@ pub use files::*;
 pub use lifecycle::*;
 pub use procinfo::process_exists;
 pub use rpc::*;
-pub use server::{Server, run_to_exit};
+pub use server::{Server, run_to_exit, says_it_cannot_run_here};
 
 /// Expands to one `#[test]` per check, each starting its own server.
 /// Optional extra arguments are passed to the server in the shape test
