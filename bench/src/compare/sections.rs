@@ -42,8 +42,8 @@ pub fn lab_keepalive_expectation(workers: usize) -> f64 {
     workers as f64 * hold.requests / hold.seconds
 }
 
-/// A cell's length, warm-up and request timeout, the last columns of every
-/// setup table.
+/// A cell's length, warm-up and request timeout: the last columns of the
+/// setup tables of the scenarios whose requests can time out.
 fn timing_fields(result: &CellResult) -> [(&'static str, String); 3] {
     [
         (
