@@ -36,6 +36,13 @@ pub mod session;
 pub mod shutdown;
 pub mod signals;
 
+/// Internals the fuzz targets (`fuzz/`) drive directly, beside the public
+/// API: not for servers.
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::session::http::chunked::{ChunkError, ChunkedBody};
+}
+
 use std::fmt::Display;
 use std::io::{self, Write};
 use std::net::{SocketAddr, TcpListener};

@@ -32,7 +32,7 @@
 
 mod echo;
 mod engine;
-mod http;
+pub(crate) mod http;
 mod rpc;
 
 use std::time::{Duration, Instant};

@@ -22,7 +22,7 @@ use std::time::{Instant, SystemTime};
 
 use ::http::header::{self, HeaderName};
 
-mod chunked;
+pub(crate) mod chunked;
 mod head;
 
 use chunked::{ChunkError, ChunkedBody};
