@@ -38,7 +38,9 @@ for target in $targets; do
   else
     verdict="CRASH (see fuzz/artifacts/$target/)"
     status=1
-    tail -30 "$log" >&2
+    # What failed, and how to replay it.
+    grep -m1 -A4 'panicked at' "$log" >&2 || tail -30 "$log" >&2
+    grep -m1 -A1 'Reproduce with' "$log" >&2 || true
   fi
   runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
   cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1)
