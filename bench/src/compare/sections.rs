@@ -42,9 +42,8 @@ pub fn lab_keepalive_expectation(workers: usize) -> f64 {
     workers as f64 * hold.requests / hold.seconds
 }
 
-/// A cell's length, warm-up and request timeout: the last columns of the
-/// setup tables of the scenarios whose requests can time out.
-fn timing_fields(result: &CellResult) -> [(&'static str, String); 3] {
+/// A cell's length and warm-up: the last columns of every setup table.
+fn length_fields(result: &CellResult) -> [(&'static str, String); 2] {
     [
         (
             "cell",
@@ -54,11 +53,18 @@ fn timing_fields(result: &CellResult) -> [(&'static str, String); 3] {
             "warm-up",
             loadgen::duration::format_duration(result.cell.warmup),
         ),
-        (
-            "request timeout",
-            format!("{} s", result.cell.timeout.as_secs()),
-        ),
     ]
+}
+
+/// [`length_fields`] and the request timeout, for the scenarios whose
+/// requests can time out.
+fn timing_fields(result: &CellResult) -> Vec<(&'static str, String)> {
+    let mut fields = length_fields(result).to_vec();
+    fields.push((
+        "request timeout",
+        format!("{} s", result.cell.timeout.as_secs()),
+    ));
+    fields
 }
 
 pub(super) fn lab_section(results: &Results, text: &mut String) {
@@ -453,21 +459,12 @@ pub(super) fn echo_sweep_section(results: &Results, plots: &[String], text: &mut
     };
     text.push_str("## echo-sweep\n\n");
     anchored(text, "echo-sweep-setup", |text| {
-        write_row(
-            text,
-            &[
-                ("message", format!("{size} B")),
-                ("fake DB", "none".to_string()),
-                (
-                    "cell",
-                    loadgen::duration::format_duration(first.cell.duration),
-                ),
-                (
-                    "warm-up",
-                    loadgen::duration::format_duration(first.cell.warmup),
-                ),
-            ],
-        );
+        let mut fields = vec![
+            ("message", format!("{size} B")),
+            ("fake DB", "none".to_string()),
+        ];
+        fields.extend(length_fields(first));
+        write_row(text, &fields);
     });
     plots_of(plots, "echo-sweep", text);
     anchored(text, "echo-sweep", |text| {
@@ -591,22 +588,13 @@ pub(super) fn rpc_sweep_section(results: &Results, plots: &[String], text: &mut 
     let first = cells[0];
     text.push_str("## rpc-sweep\n\n");
     anchored(text, "rpc-sweep-setup", |text| {
-        write_row(
-            text,
-            &[
-                ("calls", "one at a time per connection".to_string()),
-                ("query: fake DB", format!("{} ms", DB_LATENCY.as_millis())),
-                ("func1: fake DB", "none".to_string()),
-                (
-                    "cell",
-                    loadgen::duration::format_duration(first.cell.duration),
-                ),
-                (
-                    "warm-up",
-                    loadgen::duration::format_duration(first.cell.warmup),
-                ),
-            ],
-        );
+        let mut fields = vec![
+            ("calls", "one at a time per connection".to_string()),
+            ("query: fake DB", format!("{} ms", DB_LATENCY.as_millis())),
+            ("func1: fake DB", "none".to_string()),
+        ];
+        fields.extend(length_fields(first));
+        write_row(text, &fields);
     });
     plots_of(plots, "rpc-sweep", text);
     for call in ["query", "func1"] {
