@@ -10,10 +10,15 @@
 //! conformance::suite!(env!("CARGO_BIN_EXE_03-thread-pool"), Shape::AtMost(4), ["--workers", "4"]);
 //! ```
 //!
+//! The `check` binary runs the same checks (listed with their rules in
+//! [`catalog`]) against any server, started from any executable or
+//! already running: see [`Target`].
+//!
 //! Every server a test starts is a [`Server`] guard that kills the whole
 //! process group when dropped, also when the test panics, so a failing test
 //! never leaves a server (or a forked child of one) behind.
 
+pub mod catalog;
 mod checks;
 mod client;
 mod files;
@@ -21,14 +26,18 @@ pub mod prefork;
 mod rpc;
 pub mod scale;
 mod server;
+mod target;
+pub mod transcript;
 
 pub use checks::*;
 pub use client::{Client, Response};
 pub use files::*;
 pub use rpc::*;
-pub use server::{Server, process_exists, run_to_exit};
+pub use server::{QUIET, Server, kill_every_started_server, process_exists, run_to_exit};
+pub use target::{Settings, Skip, Target, parse_duration, skip};
 
-/// How many of 16 concurrent fake-DB requests a model serves at once.
+/// How many of 16 concurrent fake-DB requests a model serves at once (the
+/// checker's `--shape` is the same for any server).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Shape {
     /// One after another: 16 requests take 16 latencies (01).
@@ -73,14 +82,14 @@ macro_rules! suite {
         );
         #[test]
         fn concurrency_shape() {
-            $crate::concurrency_shape($binary, $shape, &[$($shape_arg),*]);
+            $crate::concurrency_shape(&$crate::Target::exe($binary), $shape, &[$($shape_arg),*]);
         }
     };
     (@tests $binary:expr; $($check:ident),*) => {
         $(
             #[test]
             fn $check() {
-                $crate::$check($binary);
+                $crate::$check(&$crate::Target::exe($binary));
             }
         )*
     };
