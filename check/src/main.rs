@@ -16,7 +16,8 @@ use std::time::Duration;
 use clap::Parser;
 use conformance::catalog::{self, Check};
 use conformance::{Settings, Shape, Target};
-use nix::sys::signal::{SigSet, Signal};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
 
 use crate::report::Outcome;
 use crate::run::Verdict;
@@ -271,22 +272,22 @@ fn make_target(cli: &Cli) -> Result<(Target, String), String> {
 
 /// Ctrl-C (or a kill) must not leave a started server behind: the servers
 /// run in process groups of their own, which the terminal's Ctrl-C does not
-/// reach. So SIGINT, SIGTERM and SIGHUP are blocked in every thread (the
-/// servers get an empty mask when started) and taken by one thread, which
-/// kills the started servers and exits.
+/// reach. So SIGINT, SIGTERM and SIGHUP go to one thread, which kills the
+/// started servers and exits. (Not by blocking the signals: a blocked mask
+/// is inherited by the servers, and a Python server would never see the
+/// SIGTERM its check sends.)
 fn stop_servers_on_signals() {
-    let mut signals = SigSet::empty();
-    for signal in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
-        signals.add(signal);
-    }
-    if let Err(error) = signals.thread_block() {
-        eprintln!("warning: cannot take Ctrl-C ({error}); a Ctrl-C may leave a server running");
-        return;
-    }
+    let mut signals = match Signals::new([SIGINT, SIGTERM, SIGHUP]) {
+        Ok(signals) => signals,
+        Err(error) => {
+            eprintln!("warning: cannot take Ctrl-C ({error}); a Ctrl-C may leave a server running");
+            return;
+        }
+    };
     std::thread::spawn(move || {
-        if let Ok(signal) = signals.wait() {
+        if let Some(signal) = signals.forever().next() {
             conformance::kill_every_started_server();
-            eprintln!("\n{signal}: stopped every server the checker started");
+            eprintln!("\nsignal {signal}: stopped every server the checker started");
             std::process::exit(130);
         }
     });

@@ -68,6 +68,8 @@ catalog! {
         "requests sent together are answered in order";
     http_1_0_closes, "http", "contract.md#http-the-labs-fake-database-page",
         "HTTP/1.0 without keep-alive: the server closes after the response";
+    http_connection_close_is_honoured, "http", "contract.md#http-the-labs-fake-database-page",
+        "HTTP/1.1 with Connection: close: the response says close and the server closes";
     http_1_0_keep_alive, "http", "contract.md#http-the-labs-fake-database-page",
         "HTTP/1.0 with Connection: keep-alive stays open and says so";
     http_split_request, "http", "contract.md#http-the-labs-fake-database-page",

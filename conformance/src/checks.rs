@@ -303,10 +303,34 @@ pub fn http_1_0_closes(target: &Target) {
     client.send(b"GET / HTTP/1.0\r\n\r\n");
     let response = client.read_response(false);
     assert_eq!(response.body_text(), PAGE);
+    assert_closes_after_the_response(&mut client, &server);
+}
+
+/// `Connection: close` from an HTTP/1.1 client: the response says so, and
+/// the server closes right after it.
+pub fn http_connection_close_is_honoured(target: &Target) {
+    let server = http_server(target);
+    let mut client = Client::connect(server.addr);
+    client.send(b"GET / HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n");
+    let response = client.read_response(false);
+    assert_eq!(response.body_text(), PAGE);
     assert_eq!(
-        client.read_to_close(),
-        b"",
-        "HTTP/1.0 closes after the response"
+        response.header("Connection"),
+        Some("close"),
+        "the response says the server closes"
+    );
+    assert_closes_after_the_response(&mut client, &server);
+}
+
+/// Nothing more, then the close: right away, not when the idle timeout
+/// would have closed a connection kept open by mistake.
+fn assert_closes_after_the_response(client: &mut Client, server: &Server) {
+    let waiting = Instant::now();
+    assert_eq!(client.read_to_close(), b"", "nothing after the response");
+    assert!(
+        waiting.elapsed() < server.idle_timeout / 2,
+        "closed {:?} after the response: at the idle timeout, not because the request asked",
+        waiting.elapsed()
     );
 }
 

@@ -62,6 +62,7 @@ macro_rules! suite {
             echo_many_sequential_clients, echo_backpressure_bounds_unread_output,
             non_reading_client_is_dropped,
             http_get, http_head, http_keep_alive, http_pipelined, http_1_0_closes,
+            http_connection_close_is_honoured,
             http_1_0_keep_alive, http_split_request, http_body_is_discarded,
             http_bad_request, http_not_found_keeps_connection, http_method_not_allowed,
             http_head_too_large, http_too_many_headers, http_chunked_body, http_framing_errors,
