@@ -400,11 +400,14 @@ class LabServer:
             return 400, None
         root = os.path.realpath(self.args.root)
         full = os.path.realpath(os.path.join(root, relative))
-        # realpath has resolved `..` and symlinks: what is left must still
-        # be under the root.
-        if full != root and not full.startswith(root + os.sep):
+        if not self.inside(root, full):
             return 403, None
         return 200, full
+
+    def inside(self, root, full):
+        # realpath has resolved `..` and symlinks: what is left must still
+        # be under the root.
+        return full == root or full.startswith(root + os.sep)
 
     async def send_file(self, connection, request, path, keep_alive):
         status, full = self.resolve(path)
