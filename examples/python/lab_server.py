@@ -356,9 +356,11 @@ class LabServer:
     def wants_keep_alive(self, request):
         return request.keep_alive()
 
+    # ANCHOR: fake_db
     async def fake_db(self):
         # Awaited: the loop serves the other connections meanwhile.
         await asyncio.sleep(self.args.db_latency)
+    # ANCHOR_END: fake_db
 
     async def answer(self, connection, request):
         """Sends the response; True if the connection stays open."""
