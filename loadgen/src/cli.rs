@@ -14,7 +14,7 @@ use crate::config::{
     CommonConfig, Config, EchoConfig, HoldConfig, HttpConfig, HttpLoad, RpcCall, RpcConfig,
 };
 use crate::duration::{DurationRange, parse_duration};
-use crate::race::RaceOptions;
+use crate::race::{Outsider, RaceOptions};
 use crate::report::Report;
 use crate::{limits, run_echo, run_hold, run_http, run_rpc};
 
@@ -105,14 +105,28 @@ started 10 per second), a new connection per request. Keys: q quits.
 Examples:
   loadgen race --models 01,03,07 --duration 60s
   loadgen race --models 01,07 --keep-alive
-  loadgen race --models 03,07,09 --connections 200 --duration 20s";
+  loadgen race --models 03,07,09 --connections 200 --duration 20s
+  loadgen race --models 07 --cmd 'python3 my_server.py --port {port}'
+  loadgen race --models 01 --addr 127.0.0.1:8080";
 
 /// Flags of `loadgen race`.
 #[derive(Debug, Args)]
 pub struct RaceArgs {
     /// Models to race, comma-separated, by name or number (07 = 07-epoll).
-    #[arg(long, value_name = "LIST", value_delimiter = ',', required = true)]
+    #[arg(long, value_name = "LIST", value_delimiter = ',',
+          required_unless_present_any = ["cmd", "addr"])]
     pub models: Vec<String>,
+
+    /// A server of your own to race too (repeatable): a shell command where
+    /// `{port}` becomes a free port (without it, the command must print the
+    /// contract's start-up line).
+    #[arg(long, value_name = "COMMAND")]
+    pub cmd: Vec<String>,
+
+    /// A server already running to race too (repeatable); without its pid
+    /// the table has no threads, memory or CPU for it.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub addr: Vec<std::net::SocketAddr>,
 
     /// How long the race runs.
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
@@ -540,7 +554,18 @@ pub fn compare_options(
 
 /// The race the flags ask for: the lab's users unless told otherwise.
 pub fn race_options(args: &RaceArgs, threads: Option<usize>) -> anyhow::Result<RaceOptions> {
-    let models = scenarios::resolve_models(&args.models).map_err(anyhow::Error::msg)?;
+    // No models is none (not all of them) when outside servers race alone.
+    let models = if args.models.is_empty() {
+        Vec::new()
+    } else {
+        scenarios::resolve_models(&args.models).map_err(anyhow::Error::msg)?
+    };
+    let outsiders = args
+        .cmd
+        .iter()
+        .map(|command| Outsider::Command(command.clone()))
+        .chain(args.addr.iter().copied().map(Outsider::Running))
+        .collect();
     let load = match (args.connections, args.rate) {
         (Some(connections), _) => HttpLoad::Connections {
             connections,
@@ -564,6 +589,7 @@ pub fn race_options(args: &RaceArgs, threads: Option<usize>) -> anyhow::Result<R
         duration: args.duration,
         timeout: args.timeout,
         threads,
+        outsiders,
     })
 }
 
