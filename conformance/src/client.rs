@@ -42,12 +42,35 @@ pub(crate) fn send_all(mut stream: &TcpStream, bytes: &[u8]) -> std::io::Result<
 }
 
 /// A parsed response.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Response {
     pub status: u16,
     pub status_line: String,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+}
+
+/// Shown in a failed check's message: the body as text (escaped, its
+/// start only), which a student can read, rather than a list of numbers.
+impl std::fmt::Debug for Response {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        const SHOWN: usize = 120;
+        let shown = &self.body[..self.body.len().min(SHOWN)];
+        let more = if self.body.len() > SHOWN { "..." } else { "" };
+        formatter
+            .debug_struct("Response")
+            .field("status_line", &self.status_line)
+            .field("headers", &self.headers)
+            .field(
+                "body",
+                &format_args!(
+                    "{} bytes \"{}\"{more}",
+                    self.body.len(),
+                    shown.escape_ascii()
+                ),
+            )
+            .finish()
+    }
 }
 
 impl Response {

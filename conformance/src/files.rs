@@ -54,9 +54,19 @@ impl DocRoot {
         let Some(root) = running else {
             skip("needs --root DIR: an empty directory the server serves, for the check's files")
         };
-        let empty = fs::read_dir(&root).map(|mut entries| entries.next().is_none());
+        // The previous check's client threads may still hold its tree (a
+        // failed check does not wait for them): it goes when they end.
+        let is_empty = || {
+            fs::read_dir(&root)
+                .map(|mut entries| entries.next().is_none())
+                .unwrap_or(false)
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while !is_empty() && std::time::Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(20));
+        }
         assert!(
-            matches!(empty, Ok(true)),
+            is_empty(),
             "--root {}: must be an empty directory (the checker writes its files there)",
             root.display()
         );
