@@ -210,7 +210,8 @@ Examples:
   loadgen compare --quick --out /tmp/quick
   loadgen compare --scenario lab --models 01,07 --out /tmp/lab
   loadgen compare --scenario http-sweep --models 07-epoll --clients 10 --cell-duration 2s
-  loadgen compare --scenario c10k --update --out docs/src/results";
+  loadgen compare --scenario c10k --update --out docs/src/results
+  loadgen compare --scenario lab --models 01,07 --exe mine=./my_server --out /tmp/mine";
 
 /// Flags of `loadgen compare`.
 #[derive(Debug, Args)]
@@ -234,6 +235,12 @@ pub struct CompareArgs {
         default_value = "all"
     )]
     pub models: Vec<String>,
+
+    /// A server of your own compared like a model (repeatable): NAME=PATH,
+    /// or PATH (named after its file). It must keep the contract's flags
+    /// and print its start-up line, as `check --exe` verifies.
+    #[arg(long, value_name = "[NAME=]PATH")]
+    pub exe: Vec<String>,
 
     /// Client counts for every selected scenario instead of its own
     /// (lab: users; sweeps: connections; c10k: held connections).
@@ -522,7 +529,9 @@ pub fn compare_options(
             .map(|name| name.parse::<Scenario>().map_err(anyhow::Error::msg))
             .collect::<anyhow::Result<Vec<_>>>()?
     };
-    let models = scenarios::resolve_models(&args.models).map_err(anyhow::Error::msg)?;
+    let mut models = scenarios::resolve_models(&args.models).map_err(anyhow::Error::msg)?;
+    let outsiders = compare::outsiders(&args.exe).map_err(anyhow::Error::msg)?;
+    models.extend(outsiders.iter().map(|(name, _)| name.clone()));
     if let Some(clients) = &args.clients
         && clients.contains(&0)
     {
@@ -546,6 +555,7 @@ pub fn compare_options(
         },
         out: args.out.clone(),
         bin_dir: args.bin_dir.clone(),
+        outsiders,
         command,
         threads,
         update: args.update,
