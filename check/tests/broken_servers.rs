@@ -210,31 +210,19 @@ fn ctrl_c_stops_the_servers_the_checker_started() {
 
 #[test]
 fn a_running_server_is_checked_and_what_needs_exe_is_skipped() {
-    let example = example();
-    let server = conformance::Server::start(
-        &example,
-        &[
-            "--mode",
-            "http",
-            "--idle-timeout",
-            "2s",
-            "--db-latency",
-            "100ms",
-        ],
-    );
+    // The server runs with these, and the checker is told so.
+    let settings = ["--idle-timeout", "2s", "--db-latency", "100ms"];
+    let mut flags = vec!["--mode", "http"];
+    flags.extend(settings);
+    let server = conformance::Server::start(&example(), &flags);
     let addr = server.addr.to_string();
-    let (code, report) = check(&[
-        "--addr",
-        &addr,
-        "--mode",
-        "http",
-        "--idle-timeout",
-        "2s",
-        "--db-latency",
-        "100ms",
+    let mut args = vec!["--addr", &addr, "--mode", "http"];
+    args.extend(settings);
+    args.extend([
         "--only",
         "http_get,http_request_timeout,sigterm_finishes_in_flight,echo_round_trip,bad_flag",
     ]);
+    let (code, report) = check(&args);
     assert_eq!(code, Some(0), "{report}");
     assert!(report.contains("pass     http_get"), "{report}");
     assert!(report.contains("pass     http_request_timeout"), "{report}");
