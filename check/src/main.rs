@@ -265,6 +265,15 @@ fn make_target(cli: &Cli) -> Result<(Target, String), String> {
     if program.contains('/') && !std::path::Path::new(program).is_file() {
         return Err(format!("--exe {program}: no such file"));
     }
+    // A bare name is looked up on PATH, as the shell would: better one
+    // line now than every check failing with "cannot start".
+    let on_path = || {
+        std::env::var_os("PATH")
+            .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
+    };
+    if !program.contains('/') && !on_path() {
+        return Err(format!("--exe {program}: not found on PATH"));
+    }
     let modes = (!cli.mode.is_empty()).then(|| cli.mode.clone());
     let described = cli.exe.join(" ");
     Ok((Target::command(program, args, modes), described))

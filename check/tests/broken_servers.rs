@@ -253,7 +253,10 @@ fn junit_and_json_are_written_for_graders() {
         junit.to_str().expect("UTF-8"),
         "--json",
         json.to_str().expect("UTF-8"),
+        // An interpreter and its script: the script comes before the
+        // flags each check adds.
         "--exe",
+        "python3",
         &example,
     ]);
     assert_eq!(code, Some(0), "{report}");
@@ -277,6 +280,7 @@ fn bad_usage_is_one_line_and_exit_2() {
         &["--only", "no_such_check", "--exe", "/bin/true"][..],
         &["--shape", "sometimes", "--exe", "/bin/true"],
         &["--exe", "/no/such/server"],
+        &["--exe", "no-such-server-on-path"],
         &["--addr", "127.0.0.1:1", "--mode", "http,echo"],
         &["--addr", "not-an-address", "--mode", "http"],
     ] {

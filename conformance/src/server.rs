@@ -56,9 +56,18 @@ impl Server {
     /// Starts `binary --addr 127.0.0.1:0 ARGS...` and waits for its
     /// start-up line `listening on ADDR model=... mode=... pid=PID`.
     pub fn start(binary: &str, args: &[&str]) -> Server {
-        let mut command = Command::new(binary);
-        command.args(["--addr", "127.0.0.1:0"]).args(args);
-        Server::spawn(binary, command)
+        Server::start_program(binary, &[], args)
+    }
+
+    /// Starts `program OWN_ARGS... --addr 127.0.0.1:0 ARGS...`: a program
+    /// that needs its own arguments first (`python3 my_server.py`).
+    pub(crate) fn start_program(program: &str, own_args: &[String], args: &[&str]) -> Server {
+        let mut command = Command::new(program);
+        command
+            .args(own_args)
+            .args(["--addr", "127.0.0.1:0"])
+            .args(args);
+        Server::spawn(program, command)
     }
 
     /// Like [`Server::start`], but the server runs with at most

@@ -138,9 +138,7 @@ impl Target {
                         modes.join(", ")
                     ));
                 }
-                let mut all: Vec<&str> = args.iter().map(String::as_str).collect();
-                all.extend_from_slice(flags);
-                Server::start(program, &all)
+                Server::start_program(program, args, flags)
             }
             Kind::Running {
                 addr,
