@@ -1,5 +1,8 @@
 //! The checks, one public function each; [`crate::suite!`] turns them into
-//! tests. Every check starts its own server, so they run in parallel.
+//! tests, and the `check` binary runs them against any server (listed in
+//! [`crate::catalog`]). Every check starts its own server from its
+//! [`Target`], so they run in parallel; timing assertions read the settings
+//! the server really runs with from the [`Server`].
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
