@@ -20,7 +20,6 @@ use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
 use crate::report::Outcome;
-use crate::run::Verdict;
 
 const ABOUT: &str = "Checks a server against the workspace's contract (the book's \
 \"The contract\" chapter): echo, the fake-DB HTTP page, files, JSON-RPC, timeouts, signals \
@@ -191,21 +190,14 @@ fn main() -> ExitCode {
     );
     let mut outcomes = Vec::new();
     for check in selected {
-        let (verdict, elapsed) = if check.name == catalog::SHAPE.name {
-            match shape {
-                Some(shape) => run::run(
-                    check.name,
-                    move |target| conformance::concurrency_shape(target, shape, &[]),
-                    &target,
-                    deadline,
-                ),
-                None => (
-                    Verdict::Skip("needs --shape: which shape the server claims".into()),
-                    Duration::ZERO,
-                ),
-            }
-        } else {
-            run::run(check.name, check.run, &target, deadline)
+        let (verdict, elapsed) = match shape {
+            Some(shape) if check.name == catalog::SHAPE.name => run::run(
+                check.name,
+                move |target| conformance::concurrency_shape(target, shape, &[]),
+                &target,
+                deadline,
+            ),
+            _ => run::run(check.name, check.run, &target, deadline),
         };
         let outcome = Outcome {
             check,
