@@ -17,10 +17,10 @@ const BINARY: &str = env!("CARGO_BIN_EXE_02-thread-per-client");
 const BASE_THREADS: usize = 2;
 const READ_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Threads of the server, from /proc: the tests that count them run on
+/// Linux only (elsewhere they are ignored, saying why).
 fn thread_count(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/task"))
-        .map(|tasks| tasks.count())
-        .unwrap_or(0)
+    conformance::procinfo::thread_count(pid).unwrap_or(0)
 }
 
 /// Polls until `condition` holds, for at most `limit`.
@@ -61,6 +61,7 @@ fn echo(stream: &mut TcpStream, message: &[u8]) -> Option<Vec<u8>> {
 /// back while all the others are still open. A pool of N threads would
 /// stall at client N+1 here. Afterwards the threads are gone.
 #[test]
+#[cfg_attr(not(target_os = "linux"), ignore = "counts threads in /proc")]
 fn two_hundred_open_connections_are_served_at_once() {
     const CLIENTS: usize = 200;
     let server = Server::start(BINARY, &["--mode", "echo", "--idle-timeout", "60s"]);
@@ -132,18 +133,18 @@ fn concurrent_requests_show_distinct_connection_threads() {
 /// closed and logged; the server keeps serving and recovers once threads
 /// end.
 #[test]
+#[cfg_attr(
+    not(target_os = "linux"),
+    ignore = "counts threads in /proc; limits a running process with prlimit(1)"
+)]
 fn refused_thread_closes_one_connection_and_the_server_goes_on() {
     let server = Server::start(BINARY, &["--mode", "echo", "--idle-timeout", "60s"]);
     assert!(eventually(Duration::from_secs(5), || thread_count(
         server.pid
     ) == BASE_THREADS));
-    let status = std::fs::read_to_string(format!("/proc/{}/status", server.pid))
-        .expect("read the server's status");
-    let virtual_kib: u64 = status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmSize:"))
-        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmSize in /proc/PID/status");
+    let virtual_kib = conformance::procinfo::virtual_bytes(server.pid)
+        .expect("the server's address space size")
+        / 1024;
     // Room for some 2 MiB thread stacks (about 15, less what malloc
     // reserves for new threads' arenas), not for 40. With only 20 MiB a
     // loaded machine once saw not a single thread start.

@@ -13,10 +13,10 @@ const BINARY: &str = env!("CARGO_BIN_EXE_03-thread-pool");
 /// The server's threads besides the workers: main and the signal watcher.
 const BASE_THREADS: usize = 2;
 
+/// Threads of the server, from /proc: the tests that count them run on
+/// Linux only (elsewhere they are ignored, saying why).
 fn thread_count(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/task"))
-        .map(|tasks| tasks.count())
-        .unwrap_or(0)
+    conformance::procinfo::thread_count(pid).unwrap_or(0)
 }
 
 /// Waits (at most 5 s) for the workers to start: the start-up line comes
@@ -88,6 +88,7 @@ fn client_beyond_the_pool_waits_for_a_free_worker() {
 /// The pool is fixed: `--workers 3` means three threads, named worker-1 to
 /// worker-3, and every response says which of them served it.
 #[test]
+#[cfg_attr(not(target_os = "linux"), ignore = "counts threads in /proc")]
 fn workers_are_fixed_in_number_and_named() {
     let server = Server::start(
         BINARY,
@@ -110,6 +111,7 @@ fn workers_are_fixed_in_number_and_named() {
 
 /// Ten workers unless told otherwise, as in the lecture.
 #[test]
+#[cfg_attr(not(target_os = "linux"), ignore = "counts threads in /proc")]
 fn ten_workers_by_default() {
     let server = Server::start(BINARY, &["--mode", "echo"]);
     assert_threads(&server, 10 + BASE_THREADS);

@@ -24,8 +24,11 @@
 //! tokio (09) uses it behind mio. This loop does not need it: it changes
 //! interest only when the session's wishes change, which is rare.
 //!
-//! Signals arrive through a signalfd watched like any socket (why not a
-//! self-pipe: see `common::event_loop::watch_signals`).
+//! epoll is Linux's. macOS and the BSDs have **kqueue** instead, the same
+//! idea in another shape (`kqueue.rs`): this binary uses whichever its
+//! system has, and its start-up line and `--help` say which. The loop below
+//! is the same for both. Signals arrive as one more readable descriptor (a
+//! signalfd on Linux, a self-pipe elsewhere: see `common::signals`).
 //!
 //! Run and poke it:
 //!
@@ -37,26 +40,34 @@
 //! strace -e trace=epoll_wait,epoll_ctl,accept4 -p PID   # watch the loop
 //! ```
 
-use std::io;
-use std::os::fd::BorrowedFd;
+#[cfg(target_os = "linux")]
+mod epoll;
+#[cfg(not(target_os = "linux"))]
+mod kqueue;
+
 use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::Context;
 use clap::Parser;
-use common::event_loop::{EventLoop, Interest, InterestList, Readiness, Token};
-use nix::errno::Errno;
-use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
+use common::event_loop::EventLoop;
+
+/// The kernel's interest list of this system.
+#[cfg(target_os = "linux")]
+use epoll::{EpollInterests as KernelInterests, NAME as API};
+#[cfg(not(target_os = "linux"))]
+use kqueue::{KqueueInterests as KernelInterests, NAME as API};
 
 const MODEL: &str = "07-epoll";
 
-/// How many ready descriptors one `epoll_wait` returns at most; more wait
-/// for the next round (level-triggered: nothing is lost).
-const EVENTS_PER_WAIT: usize = 1024;
+/// `--help`'s first line names this build's API.
+#[cfg(target_os = "linux")]
+const ABOUT: &str = "One thread, non-blocking sockets and epoll(7)";
+#[cfg(not(target_os = "linux"))]
+const ABOUT: &str = "One thread, non-blocking sockets and kqueue(2), this system's epoll";
 
-/// One thread, non-blocking sockets and epoll(7).
 #[derive(Debug, Parser)]
-#[command(version, about, long_about = None)]
+#[command(version, about = ABOUT, long_about = None)]
 struct Args {
     #[command(flatten)]
     server: common::ServerArgs,
@@ -67,83 +78,32 @@ fn main() -> ExitCode {
     common::exit_status(MODEL, run(&args))
 }
 
-// ANCHOR: interest_list
-/// The kernel's interest list, one `epoll_ctl` per change.
-struct EpollInterests(Epoll);
-
-/// Level-triggered (no `EPOLLET`). An empty set is allowed: the socket stays
-/// registered, and errors and hang-ups are reported anyway.
-fn event(token: Token, interest: Interest) -> EpollEvent {
-    let mut flags = EpollFlags::empty();
-    if interest.read {
-        flags |= EpollFlags::EPOLLIN;
-    }
-    if interest.write {
-        flags |= EpollFlags::EPOLLOUT;
-    }
-    EpollEvent::new(flags, token.to_u64())
-}
-
-impl InterestList for EpollInterests {
-    fn add(&mut self, fd: BorrowedFd<'_>, token: Token, interest: Interest) -> io::Result<()> {
-        Ok(self.0.add(fd, event(token, interest))?)
-    }
-
-    fn modify(&mut self, fd: BorrowedFd<'_>, token: Token, interest: Interest) -> io::Result<()> {
-        Ok(self.0.modify(fd, &mut event(token, interest))?)
-    }
-
-    fn remove(&mut self, fd: BorrowedFd<'_>) -> io::Result<()> {
-        Ok(self.0.delete(fd)?)
-    }
-}
-// ANCHOR_END: interest_list
-
 fn run(args: &Args) -> anyhow::Result<()> {
     // Before the start-up line: a SIGTERM right after it must not kill us.
-    let signals = common::event_loop::watch_signals().context("cannot set up a signalfd")?;
-    let listener = common::start(MODEL, &args.server)?;
-    let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC).context("cannot create an epoll")?;
-    let mut interests = EpollInterests(epoll);
+    let signals = common::event_loop::watch_signals().context("cannot watch for signals")?;
+    let listener = common::start_using(MODEL, Some(API), &args.server)?;
+    let mut interests =
+        KernelInterests::new().with_context(|| format!("cannot create the {API} instance"))?;
     let mut event_loop = EventLoop::new(
         listener,
         signals,
         args.server.session_config(MODEL),
         &mut interests,
     )?;
-    let mut events = vec![EpollEvent::empty(); EVENTS_PER_WAIT];
+    let mut ready = Vec::new();
 
     while event_loop.is_running() {
-        // ANCHOR: wait
-        // Nothing to rebuild: the kernel already knows what we watch. Wait
-        // for ready descriptors, or until the nearest timer is due.
-        let timeout = match event_loop.timeout(Instant::now()) {
-            None => EpollTimeout::NONE,
-            Some(wait) => EpollTimeout::try_from(wait).unwrap_or(EpollTimeout::MAX),
-        };
-        let count = match interests.0.wait(&mut events, timeout) {
-            Ok(count) => count,
-            Err(Errno::EINTR) => continue,
-            Err(error) => return Err(error).context("epoll_wait failed"),
-        };
-        // ANCHOR_END: wait
+        // Wait for ready descriptors, or until the nearest timer is due
+        // (`epoll.rs` or `kqueue.rs`).
+        let timeout = event_loop.timeout(Instant::now());
+        interests
+            .wait(timeout, &mut ready)
+            .with_context(|| format!("waiting in {API} failed"))?;
 
         // ANCHOR: dispatch
-        // Only the ready ones come back, each with its token: no scan.
         let now = Instant::now();
-        for ready in &events[..count] {
-            let flags = ready.events();
-            let readiness = Readiness {
-                readable: flags.contains(EpollFlags::EPOLLIN),
-                writable: flags.contains(EpollFlags::EPOLLOUT),
-                hung_up: flags.intersects(EpollFlags::EPOLLERR | EpollFlags::EPOLLHUP),
-            };
-            event_loop.dispatch(
-                Token::from_u64(ready.data()),
-                readiness,
-                now,
-                &mut interests,
-            );
+        for &(token, readiness) in &ready {
+            event_loop.dispatch(token, readiness, now, &mut interests);
         }
         event_loop.fire_due_timers(now, &mut interests);
         // ANCHOR_END: dispatch

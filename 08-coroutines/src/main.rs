@@ -27,22 +27,25 @@
 //! nc 127.0.0.1 9090                                         # in echo mode
 //! ```
 
-use std::io;
-use std::net::TcpListener;
-use std::os::fd::{AsRawFd, IntoRawFd, RawFd};
-use std::process::ExitCode;
-use std::sync::Arc;
-use std::time::Duration;
-
-use anyhow::Context;
-use clap::Parser;
-use common::shutdown::ACCEPT_BACKOFF;
-use common::{AcceptErrors, BlockingIo, GRACE_PERIOD, ServerArgs, SessionConfig, Shutdown};
-use may::coroutine::{self, JoinHandle};
+#[cfg(not(target_os = "freebsd"))]
+use {
+    anyhow::Context,
+    clap::Parser,
+    common::shutdown::ACCEPT_BACKOFF,
+    common::{AcceptErrors, BlockingIo, GRACE_PERIOD, ServerArgs, SessionConfig, Shutdown},
+    may::coroutine::{self, JoinHandle},
+    std::io,
+    std::net::TcpListener,
+    std::os::fd::{AsRawFd, IntoRawFd, RawFd},
+    std::process::ExitCode,
+    std::sync::Arc,
+    std::time::Duration,
+};
 
 const MODEL: &str = "08-coroutines";
 
 /// Stackful coroutines (may): code like thread-per-client, runs like epoll.
+#[cfg(not(target_os = "freebsd"))]
 #[derive(Debug, Parser)]
 #[command(version, about, long_about = None)]
 struct Args {
@@ -64,6 +67,7 @@ struct Args {
     stack_size: u32,
 }
 
+#[cfg(not(target_os = "freebsd"))]
 fn default_workers() -> u16 {
     std::thread::available_parallelism().map_or(1, |cores| cores.get().min(1024) as u16)
 }
@@ -71,9 +75,11 @@ fn default_workers() -> u16 {
 // ANCHOR: blocking_io
 /// The blocking driver's view of the world, implemented with may: the
 /// socket type, its read timeout and the sleep all park the *coroutine*.
+#[cfg(not(target_os = "freebsd"))]
 #[derive(Debug)]
 struct Coroutines;
 
+#[cfg(not(target_os = "freebsd"))]
 impl BlockingIo for Coroutines {
     type Stream = may::net::TcpStream;
 
@@ -107,11 +113,25 @@ impl BlockingIo for Coroutines {
 }
 // ANCHOR_END: blocking_io
 
+/// may does not build on FreeBSD (its kqueue code predates the `ext`
+/// field FreeBSD 12 added to `struct kevent`), so there the binary only
+/// says so. (Every other item here is `cfg`'d out on FreeBSD.)
+#[cfg(target_os = "freebsd")]
+fn main() -> std::process::ExitCode {
+    common::cannot_run_here(
+        MODEL,
+        "the may crate, which does not build on FreeBSD",
+        "09-async",
+    )
+}
+
+#[cfg(not(target_os = "freebsd"))]
 fn main() -> ExitCode {
     let args = Args::parse();
     common::exit_status(MODEL, run(&args))
 }
 
+#[cfg(not(target_os = "freebsd"))]
 fn run(args: &Args) -> anyhow::Result<()> {
     // may reads its configuration when it starts its scheduler, i.e. at the
     // first socket or coroutine below; may counts stacks in machine words.
@@ -160,6 +180,7 @@ fn run(args: &Args) -> anyhow::Result<()> {
 /// Accepts until shutdown, one coroutine per connection: 02-thread-per-
 /// client's loop with "thread" read as "coroutine". While the listen queue
 /// is empty, may's `accept` parks this coroutine, not its worker thread.
+#[cfg(not(target_os = "freebsd"))]
 fn accept_loop(listener: &may::net::TcpListener, config: SessionConfig, shutdown: &Shutdown) {
     let mut errors = AcceptErrors::default();
     let mut connection_number: u64 = 0;
@@ -196,6 +217,7 @@ fn accept_loop(listener: &may::net::TcpListener, config: SessionConfig, shutdown
 // ANCHOR: spawn
 /// Starts a named coroutine. This is what `go!` does, with its hidden
 /// `unsafe` in plain sight.
+#[cfg(not(target_os = "freebsd"))]
 #[allow(unsafe_code)]
 fn spawn_coroutine<F>(name: String, body: F) -> io::Result<JoinHandle<()>>
 where
@@ -220,6 +242,7 @@ where
 
 /// Hands the socket2-made listener to may, which registers it with its
 /// epoll loop (and so starts may's scheduler and workers).
+#[cfg(not(target_os = "freebsd"))]
 #[allow(unsafe_code)]
 fn into_may_listener(listener: TcpListener) -> may::net::TcpListener {
     use std::os::fd::FromRawFd;
@@ -232,6 +255,7 @@ fn into_may_listener(listener: TcpListener) -> may::net::TcpListener {
 
 /// `shutdown(2)` on the listening socket: the kernel stops listening and
 /// wakes whoever waits on it. Errors can only mean it already stopped.
+#[cfg(not(target_os = "freebsd"))]
 fn stop_listening(listener_fd: RawFd) {
     let _ = nix::sys::socket::shutdown(listener_fd, nix::sys::socket::Shutdown::Both);
 }

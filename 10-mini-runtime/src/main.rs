@@ -12,6 +12,8 @@
 //! and none of what tokio adds (work stealing over cores, a timer wheel,
 //! cooperative budgets, a blocking pool). A task that blocks stalls all.
 //!
+//! Linux only: on macOS and the BSDs the binary says so and exits 1.
+//!
 //! Run and poke it:
 //!
 //! ```text
@@ -21,22 +23,26 @@
 //! nc 127.0.0.1 9090                                         # in echo mode
 //! ```
 
+#[cfg(target_os = "linux")]
 mod runtime;
 
-use std::io;
-use std::net::{TcpListener, TcpStream};
-use std::os::fd::BorrowedFd;
-use std::process::ExitCode;
-use std::time::Duration;
-
-use clap::Parser;
-use common::async_driver::{AsyncIo, serve_connection};
-use common::{AcceptErrors, GRACE_PERIOD, SessionConfig, Shutdown};
-use runtime::{Async, TaskGroup, race, sleep, timeout};
+#[cfg(target_os = "linux")]
+use {
+    clap::Parser,
+    common::async_driver::{AsyncIo, serve_connection},
+    common::{AcceptErrors, GRACE_PERIOD, SessionConfig, Shutdown},
+    runtime::{Async, TaskGroup, race, sleep, timeout},
+    std::io,
+    std::net::{TcpListener, TcpStream},
+    std::os::fd::BorrowedFd,
+    std::process::ExitCode,
+    std::time::Duration,
+};
 
 const MODEL: &str = "10-mini-runtime";
 
 /// The async driver on a single-threaded runtime written by hand.
+#[cfg(target_os = "linux")]
 #[derive(Debug, Parser)]
 #[command(version, about, long_about = None)]
 struct Args {
@@ -44,11 +50,20 @@ struct Args {
     server: common::ServerArgs,
 }
 
+/// Elsewhere the binary exists, so the workspace builds, and says what
+/// to run instead. (Every item above and below is Linux-only: `cfg`.)
+#[cfg(not(target_os = "linux"))]
+fn main() -> std::process::ExitCode {
+    common::cannot_run_here(MODEL, "Linux's epoll (its reactor)", "09-async")
+}
+
+#[cfg(target_os = "linux")]
 fn main() -> ExitCode {
     let args = Args::parse();
     common::exit_status(MODEL, run(&args))
 }
 
+#[cfg(target_os = "linux")]
 fn run(args: &Args) -> anyhow::Result<()> {
     // Signals are blocked and a watcher thread waits for them; it must
     // exist before the start-up line (tests signal as soon as they see it).
@@ -60,8 +75,10 @@ fn run(args: &Args) -> anyhow::Result<()> {
 
 // ANCHOR: mini_io
 /// The runtime's sockets and timers behind the async driver's trait.
+#[cfg(target_os = "linux")]
 struct MiniRuntime;
 
+#[cfg(target_os = "linux")]
 impl AsyncIo for MiniRuntime {
     type Stream = Async<TcpStream>;
 
@@ -93,6 +110,7 @@ impl AsyncIo for MiniRuntime {
 // ANCHOR_END: mini_io
 
 /// The main task: accept, spawn a task per connection, shut down.
+#[cfg(target_os = "linux")]
 async fn serve(
     listener: TcpListener,
     shutdown: Shutdown,
@@ -148,6 +166,7 @@ async fn serve(
 
 /// Waits until shutdown is requested. The pipe is never drained, so once
 /// it is readable it stays so; the flag says whether it is.
+#[cfg(target_os = "linux")]
 async fn requested(stop: &Async<BorrowedFd<'_>>, shutdown: &Shutdown) {
     let check = |_: &BorrowedFd<'_>| match shutdown.is_requested() {
         true => Ok(()),

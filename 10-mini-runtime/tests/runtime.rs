@@ -2,6 +2,7 @@
 //! once by one thread on a hand-written reactor, surviving an exhausted
 //! descriptor table without spinning, and a shutdown that reaches tasks
 //! waiting in `read`.
+#![cfg(target_os = "linux")] // 10 needs epoll: see tests/elsewhere.rs
 
 const BINARY: &str = env!("CARGO_BIN_EXE_10-mini-runtime");
 

@@ -122,6 +122,15 @@ impl Connection {
         if !self.cancelled && self.session.next_deadline().is_some_and(|due| due <= now) {
             self.session.handle_timers(now); // due already: no timer needed
         }
+        // The last response is out and the client may still be sending:
+        // FIN now (a plain, non-blocking syscall; no need for the ring),
+        // then keep receiving until its EOF (lingering close).
+        if self.session.take_half_close()
+            && let Err(error) = self.socket.shutdown(std::net::Shutdown::Write)
+            && error.kind() != io::ErrorKind::NotConnected
+        {
+            self.fail(&error);
+        }
         if self.cancelled || self.failed || self.session.is_finished() {
             return self.cancel(slot, ring);
         }

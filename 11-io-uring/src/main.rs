@@ -21,6 +21,8 @@
 //! as a signalfd read submitted to the ring. No thread ever sleeps
 //! elsewhere.
 //!
+//! Linux only: on macOS and the BSDs the binary says so and exits 1.
+//!
 //! Run and poke it:
 //!
 //! ```text
@@ -29,35 +31,42 @@
 //! strace -f -e trace=io_uring_enter -p PID       # one syscall per round
 //! ```
 
+#[cfg(target_os = "linux")]
 mod connection;
+#[cfg(target_os = "linux")]
 mod ring;
 
-use std::net::{TcpListener, TcpStream};
-use std::os::fd::{AsRawFd, FromRawFd};
-use std::process::ExitCode;
-use std::time::Instant;
-
-use anyhow::Context;
-use clap::Parser;
-use common::shutdown::{ACCEPT_BACKOFF, AcceptErrors, GRACE_PERIOD};
-use common::{Session, SessionConfig};
-use io_uring::opcode;
-use io_uring::types::{Fd, Timespec};
-use nix::sys::signal::Signal;
-use nix::sys::signalfd::{SfdFlags, SignalFd, siginfo};
-
-use connection::{Connection, Table};
-use ring::{Completion, Op, Ring};
+#[cfg(target_os = "linux")]
+use {
+    anyhow::Context,
+    clap::Parser,
+    common::shutdown::{ACCEPT_BACKOFF, AcceptErrors, GRACE_PERIOD},
+    common::{Session, SessionConfig},
+    connection::{Connection, Table},
+    io_uring::opcode,
+    io_uring::types::{Fd, Timespec},
+    nix::sys::signal::Signal,
+    nix::sys::signalfd::{SfdFlags, SignalFd, siginfo},
+    ring::{Completion, Op, Ring},
+    std::net::{TcpListener, TcpStream},
+    std::os::fd::{AsRawFd, FromRawFd},
+    std::process::ExitCode,
+    std::time::Instant,
+};
 
 const MODEL: &str = "11-io-uring";
 
 /// What one read of a signalfd returns: a `signalfd_siginfo`.
+#[cfg(target_os = "linux")]
 const SIGINFO_SIZE: usize = std::mem::size_of::<siginfo>();
 
 /// Timespecs the kernel reads at submission: statics never move.
+#[cfg(target_os = "linux")]
 static BACKOFF: Timespec = timespec(ACCEPT_BACKOFF);
+#[cfg(target_os = "linux")]
 static GRACE: Timespec = timespec(GRACE_PERIOD);
 
+#[cfg(target_os = "linux")]
 const fn timespec(duration: std::time::Duration) -> Timespec {
     Timespec::new()
         .sec(duration.as_secs())
@@ -65,6 +74,7 @@ const fn timespec(duration: std::time::Duration) -> Timespec {
 }
 
 /// One thread, completion-based I/O with io_uring.
+#[cfg(target_os = "linux")]
 #[derive(Debug, Parser)]
 #[command(version, about, long_about = None)]
 struct Args {
@@ -72,11 +82,20 @@ struct Args {
     server: common::ServerArgs,
 }
 
+/// Elsewhere the binary exists, so the workspace builds, and says what
+/// to run instead. (Every item above and below is Linux-only: `cfg`.)
+#[cfg(not(target_os = "linux"))]
+fn main() -> std::process::ExitCode {
+    common::cannot_run_here(MODEL, "Linux's io_uring", "07-epoll")
+}
+
+#[cfg(target_os = "linux")]
 fn main() -> ExitCode {
     let args = Args::parse();
     common::exit_status(MODEL, run(&args))
 }
 
+#[cfg(target_os = "linux")]
 fn run(args: &Args) -> anyhow::Result<()> {
     // Before the start-up line: a SIGTERM right after it must not kill us.
     // A blocking signalfd: the ring waits for it, we never read it directly.
@@ -124,6 +143,7 @@ fn run(args: &Args) -> anyhow::Result<()> {
     server.finish()
 }
 
+#[cfg(target_os = "linux")]
 struct Server {
     ring: Ring,
     /// `None` once shutdown began and the accept was cancelled.
@@ -143,6 +163,7 @@ struct Server {
     grace_over: bool,
 }
 
+#[cfg(target_os = "linux")]
 impl Server {
     fn is_done(&self) -> bool {
         self.grace_over

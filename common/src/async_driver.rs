@@ -6,7 +6,7 @@ use std::io;
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
-use crate::driver::READ_CHUNK;
+use crate::driver::{READ_CHUNK, half_close};
 use crate::session::{Session, SessionConfig};
 use crate::shutdown::{Connection, Shutdown};
 
@@ -100,6 +100,11 @@ async fn drive<Io: AsyncIo>(
             }
             log::debug!("send {sent} bytes");
             session.consume_output(sent, Instant::now());
+        }
+        if session.take_half_close() {
+            // The last response is out: FIN, then read until the client's
+            // EOF (lingering close, see `Session`). Never blocks.
+            half_close(stream.as_raw_fd())?;
         }
         if session.is_finished() {
             return Ok(());

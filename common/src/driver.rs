@@ -126,6 +126,11 @@ fn drive<Io: BlockingIo>(
             log::debug!("send {sent} bytes");
             session.consume_output(sent, Instant::now());
         }
+        if session.take_half_close() {
+            // The last response is out: FIN, then read until the client's
+            // EOF (lingering close, see `Session`).
+            half_close(stream.as_raw_fd())?;
+        }
         if session.is_finished() {
             return Ok(());
         }
@@ -170,3 +175,14 @@ fn drive<Io: BlockingIo>(
     }
 }
 // ANCHOR_END: drive
+
+/// `shutdown(fd, SHUT_WR)`: the peer reads our last bytes, then EOF, while
+/// we can still read what it sends (the start of a lingering close). A
+/// peer already gone (`ENOTCONN`) needs no more.
+pub(crate) fn half_close(fd: std::os::fd::RawFd) -> io::Result<()> {
+    use nix::sys::socket::{Shutdown, shutdown};
+    match shutdown(fd, Shutdown::Write) {
+        Ok(()) | Err(nix::errno::Errno::ENOTCONN) => Ok(()),
+        Err(error) => Err(error.into()),
+    }
+}

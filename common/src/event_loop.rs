@@ -8,7 +8,8 @@
 //! - a socket becoming readable or writable,
 //! - the nearest timer (a fake-DB answer, an idle timeout, the end of an
 //!   accept back-off, the end of the shutdown grace period),
-//! - SIGINT/SIGTERM, which arrive as a readable signalfd.
+//! - SIGINT/SIGTERM, which arrive as a readable descriptor (a signalfd on
+//!   Linux, a self-pipe elsewhere: see [`crate::signals`]).
 //!
 //! A model's `main.rs` owns the syscall and talks to [`EventLoop`] in four
 //! steps per round: tell the kernel what to watch (through its
@@ -21,14 +22,12 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::Signal;
-use nix::sys::signalfd::{SfdFlags, SignalFd};
-
 use crate::session::{OUTPUT_LIMIT, Session, SessionConfig};
-use crate::shutdown::{AcceptErrors, GRACE_PERIOD, shutdown_signals};
+use crate::shutdown::{AcceptErrors, GRACE_PERIOD};
+use crate::signals::{SignalWatch, shutdown_signals};
 
 /// What the loop wants to hear about one descriptor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -102,25 +101,13 @@ pub trait InterestList {
     fn remove(&mut self, fd: BorrowedFd<'_>) -> io::Result<()>;
 }
 
-/// Blocks SIGINT and SIGTERM and returns a signalfd that becomes readable
-/// when one arrives. Call it first thing, before any thread exists and
-/// before the start-up line (tests signal as soon as they read it).
-///
-/// Why signalfd and not the self-pipe trick: a self-pipe needs a signal
-/// handler (installed with `unsafe` `sigaction`, allowed to do nothing but
-/// `write(2)`) to turn the signal into a readable byte. signalfd lets the
-/// kernel do that: the blocked signal is queued and the fd is readable, no
-/// handler, no async-signal-safety rules, and the read says which signal it
-/// was. The price is that it is Linux-only and the signals must stay blocked
-/// in every thread (this server has one).
-pub fn watch_signals() -> io::Result<SignalFd> {
-    let signals = shutdown_signals();
-    signals.thread_block()?;
-    // Non-blocking: a spurious wake-up must not block the whole loop.
-    Ok(SignalFd::with_flags(
-        &signals,
-        SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC,
-    )?)
+/// Returns a descriptor that becomes readable when SIGINT or SIGTERM
+/// arrives, for the loop to watch beside its sockets: a signalfd on Linux,
+/// a self-pipe elsewhere ([`crate::signals`] says why each). Call it first
+/// thing, before any thread exists and before the start-up line (tests
+/// signal as soon as they read it).
+pub fn watch_signals() -> io::Result<SignalWatch> {
+    SignalWatch::new(&shutdown_signals())
 }
 
 // ANCHOR: timers
@@ -266,7 +253,7 @@ pub struct EventLoop {
     /// Out of descriptors: the listener is not watched until a timer fires.
     accept_paused: bool,
     accept_errors: AcceptErrors,
-    signals: SignalFd,
+    signals: SignalWatch,
     /// The connection table; a connection's index is its token.
     connections: Vec<Option<Connection>>,
     free_slots: Vec<usize>,
@@ -287,10 +274,10 @@ pub struct EventLoop {
 }
 
 impl EventLoop {
-    /// Takes over the listener and the signalfd and registers both.
+    /// Takes over the listener and the signal descriptor and registers both.
     pub fn new(
         listener: TcpListener,
-        signals: SignalFd,
+        signals: SignalWatch,
         config: SessionConfig,
         interests: &mut impl InterestList,
     ) -> io::Result<EventLoop> {
@@ -516,6 +503,13 @@ impl EventLoop {
         if connection.session.wants_write() && !connection.registered.write {
             connection.write_pending(now);
         }
+        // The last response is out and the client may still be sending:
+        // FIN now, then read and discard until its EOF (lingering close).
+        if connection.session.take_half_close()
+            && let Err(error) = crate::driver::half_close(connection.stream.as_raw_fd())
+        {
+            connection.fail(&error);
+        }
         if connection.is_finished() {
             return self.close(slot, interests);
         }
@@ -622,13 +616,13 @@ impl EventLoop {
 
     // ANCHOR: shutdown
     fn read_signal(&mut self, now: Instant, interests: &mut impl InterestList) {
-        let signal = match self.signals.read_signal() {
-            Ok(Some(info)) => {
-                Signal::try_from(info.ssi_signo as i32).map_or("a signal", Signal::as_str)
-            }
-            Ok(None) => return, // spurious wake-up
+        let signal = match self.signals.drain() {
+            Ok(signals) => match signals.first() {
+                Some(signal) => signal.as_str(),
+                None => return, // spurious wake-up
+            },
             Err(error) => {
-                log::warn!("cannot read the signalfd: {error}");
+                log::warn!("cannot read the signal descriptor: {error}");
                 return;
             }
         };

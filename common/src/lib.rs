@@ -11,6 +11,8 @@
 //! - [`async_driver`]: its twin with `.await`, run by 09 (tokio) and 10;
 //! - [`shutdown`]: SIGINT/SIGTERM, waking blocked threads, `accept` with
 //!   back-off when out of file descriptors;
+//! - [`signals`]: SIGINT/SIGTERM as a readable descriptor for the loops
+//!   (signalfd on Linux, the self-pipe trick elsewhere);
 //! - [`prefork`]: the single-threaded supervisor that 04 and 05 fork under;
 //! - [`event_loop`]: the connection table, timers and shutdown that 06 and
 //!   07 share (each brings only its readiness syscall);
@@ -29,6 +31,7 @@ pub mod quote;
 pub mod rpc;
 pub mod session;
 pub mod shutdown;
+pub mod signals;
 
 use std::fmt::Display;
 use std::io::{self, Write};
@@ -86,6 +89,17 @@ pub fn listen(addr: SocketAddr, backlog: i32) -> Result<TcpListener, ListenError
 /// signal handling *before* calling it: tests send SIGTERM as soon as they
 /// read the start-up line.
 pub fn start(model: &'static str, args: &ServerArgs) -> Result<TcpListener, ListenError> {
+    start_using(model, None, args)
+}
+
+/// [`start`] for a model whose readiness API depends on the system or a
+/// flag (06: select or poll; 07: epoll or kqueue): the start-up line names
+/// it, e.g. `... mode=http readiness=kqueue pid=1234`.
+pub fn start_using(
+    model: &'static str,
+    readiness: Option<&str>,
+    args: &ServerArgs,
+) -> Result<TcpListener, ListenError> {
     logging::init(args.log);
     match raise_open_file_limit() {
         Ok(limit) => log::debug!("open-file limit {limit}"),
@@ -96,17 +110,19 @@ pub fn start(model: &'static str, args: &ServerArgs) -> Result<TcpListener, List
         addr: args.addr,
         source,
     })?;
-    announce(addr, model, args.mode);
+    announce(addr, model, args.mode, readiness);
     Ok(listener)
 }
 
 /// Prints the one start-up line that tests and scripts wait for, e.g.
-/// `listening on 127.0.0.1:9090 model=06-select mode=http pid=1234`.
+/// `listening on 127.0.0.1:9090 model=06-select mode=http pid=1234`
+/// (with `readiness=poll` before the pid where a model names its API).
 /// It goes to stdout and is flushed at once: when stdout is a pipe, Rust
 /// would otherwise keep it in a buffer and the waiting script would hang.
-pub fn announce(addr: SocketAddr, model: &str, mode: Mode) {
+pub fn announce(addr: SocketAddr, model: &str, mode: Mode, readiness: Option<&str>) {
+    let readiness = readiness.map_or(String::new(), |api| format!(" readiness={api}"));
     let line = format!(
-        "listening on {addr} model={model} mode={} pid={}\n",
+        "listening on {addr} model={model} mode={}{readiness} pid={}\n",
         mode.name(),
         std::process::id()
     );
@@ -126,7 +142,24 @@ pub fn raise_open_file_limit() -> io::Result<u64> {
     if soft < hard {
         setrlimit(Resource::RLIMIT_NOFILE, hard, hard)?;
     }
-    Ok(hard)
+    // `rlim_t` is unsigned on Linux and macOS, signed on FreeBSD (where
+    // RLIM_INFINITY is the largest i64).
+    #[allow(clippy::useless_conversion)]
+    Ok(u64::try_from(hard).unwrap_or(u64::MAX))
+}
+
+/// The whole of a model's `main` on a system it cannot run on (10 needs
+/// epoll, 11 io_uring, 08 a crate that does not build on FreeBSD): one line
+/// on stderr naming what it needs and what to try instead, and exit
+/// status 1.
+pub fn cannot_run_here(model: &str, needs: &str, instead: &str) -> ExitCode {
+    eprintln!("{}", cannot_run_here_message(model, needs, instead));
+    ExitCode::FAILURE
+}
+
+/// `11-io-uring needs Linux's io_uring; on this system try 07-epoll`.
+pub fn cannot_run_here_message(model: &str, needs: &str, instead: &str) -> String {
+    format!("{model} needs {needs}; on this system try {instead}")
 }
 
 /// `pid=1234 thread=conn-7`: who serves, as the `X-Worker` header says.

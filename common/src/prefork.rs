@@ -8,13 +8,15 @@
 //! stdout's, a logger's) stays locked forever in the child, whose first
 //! `malloc` may then hang. So the supervisor stays single-threaded: it does
 //! not use [`Shutdown::watch_signals`] (that starts a watcher thread) but
-//! receives SIGINT, SIGTERM and SIGCHLD through a `signalfd` it polls in
-//! its one loop. Threads start only in a child, after its fork.
+//! receives SIGINT, SIGTERM and SIGCHLD through a descriptor it polls in
+//! its one loop (a signalfd on Linux, a self-pipe elsewhere: see
+//! [`crate::signals`]). Threads start only in a child, after its fork.
 //!
-//! **Signals.** The parent blocks the three signals before the start-up line
-//! (tests send SIGTERM right after reading it) and children inherit that
-//! mask, so a signal sent to a child before it is ready stays pending
-//! instead of killing it. On SIGINT/SIGTERM the parent forwards the signal
+//! **Signals.** The parent watches the three signals before the start-up
+//! line (tests send SIGTERM right after reading it) and blocks them around
+//! each fork; children inherit that mask, so a signal sent to a child
+//! before it is ready stays pending instead of killing it (or, with a
+//! self-pipe, instead of running the parent's handler in the child). On SIGINT/SIGTERM the parent forwards the signal
 //! to every child, stops replacing them, reaps them all and returns. Ctrl-C
 //! in a terminal reaches the whole process group, so a child then gets
 //! SIGINT from the terminal *and* the forwarded one; that is why a child
@@ -26,22 +28,29 @@
 //! (`child 4242 exited with signal SIGKILL; starting a replacement`) and
 //! replaced after a pause that doubles while children keep dying young, so
 //! a child that crashes at start cannot make the parent fork in a hot loop.
+//!
+//! **Orphans.** A child must not outlive its parent, even one killed by
+//! SIGKILL, which runs no cleanup. On Linux the child asks the kernel for
+//! a signal when its parent dies (`PR_SET_PDEATHSIG`). Elsewhere it reads a
+//! pipe whose only writing end the parent holds: when the parent dies, by
+//! any means, the kernel closes that end and the read returns EOF. See
+//! [`ParentDeath`].
 
 use std::collections::HashMap;
 use std::io;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-use nix::sys::signal::{Signal, kill};
-use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::signal::{SigSet, SigmaskHow, Signal, kill};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
-use nix::unistd::{ForkResult, Pid, fork, getppid};
+use nix::unistd::{ForkResult, Pid, fork};
 
-use crate::shutdown::{RepeatedSignal, Shutdown, shutdown_signals};
+use crate::shutdown::{RepeatedSignal, Shutdown};
+use crate::signals::{SignalWatch, shutdown_signals};
 
 /// The pause before replacing a child that died.
 pub const RESPAWN_DELAY: Duration = Duration::from_millis(100);
@@ -61,7 +70,10 @@ pub fn default_workers() -> usize {
 #[derive(Debug)]
 pub struct Supervisor {
     /// `None` in a child, which closes the parent's descriptor at once.
-    signals: Option<SignalFd>,
+    signals: Option<SignalWatch>,
+    /// SIGINT, SIGTERM and SIGCHLD: what `signals` watches.
+    watched: SigSet,
+    parent_death: ParentDeath,
     /// Living (or not yet reaped) children and when each started.
     children: HashMap<Pid, Instant>,
     respawn: Respawn,
@@ -70,14 +82,15 @@ pub struct Supervisor {
 }
 
 impl Supervisor {
-    /// Blocks SIGINT, SIGTERM and SIGCHLD (their default actions would kill
-    /// the parent or be lost) and opens the signalfd that delivers them.
+    /// Catches SIGINT, SIGTERM and SIGCHLD (their default actions would kill
+    /// the parent or be lost) as a descriptor the supervisor polls.
     pub fn new() -> io::Result<Supervisor> {
-        let mut signals = shutdown_signals();
-        signals.add(Signal::SIGCHLD);
-        signals.thread_block()?;
+        let mut watched = shutdown_signals();
+        watched.add(Signal::SIGCHLD);
         Ok(Supervisor {
-            signals: Some(SignalFd::with_flags(&signals, SfdFlags::SFD_NONBLOCK)?),
+            signals: Some(SignalWatch::new(&watched)?),
+            watched,
+            parent_death: ParentDeath::new()?,
             children: HashMap::new(),
             respawn: Respawn::new(Instant::now()),
             stopping: false,
@@ -140,6 +153,18 @@ impl Supervisor {
     fn spawn<F: Fn(&Shutdown) -> io::Result<()>>(&mut self, child: &F) {
         let parent = nix::unistd::getpid();
         debug_assert!(is_single_threaded(), "fork from a process with threads");
+        // Blocked across the fork, so that the child starts with them
+        // pending rather than handled by the parent's way of watching.
+        let mut old_mask = SigSet::empty();
+        if let Err(error) = nix::sys::signal::pthread_sigmask(
+            SigmaskHow::SIG_BLOCK,
+            Some(&self.watched),
+            Some(&mut old_mask),
+        ) {
+            log::error!("cannot block signals to fork: {error}");
+            self.respawn.child_died(Duration::ZERO, Instant::now());
+            return;
+        }
         // SAFETY: after fork the child has a copy of the whole memory but
         // only of the calling thread; that is unsound only if another thread
         // held a lock or was mid-update. The supervisor never starts a
@@ -148,14 +173,25 @@ impl Supervisor {
         // threads like any process.
         #[allow(unsafe_code)]
         let forked = unsafe { fork() };
+        if let Ok(ForkResult::Parent { .. }) | Err(_) = forked
+            && let Err(error) = old_mask.thread_set_mask()
+        {
+            log::error!("cannot restore the signal mask after fork: {error}");
+        }
         match forked {
             Ok(ForkResult::Parent { child }) => {
                 log::debug!("started worker process {child}");
                 self.children.insert(child, Instant::now());
             }
             Ok(ForkResult::Child) => {
-                self.signals = None;
-                std::process::exit(run_child(parent, child));
+                let code = match self.leave_to_child(parent) {
+                    Ok(parent_death) => run_child(parent_death, child),
+                    Err(error) => {
+                        log::error!("cannot set up a worker process: {error}");
+                        1
+                    }
+                };
+                std::process::exit(code);
             }
             Err(error) => {
                 log::error!("cannot fork a worker process: {error}");
@@ -164,6 +200,15 @@ impl Supervisor {
         }
     }
     // ANCHOR_END: fork
+
+    /// In a new child: drops the parent's ways of watching signals and keeps
+    /// what the child needs to notice the parent's death.
+    fn leave_to_child(&mut self, parent: Pid) -> io::Result<ChildOfParent> {
+        if let Some(signals) = self.signals.take() {
+            signals.forget_in_child(&self.watched)?;
+        }
+        Ok(self.parent_death.in_child(parent))
+    }
 
     /// Waits (at most `timeout`) and returns the signals that arrived.
     fn wait_for_signals(&self, timeout: PollTimeout) -> Vec<Signal> {
@@ -174,16 +219,15 @@ impl Supervisor {
         if let Err(error) = poll(&mut fds, timeout)
             && error != Errno::EINTR
         {
-            log::error!("poll on the signalfd failed: {error}");
+            log::error!("poll on the signal descriptor failed: {error}");
             thread::sleep(RESPAWN_DELAY);
         }
         // Several pending signals of one kind arrive as one: one SIGCHLD
         // may stand for many dead children, which `reap` handles.
-        let mut received = Vec::new();
-        while let Ok(Some(info)) = signals.read_signal() {
-            received.extend(Signal::try_from(info.ssi_signo as i32).ok());
-        }
-        received
+        signals.drain().unwrap_or_else(|error| {
+            log::error!("cannot read the signal descriptor: {error}");
+            Vec::new()
+        })
     }
 
     /// Collects every child that has exited, without blocking.
@@ -227,7 +271,7 @@ impl Supervisor {
 }
 
 /// The life of a child process, from just after fork to its exit status.
-fn run_child<F: Fn(&Shutdown) -> io::Result<()>>(parent: Pid, child: &F) -> i32 {
+fn run_child<F: Fn(&Shutdown) -> io::Result<()>>(parent: ChildOfParent, child: &F) -> i32 {
     // A panic must not unwind into the parent's frames copied by fork
     // (the supervisor loop would then run in the child): catch it here.
     let outcome = catch_unwind(AssertUnwindSafe(|| {
@@ -246,20 +290,115 @@ fn run_child<F: Fn(&Shutdown) -> io::Result<()>>(parent: Pid, child: &F) -> i32 
 
 /// The child's shutdown: its watcher thread treats every SIGINT/SIGTERM as
 /// the same request to stop (see the module docs for why not "exit at once"
-/// on the second). If the parent dies, even by SIGKILL, the kernel sends the
-/// child SIGTERM (`PR_SET_PDEATHSIG`), so no child outlives it.
-fn child_shutdown(parent: Pid) -> io::Result<Shutdown> {
-    nix::sys::prctl::set_pdeathsig(Signal::SIGTERM)?;
+/// on the second). If the parent dies, even by SIGKILL, the child is told
+/// ([`ParentDeath`]), so no child outlives it.
+fn child_shutdown(parent: ChildOfParent) -> io::Result<Shutdown> {
     // The inherited mask also blocks SIGCHLD; a child has no children, so
     // set exactly the two it waits for. Threads it starts inherit this.
     shutdown_signals().thread_set_mask()?;
     let shutdown = Shutdown::watch_signals_with(RepeatedSignal::SameRequest)?;
-    if getppid() != parent {
-        // The parent died before PR_SET_PDEATHSIG could take effect.
-        shutdown.request();
-    }
+    parent.watch(&shutdown)?;
     Ok(shutdown)
 }
+
+// ANCHOR: parent_death
+/// How a child notices that its parent died: the parent's part, made once
+/// before the first fork.
+#[derive(Debug)]
+struct ParentDeath {
+    /// The pipe a child reads until EOF; the parent keeps the writing end
+    /// and never writes. Not needed on Linux, which has PR_SET_PDEATHSIG.
+    #[cfg(not(target_os = "linux"))]
+    reader: Option<OwnedFd>,
+    #[cfg(not(target_os = "linux"))]
+    writer: Option<OwnedFd>,
+}
+
+/// The child's part, taken right after fork.
+#[derive(Debug)]
+struct ChildOfParent {
+    #[cfg(target_os = "linux")]
+    parent: Pid,
+    #[cfg(not(target_os = "linux"))]
+    reader: Option<OwnedFd>,
+}
+
+impl ParentDeath {
+    #[cfg(target_os = "linux")]
+    fn new() -> io::Result<ParentDeath> {
+        Ok(ParentDeath {})
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn new() -> io::Result<ParentDeath> {
+        let (reader, writer) = nix::unistd::pipe()?;
+        Ok(ParentDeath {
+            reader: Some(reader),
+            writer: Some(writer),
+        })
+    }
+
+    /// In the child, right after fork from `parent`.
+    #[cfg(target_os = "linux")]
+    fn in_child(&mut self, parent: Pid) -> ChildOfParent {
+        ChildOfParent { parent }
+    }
+
+    /// In the child: closes its copy of the writing end at once, or the
+    /// child itself would hold the pipe open and never see EOF.
+    #[cfg(not(target_os = "linux"))]
+    fn in_child(&mut self, _parent: Pid) -> ChildOfParent {
+        drop(self.writer.take());
+        ChildOfParent {
+            reader: self.reader.take(),
+        }
+    }
+}
+
+impl ChildOfParent {
+    /// Linux: the kernel sends this child SIGTERM when the parent dies,
+    /// which the child's signal watcher takes as a request to stop.
+    #[cfg(target_os = "linux")]
+    fn watch(self, shutdown: &Shutdown) -> io::Result<()> {
+        nix::sys::prctl::set_pdeathsig(Signal::SIGTERM)?;
+        if nix::unistd::getppid() != self.parent {
+            // The parent died before PR_SET_PDEATHSIG could take effect.
+            shutdown.request();
+        }
+        Ok(())
+    }
+
+    /// Elsewhere: a thread waits for EOF on the pipe. (A parent that died
+    /// before the fork returned closed the pipe too: the read ends at once.)
+    #[cfg(not(target_os = "linux"))]
+    fn watch(self, shutdown: &Shutdown) -> io::Result<()> {
+        let reader = self
+            .reader
+            .ok_or_else(|| io::Error::other("the parent-death pipe is gone"))?;
+        watch_parent_pipe(reader, shutdown)
+    }
+}
+
+/// Starts a thread that blocks reading `reader` and requests `shutdown`
+/// when the read ends: EOF, once every writing end is closed, which the
+/// kernel does for a dead parent too. Portable; on Linux only its test
+/// runs it.
+#[cfg_attr(target_os = "linux", allow(dead_code))]
+fn watch_parent_pipe(reader: OwnedFd, shutdown: &Shutdown) -> io::Result<()> {
+    let shutdown = shutdown.clone();
+    thread::Builder::new()
+        .name("parent-watch".into())
+        .spawn(move || {
+            let mut byte = [0; 1];
+            // Blocks until EOF (or the parent wrote, which it never does,
+            // or an error): either way the parent cannot be relied on.
+            while let Err(Errno::EINTR) = nix::unistd::read(&reader, &mut byte) {}
+            log::warn!("the supervisor died; stopping this worker process");
+            shutdown.request();
+        })?;
+    Ok(())
+}
+// ANCHOR_END: parent_death
 
 /// `exit code 1`, `signal SIGKILL`: how a child ended, for the log.
 fn describe(status: WaitStatus) -> String {
@@ -344,6 +483,24 @@ mod tests {
         );
         assert_eq!(respawn.wait(later), RESPAWN_DELAY);
         assert_eq!(respawn.wait(later + RESPAWN_DELAY), Duration::ZERO);
+    }
+
+    /// The portable parent-death watch (Linux uses PR_SET_PDEATHSIG, so
+    /// only this test runs it there): closing the last writing end, which
+    /// the kernel does for a dead parent, requests the child's shutdown.
+    #[test]
+    fn closing_the_parent_death_pipe_stops_the_child() {
+        let shutdown = Shutdown::new().expect("a shutdown");
+        let (reader, writer) = nix::unistd::pipe().expect("a pipe");
+        watch_parent_pipe(reader, &shutdown).expect("the watcher thread");
+        let mut fds = [PollFd::new(shutdown.wake_fd(), PollFlags::POLLIN)];
+        let woken = poll(&mut fds, PollTimeout::from(200u16)).expect("poll");
+        assert_eq!(woken, 0, "no request while the parent lives");
+        drop(writer);
+        let mut fds = [PollFd::new(shutdown.wake_fd(), PollFlags::POLLIN)];
+        let woken = poll(&mut fds, PollTimeout::from(5_000u16)).expect("poll");
+        assert_eq!(woken, 1, "requested once the pipe closed");
+        assert!(shutdown.is_requested());
     }
 
     #[test]

@@ -12,7 +12,10 @@
 //! 3. wake up at [`Session::next_deadline`] (the fake DB's answer, a
 //!    request's deadline, the idle timeout) and call
 //!    [`Session::handle_timers`];
-//! 4. close the socket once [`Session::is_finished`].
+//! 4. shut down the socket's writing side (`shutdown(SHUT_WR)`) when
+//!    [`Session::take_half_close`] says so, and keep reading: the session
+//!    is lingering (see [`LINGER_TIME`]);
+//! 5. close the socket once [`Session::is_finished`].
 //!
 //! Every method takes the current time as an argument, so a session is
 //! deterministic: the unit tests drive it with made-up clocks, and the
@@ -47,6 +50,32 @@ pub const MAX_HEAD_BYTES: usize = 8 * 1024;
 pub const MAX_HEADERS: usize = 64;
 /// A request body may have at most this many bytes (413).
 pub const MAX_BODY_BYTES: u64 = 1024 * 1024;
+
+// ANCHOR: linger
+/// Lingering close (RFC 9112, section 9.6): a server that closes while the
+/// client may still be sending must not just `close(2)`. Unread input in a
+/// closed socket makes the kernel answer with a reset, and a reset can
+/// destroy the response before the client read it: a client that writes
+/// its whole 3 MB upload before reading would never see the 413. So the
+/// session first asks the driver to shut down the writing side (the
+/// client sees the response, then EOF), then reads and discards input
+/// until the client's EOF, for at most this long...
+pub const LINGER_TIME: Duration = Duration::from_secs(2);
+/// ...and at most this many bytes (nginx's `lingering_close` has the same
+/// two bounds), after which it closes anyway.
+pub const LINGER_BYTES: u64 = 16 * 1024 * 1024;
+/// How much input to take per read while lingering (it is thrown away).
+const LINGER_CHUNK: usize = 64 * 1024;
+
+/// The state of a lingering close.
+#[derive(Debug, Clone, Copy)]
+struct Linger {
+    until: Instant,
+    discarded: u64,
+    /// The driver has been told to shut down the writing side.
+    half_closed: bool,
+}
+// ANCHOR_END: linger
 
 /// What a session needs to know about its server; the same for every
 /// connection, cheap to copy.
@@ -92,6 +121,18 @@ pub struct Session {
     stopping: bool,
     /// Close now, even with output left (an idle peer that stopped reading).
     abandoned: bool,
+    /// The connection is closed after an error or with input left unread:
+    /// the client may still be sending, so closing must linger.
+    unread_input: bool,
+    /// Close without lingering even so: a client too slow to send its
+    /// request in time (408) is not waited for a second time, or a
+    /// slowloris would hold its connection (and all of 01-blocking) for
+    /// the linger as well.
+    no_linger: bool,
+    /// Everything was sent and we will answer nothing more, but the peer
+    /// may still be sending: discard its input for a while (see
+    /// [`LINGER_TIME`]).
+    linger: Option<Linger>,
 }
 
 /// An HTTP status with its reason phrase.
@@ -142,6 +183,9 @@ impl Session {
             closing: false,
             stopping: false,
             abandoned: false,
+            unread_input: false,
+            no_linger: false,
+            linger: None,
         }
     }
 
@@ -150,7 +194,13 @@ impl Session {
     /// socket at the moment" (output full, waiting for the DB, or closing).
     /// This is the backpressure: drivers never read more than this.
     pub fn read_capacity(&self) -> usize {
-        if self.closing || self.peer_closed || self.abandoned {
+        if self.peer_closed || self.abandoned {
+            return 0;
+        }
+        if self.linger.is_some() {
+            return LINGER_CHUNK; // read to discard, until EOF
+        }
+        if self.closing {
             return 0;
         }
         match self.protocol() {
@@ -174,6 +224,13 @@ impl Session {
 
     /// Bytes received from the peer, at most [`Session::read_capacity`].
     pub fn receive(&mut self, bytes: &[u8], now: Instant) {
+        if let Some(linger) = &mut self.linger {
+            linger.discarded += bytes.len() as u64;
+            if linger.discarded > LINGER_BYTES {
+                self.abandoned = true; // enough: close even if more comes
+            }
+            return;
+        }
         if bytes.is_empty() || self.closing {
             return;
         }
@@ -183,6 +240,7 @@ impl Session {
             Protocol::Http => self.http_receive(bytes, now),
             Protocol::Rpc => self.rpc_receive(bytes, now),
         }
+        self.maybe_linger(now);
     }
 
     /// The peer shut down its sending side: answer what was fully received,
@@ -194,6 +252,7 @@ impl Session {
             Protocol::Http => self.advance(now),
             Protocol::Rpc => self.rpc_receive_eof(now),
         }
+        self.maybe_linger(now);
     }
 
     /// The bytes to send next. Write as many as the socket takes and report
@@ -221,6 +280,7 @@ impl Session {
             }
             Protocol::Rpc => self.rpc_advance(now),
         }
+        self.maybe_linger(now);
     }
 
     /// When the driver must call [`Session::handle_timers`] at the latest:
@@ -228,6 +288,9 @@ impl Session {
     pub fn next_deadline(&self) -> Option<Instant> {
         if self.is_finished() {
             return None;
+        }
+        if let Some(linger) = &self.linger {
+            return Some(linger.until);
         }
         let idle = self.last_activity + self.config.idle_timeout;
         match self.protocol() {
@@ -240,12 +303,19 @@ impl Session {
     /// Time passed: deliver fake-DB answers that are due and enforce the
     /// request deadline and the idle timeout. Calling it early is harmless.
     pub fn handle_timers(&mut self, now: Instant) {
+        if let Some(linger) = &self.linger {
+            if now >= linger.until {
+                self.abandoned = true; // lingered long enough
+            }
+            return;
+        }
         let dealt_with = match self.protocol() {
             Protocol::Echo => false,
             Protocol::Http => self.http_timers(now),
             Protocol::Rpc => self.rpc_timers(now),
         };
         if dealt_with {
+            self.maybe_linger(now);
             return;
         }
         if now >= self.last_activity + self.config.idle_timeout {
@@ -265,12 +335,60 @@ impl Session {
             Protocol::Http => self.advance(now),
             Protocol::Rpc => self.rpc_stop(now),
         }
+        self.maybe_linger(now);
     }
 
     /// Close the connection now: everything was sent and nothing more will
-    /// be answered (or the peer is gone for good).
+    /// be answered (or the peer is gone for good), and lingering, if any,
+    /// is over.
     pub fn is_finished(&self) -> bool {
-        self.abandoned || (self.closing && self.output.is_empty() && !self.http.is_streaming())
+        self.abandoned || (self.is_done_sending() && (self.peer_closed || self.linger.is_none()))
+    }
+
+    /// True once, when the session starts lingering: the driver then shuts
+    /// down the socket's writing side (`shutdown(SHUT_WR)`, the client sees
+    /// EOF after the last response) and keeps reading until
+    /// [`Session::is_finished`].
+    pub fn take_half_close(&mut self) -> bool {
+        match &mut self.linger {
+            Some(linger) if !linger.half_closed && !self.abandoned => {
+                linger.half_closed = true;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Whether the session lingers: everything is sent, input is discarded.
+    pub fn is_lingering(&self) -> bool {
+        self.linger.is_some() && !self.is_finished()
+    }
+
+    /// Everything that will ever be sent has been.
+    fn is_done_sending(&self) -> bool {
+        self.closing && self.output.is_empty() && !self.http.is_streaming()
+    }
+
+    /// Starts lingering when the last response is out while the peer may
+    /// still be sending: after an error (a body too large, a broken
+    /// request, a timeout) or with input left unread. A connection closed
+    /// after a complete exchange (HTTP/1.0, `Connection: close`, shutdown
+    /// between requests) closes at once: its client has nothing more to
+    /// say. Called after every step that can get there.
+    fn maybe_linger(&mut self, now: Instant) {
+        if self.linger.is_none()
+            && self.unread_input
+            && !self.no_linger
+            && self.is_done_sending()
+            && !self.peer_closed
+            && !self.abandoned
+        {
+            self.linger = Some(Linger {
+                until: now + LINGER_TIME,
+                discarded: 0,
+                half_closed: false,
+            });
+        }
     }
 }
 

@@ -23,8 +23,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-use nix::sys::signal::{SigSet, Signal};
 use nix::sys::socket::{Shutdown as HalfClose, shutdown};
+
+pub use crate::signals::shutdown_signals;
 
 /// How long in-flight requests may take to finish after SIGINT/SIGTERM.
 pub const GRACE_PERIOD: Duration = Duration::from_secs(5);
@@ -38,14 +39,6 @@ pub fn warn_grace_over(busy: usize, limit: Duration) {
 /// How long accepting pauses after running out of file descriptors. Long
 /// enough not to spin a core, short enough to recover quickly.
 pub const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
-
-/// The signals that ask a server to stop.
-pub fn shutdown_signals() -> SigSet {
-    let mut signals = SigSet::empty();
-    signals.add(Signal::SIGINT);
-    signals.add(Signal::SIGTERM);
-    signals
-}
 
 /// What a second SIGINT/SIGTERM means while the first is being honoured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

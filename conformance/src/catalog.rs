@@ -94,6 +94,8 @@ catalog! {
         "ambiguous or unknown Transfer-Encoding is 400 or 501, then close";
     http_body_too_large, "http", "contract.md#errors",
         "a Content-Length over 1 MiB is 413, then close";
+    http_lingering_close_lets_a_whole_body_arrive, "http", "contract.md#hardened-the-rules-a-public-server-needs",
+        "a client that writes a whole 3 MB body before reading still sees the 413 (lingering close)";
     http_request_timeout, "http", "contract.md#hardened-the-rules-a-public-server-needs",
         "a request not complete within the idle timeout of its first byte is 408, then close";
     http_trickled_request_is_cut, "http", "contract.md#hardened-the-rules-a-public-server-needs",

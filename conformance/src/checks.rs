@@ -472,6 +472,43 @@ pub fn http_body_too_large(target: &Target) {
     assert_error_and_close(&mut client, 413);
 }
 
+/// Lingering close (RFC 9112, section 9.6): a client that writes its
+/// whole 3 MB body before it reads (as Python's `http.client` does) still
+/// sees the 413, every time. A server that closes with the body unread
+/// makes the kernel reset the connection, and the reset usually destroys
+/// the 413 before the client reads it (or fails the client's write).
+pub fn http_lingering_close_lets_a_whole_body_arrive(target: &Target) {
+    const BODY: usize = 3_000_000;
+    const TRIES: usize = 30;
+    let server = http_server(target);
+    let body = vec![b'x'; BODY];
+    for attempt in 1..=TRIES {
+        let mut stream = TcpStream::connect(server.addr).expect("connect");
+        stream
+            .set_write_timeout(Some(Duration::from_secs(10)))
+            .expect("a write timeout");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("a read timeout");
+        let head = format!("POST / HTTP/1.1\r\nHost: test\r\nContent-Length: {BODY}\r\n\r\n");
+        let written = stream
+            .write_all(head.as_bytes())
+            .and_then(|()| stream.write_all(&body));
+        if let Err(error) = written {
+            panic!("try {attempt}: the server broke the connection during the body: {error}");
+        }
+        let mut answer = Vec::new();
+        let read = stream.read_to_end(&mut answer);
+        let text = String::from_utf8_lossy(&answer);
+        assert!(
+            text.starts_with("HTTP/1.1 413 "),
+            "try {attempt}: expected a 413 then EOF, read {read:?} and {:?}",
+            &text[..text.len().min(200)]
+        );
+        assert!(read.is_ok(), "try {attempt}: {read:?} after the 413");
+    }
+}
+
 pub fn http_request_timeout(target: &Target) {
     let server = impatient_http_server(target, "1s");
     let timeout = server.idle_timeout;

@@ -352,12 +352,7 @@ fn resident_bytes(pid: u32) -> u64 {
     let mut pids = vec![pid];
     pids.extend(children_of(pid));
     pids.iter()
-        .filter_map(|pid| fs::read_to_string(format!("/proc/{pid}/status")).ok())
-        .filter_map(|status| {
-            let line = status.lines().find(|line| line.starts_with("VmRSS:"))?;
-            let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-            Some(kib * 1024)
-        })
+        .filter_map(|&pid| crate::procinfo::resident_bytes(pid))
         .sum()
 }
 

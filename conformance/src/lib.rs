@@ -23,6 +23,7 @@ mod checks;
 mod client;
 mod files;
 pub mod prefork;
+pub mod procinfo;
 mod rpc;
 pub mod scale;
 mod server;
@@ -32,8 +33,9 @@ pub mod transcript;
 pub use checks::*;
 pub use client::{Client, Response};
 pub use files::*;
+pub use procinfo::process_exists;
 pub use rpc::*;
-pub use server::{QUIET, Server, kill_every_started_server, process_exists, run_to_exit};
+pub use server::{QUIET, Server, kill_every_started_server, run_to_exit, says_it_cannot_run_here};
 pub use target::{Settings, Skip, Target, parse_duration, skip};
 
 /// How many of 16 concurrent fake-DB requests a model serves at once (the
@@ -66,7 +68,7 @@ macro_rules! suite {
             http_1_0_keep_alive, http_split_request, http_body_is_discarded,
             http_bad_request, http_not_found_keeps_connection, http_method_not_allowed,
             http_head_too_large, http_too_many_headers, http_chunked_body, http_framing_errors,
-            http_body_too_large, http_request_timeout, http_trickled_request_is_cut,
+            http_body_too_large, http_lingering_close_lets_a_whole_body_arrive, http_request_timeout, http_trickled_request_is_cut,
             http_host_is_checked, http_head_error_has_no_body, http_blank_lines_are_ignored,
             http_stray_blank_line_is_not_a_request, idle_connection_is_closed,
             reset_client_does_not_hurt_next, sigterm_finishes_in_flight_request,

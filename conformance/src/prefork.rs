@@ -15,33 +15,12 @@ use nix::unistd::Pid;
 
 use crate::PAGE;
 use crate::client::Client;
-use crate::server::{Server, process_exists};
+pub use crate::procinfo::children_of;
+use crate::procinfo::process_exists;
+use crate::server::Server;
 
 /// How long the supervisor may take to fork, replace or reap children.
 const SETTLE: Duration = Duration::from_secs(10);
-
-/// The living (not zombie) processes whose parent is `parent`, from
-/// `/proc/*/stat`.
-pub fn children_of(parent: u32) -> BTreeSet<u32> {
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return BTreeSet::new();
-    };
-    entries
-        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|&pid| {
-            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-                return false;
-            };
-            // After the parenthesised name: state, then the parent's pid.
-            let mut fields = stat
-                .rsplit_once(')')
-                .map_or("", |(_, rest)| rest)
-                .split_whitespace();
-            let (state, ppid) = (fields.next(), fields.next());
-            ppid == Some(&parent.to_string()) && !matches!(state, Some("Z" | "X"))
-        })
-        .collect()
-}
 
 /// Waits until `parent` has exactly `count` living children and returns them.
 pub fn wait_for_children(parent: u32, count: usize) -> BTreeSet<u32> {

@@ -162,6 +162,14 @@ impl Server {
         }
     }
 
+    /// The start-up line the server printed (empty for a server the
+    /// checks did not start).
+    pub fn startup_line(&self) -> &str {
+        self.inner
+            .as_ref()
+            .map_or("", |inner| inner.startup_line.as_str())
+    }
+
     /// What the server logged on stderr so far.
     pub fn stderr(&self) -> String {
         self.inner
@@ -224,15 +232,43 @@ pub fn run_to_exit(binary: &str, args: &[&str]) -> (ExitStatus, String) {
     (status, reader.join().unwrap_or_default())
 }
 
-/// Whether a process with this pid exists and is not a zombie, read from
-/// /proc rather than guessed from timing.
-pub fn process_exists(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        // The state is the field after the parenthesised command name.
-        Ok(stat) => stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.split_whitespace().next())
-            .is_some_and(|state| state != "Z" && state != "X"),
-        Err(_) => false,
+/// On a system where a model cannot run (10 and 11 off Linux, 08 on
+/// FreeBSD), its binary is one line on stderr, `MODEL needs WHAT; on this
+/// system try OTHER`, and exit status 1.
+pub fn says_it_cannot_run_here(binary: &str, needs: &str, instead: &str) {
+    let (status, stderr) = run_to_exit(binary, &[]);
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    let model = binary.rsplit('/').next().unwrap_or(binary);
+    assert!(
+        stderr.starts_with(&format!("{model} needs {needs}")),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("on this system try {instead}")),
+        "{stderr}"
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    /// The check the non-Linux models run, run here on a stand-in that
+    /// behaves like them, so it is not code only other systems execute.
+    #[test]
+    fn a_model_that_cannot_run_here_is_recognised() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let path = dir.path().join("11-io-uring");
+        let script = "#!/bin/sh\necho \"11-io-uring needs Linux's io_uring; on this system try \
+                      07-epoll\" >&2\nexit 1\n";
+        std::fs::write(&path, script).expect("write the stand-in");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
+            .expect("make it executable");
+        let path = path.to_str().expect("a UTF-8 path");
+        says_it_cannot_run_here(path, "Linux's io_uring", "07-epoll");
+        let wrong = std::panic::catch_unwind(|| says_it_cannot_run_here(path, "epoll", "07-epoll"));
+        assert!(wrong.is_err(), "a different need is noticed");
     }
 }

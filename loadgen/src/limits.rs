@@ -38,10 +38,13 @@ pub fn raise_open_file_limit() -> (u64, u64) {
     let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
         return (0, 0);
     };
+    // `rlim_t` is signed on FreeBSD, unsigned on Linux and macOS.
+    #[allow(clippy::useless_conversion)]
+    let count = |limit| u64::try_from(limit).unwrap_or(u64::MAX);
     if soft < hard && setrlimit(Resource::RLIMIT_NOFILE, hard, hard).is_ok() {
-        return (hard, hard);
+        return (count(hard), count(hard));
     }
-    (soft, hard)
+    (count(soft), count(hard))
 }
 
 /// The range of local ports the kernel picks from for outgoing connections.
@@ -54,11 +57,24 @@ pub fn local_port_range() -> Option<[u16; 2]> {
     }
 }
 
+#[cfg(target_os = "linux")]
 pub fn kernel_version() -> String {
     match procfs::KernelVersion::current() {
         Ok(version) => format!("{}.{}.{}", version.major, version.minor, version.patch),
         Err(_) => "unknown".to_string(),
     }
+}
+
+/// Kernel version elsewhere: what `uname -r` says (e.g. Darwin's `24.1.0`).
+#[cfg(not(target_os = "linux"))]
+pub fn kernel_version() -> String {
+    std::process::Command::new("uname")
+        .arg("-r")
+        .output()
+        .ok()
+        .filter(|output| output.status.success())
+        .map(|output| String::from_utf8_lossy(&output.stdout).trim().to_owned())
+        .unwrap_or_else(|| "unknown".to_owned())
 }
 
 /// Raises the fd limit and checks that `connections` at once fit.

@@ -1,17 +1,21 @@
 //! What the server costs while it is under load: memory (RSS), threads,
 //! open file descriptors and CPU, read from `/proc` with the `procfs` crate.
+//! Linux only: elsewhere `--pid` is refused before the run, saying why.
 //!
 //! A prefork server is a tree of processes, so every sample adds up the
 //! given pid and all its descendants; counting only the parent would make
 //! 04-prefork look almost free. CPU is a percentage of one core (200 % =
 //! both cores of a 2-core machine busy), like `top` shows it.
 
-use std::collections::HashMap;
-use std::time::Instant;
-
-use anyhow::{Context, bail};
-use procfs::process::{Process, all_processes};
+use anyhow::bail;
 use serde::{Deserialize, Serialize};
+#[cfg(target_os = "linux")]
+use {
+    anyhow::Context,
+    procfs::process::{Process, all_processes},
+    std::collections::HashMap,
+    std::time::Instant,
+};
 
 /// One look at a process tree.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -63,12 +67,14 @@ impl Spent {
 }
 
 /// Turns growing CPU tick counters into "% of one core since last time".
+#[cfg(target_os = "linux")]
 #[derive(Debug)]
 struct CpuMeter {
     ticks_per_second: f64,
     previous: Option<(Instant, u64)>,
 }
 
+#[cfg(target_os = "linux")]
 impl CpuMeter {
     fn new() -> Self {
         CpuMeter {
@@ -91,6 +97,7 @@ impl CpuMeter {
 }
 
 /// Samples a process and all its descendants, e.g. a prefork server.
+#[cfg(target_os = "linux")]
 #[derive(Debug)]
 pub struct ProcessTreeSampler {
     root: i32,
@@ -99,6 +106,7 @@ pub struct ProcessTreeSampler {
     system: CpuMeter,
 }
 
+#[cfg(target_os = "linux")]
 impl ProcessTreeSampler {
     /// Fails if there is no process `root`, so a mistyped `--pid` is caught
     /// before the run.
@@ -186,14 +194,47 @@ impl ProcessTreeSampler {
     }
 }
 
+/// Without /proc there is no process tree to sample: the type cannot be
+/// made (its `new` explains), so none of its methods can ever run.
+#[cfg(not(target_os = "linux"))]
+#[derive(Debug)]
+pub struct ProcessTreeSampler {
+    never: std::convert::Infallible,
+}
+
+#[cfg(not(target_os = "linux"))]
+impl ProcessTreeSampler {
+    pub fn new(root: i32) -> anyhow::Result<Self> {
+        bail!(
+            "cannot watch process {root}: a server's memory, threads and CPU are read from \
+             Linux's /proc; on this system run without --pid"
+        )
+    }
+
+    pub fn root(&self) -> i32 {
+        match self.never {}
+    }
+
+    pub fn spent(&self) -> anyhow::Result<Spent> {
+        match self.never {}
+    }
+
+    pub fn sample(&mut self) -> anyhow::Result<TreeSample> {
+        match self.never {}
+    }
+}
+
 /// The load generator's own CPU, user + system, in % of one core. If it is
 /// near 100 % per runtime thread, the client is the bottleneck, not the
-/// server.
+/// server. (Linux only; `None` elsewhere.)
 #[derive(Debug)]
+#[cfg_attr(not(target_os = "linux"), derive(Default))]
 pub struct OwnCpu {
+    #[cfg(target_os = "linux")]
     meter: CpuMeter,
 }
 
+#[cfg(target_os = "linux")]
 impl Default for OwnCpu {
     fn default() -> Self {
         OwnCpu {
@@ -202,10 +243,18 @@ impl Default for OwnCpu {
     }
 }
 
+#[cfg(target_os = "linux")]
 impl OwnCpu {
     pub fn sample(&mut self) -> Option<f64> {
         let stat = Process::myself().and_then(|myself| myself.stat()).ok()?;
         self.meter.update(Instant::now(), stat.utime + stat.stime)
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+impl OwnCpu {
+    pub fn sample(&mut self) -> Option<f64> {
+        None
     }
 }
 
@@ -226,7 +275,8 @@ pub fn time_wait_sockets() -> Option<u64> {
     words.next()?.parse().ok()
 }
 
-#[cfg(test)]
+/// Reading /proc: Linux's tests only.
+#[cfg(all(test, target_os = "linux"))]
 mod tests {
     use super::*;
 

@@ -176,8 +176,20 @@ struct ServerAccumulators {
 impl ResourceWatch {
     /// Fails if `--pid` names no process. Takes the first CPU readings, so
     /// the first second already has CPU figures.
+    ///
+    /// Where the server cannot be sampled at all (no /proc: macOS, the
+    /// BSDs), `--pid` is a warning in the report instead, and the load runs
+    /// without the server's columns.
     pub fn new(common: &CommonConfig) -> anyhow::Result<Self> {
-        let mut tree = common.pid.map(ProcessTreeSampler::new).transpose()?;
+        let mut warnings = Vec::new();
+        let mut tree = match common.pid.map(ProcessTreeSampler::new).transpose() {
+            Ok(tree) => tree,
+            Err(error) if !cfg!(target_os = "linux") => {
+                warnings.push(format!("{error:#}"));
+                None
+            }
+            Err(error) => return Err(error),
+        };
         if let Some(tree) = &mut tree {
             tree.sample()?;
         }
@@ -192,7 +204,7 @@ impl ResourceWatch {
             server: ServerAccumulators::default(),
             loadgen_cpu: Accumulator::default(),
             time_wait: Accumulator::default(),
-            warnings: Vec::new(),
+            warnings,
         })
     }
 

@@ -70,7 +70,10 @@ fn one_model_one_cell_makes_a_results_folder() {
         (290.0..1000.0).contains(&p50),
         "p50 {p50} ms: the fake DB takes 300 ms"
     );
-    assert!(!column("rss_bytes").is_empty(), "the server was sampled");
+    // Sampling the server needs /proc.
+    if cfg!(target_os = "linux") {
+        assert!(!column("rss_bytes").is_empty(), "the server was sampled");
+    }
 
     let json: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(out.join("results.json")).expect("results.json"),

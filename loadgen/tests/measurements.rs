@@ -235,6 +235,7 @@ impl Drop for ProcessTree {
 }
 
 #[test]
+#[cfg_attr(not(target_os = "linux"), ignore = "samples the server through /proc")]
 fn pid_sums_the_children_of_a_forking_process() {
     let tree = ProcessTree::start();
     let mut sampler = ProcessTreeSampler::new(tree.pid()).expect("sh is running");
@@ -274,6 +275,10 @@ fn pid_sums_the_children_of_a_forking_process() {
 }
 
 #[test]
+#[cfg_attr(
+    not(target_os = "linux"),
+    ignore = "without /proc, --pid is a warning, not an error"
+)]
 fn a_missing_pid_is_an_error_before_the_run() {
     let addr = start_echo_server(false);
     let mut config = EchoConfig {

@@ -3,10 +3,8 @@
 //! 11's checks are skipped with the reason on stderr, never passed silently.
 
 use std::io::Write;
-use std::sync::OnceLock;
-use std::thread;
-
-use nix::errno::Errno;
+#[cfg(target_os = "linux")]
+use {nix::errno::Errno, std::sync::OnceLock, std::thread};
 
 /// The binary under test, or, where io_uring is unavailable, an early
 /// `return` from the calling test after printing why. It expands inside
@@ -28,6 +26,7 @@ pub(crate) use binary_or_skip;
 /// Asked once, from a thread of its own: tearing a ring down later sends
 /// the thread that used it a task-work notification, which interrupts a
 /// socket read with a timeout (EINTR) in whatever test that thread runs.
+#[cfg(target_os = "linux")]
 pub fn io_uring_unavailable() -> Option<String> {
     static REASON: OnceLock<Option<String>> = OnceLock::new();
     REASON
@@ -42,6 +41,12 @@ pub fn io_uring_unavailable() -> Option<String> {
             .expect("the io_uring probe does not panic")
         })
         .clone()
+}
+
+/// io_uring is Linux's: elsewhere every check is skipped, saying so.
+#[cfg(not(target_os = "linux"))]
+pub fn io_uring_unavailable() -> Option<String> {
+    Some("io_uring exists only on Linux".to_owned())
 }
 
 /// Written to stderr directly: the test harness captures `eprintln!` of

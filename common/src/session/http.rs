@@ -193,6 +193,7 @@ impl Session {
             // gets one more idle period to be read.
             let head_only = self.http.answering_head();
             self.error_response(Status::REQUEST_TIMEOUT, head_only);
+            self.no_linger = true;
             self.last_activity = now;
         }
         true
@@ -208,6 +209,8 @@ impl Session {
                 return; // the rest once the client has read some
             }
             if self.closing {
+                // Input we will never read: the client may be sending more.
+                self.unread_input |= !self.http.input.is_empty() || self.http.request.is_some();
                 self.http.input.clear();
                 self.http.request = None;
                 self.http.deadline = None;
@@ -362,6 +365,8 @@ impl Session {
     /// A protocol error: answer, then close (after a broken request we can
     /// no longer tell where the next one starts).
     fn error_response(&mut self, status: Status, head_only: bool) {
+        // The rest of a broken request may still be on its way.
+        self.unread_input = true;
         self.text_response(status, "", head_only, Persistence::Close);
     }
 

@@ -69,6 +69,9 @@ impl Session {
             self.last_activity = now;
         }
         if rpc.is_done() {
+            // Done before the client's EOF or our shutdown: a line too
+            // long, whose rest may still be on its way.
+            self.unread_input |= !self.peer_closed && !self.stopping;
             self.closing = true;
         }
     }
@@ -198,6 +201,10 @@ mod tests {
         }
         let replies = read_all(&mut session, now);
         assert_eq!(replies[0]["error"]["code"], -32600);
+        // Answered, then closed: lingering, for the rest of the line.
+        assert!(session.is_lingering());
+        assert!(session.take_half_close());
+        session.receive_eof(now);
         assert!(session.is_finished());
     }
 

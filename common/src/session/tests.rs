@@ -174,6 +174,13 @@ impl Driver {
     fn eof(&mut self) {
         self.session.receive_eof(self.now);
     }
+
+    /// The server ended the exchange, as a client sees it: the session is
+    /// finished, or it lingers (its writing side is shut down, so the
+    /// client reads EOF, and it only discards input until the client's).
+    fn hung_up(&self) -> bool {
+        self.session.is_finished() || self.session.is_lingering()
+    }
 }
 
 /// One HTTP response, as a client reads it.
@@ -310,7 +317,7 @@ fn assert_closes_with(request: &[u8], status: Status) {
     let mut driver = Driver::http();
     let output = driver.exchange(request);
     assert_error(&parse_one(&output), status, true);
-    assert!(driver.session.is_finished(), "still open after {status:?}");
+    assert!(driver.hung_up(), "still open after {status:?}");
     assert_eq!(
         driver.elapsed(),
         Duration::ZERO,
@@ -388,7 +395,7 @@ fn head_over_8_kib_is_431() {
     let mut driver = Driver::http();
     let output = driver.send(request.as_bytes(), 100);
     assert_error(&parse_one(&output), Status::HEADERS_TOO_LARGE, true);
-    assert!(driver.session.is_finished());
+    assert!(driver.hung_up());
 }
 
 #[test]
@@ -458,7 +465,7 @@ fn request_not_complete_within_the_idle_timeout_is_408() {
     assert!(!driver.session.is_finished());
     let output = driver.sleep(ms(1));
     assert_error(&parse_one(&output), Status::REQUEST_TIMEOUT, true);
-    assert!(driver.session.is_finished());
+    assert!(driver.hung_up());
 }
 
 #[test]
@@ -471,7 +478,7 @@ fn body_not_complete_within_the_idle_timeout_is_408() {
     );
     let output = driver.sleep(IDLE_TIMEOUT);
     assert_error(&parse_one(&output), Status::REQUEST_TIMEOUT, true);
-    assert!(driver.session.is_finished());
+    assert!(driver.hung_up());
 }
 
 #[test]
@@ -486,7 +493,7 @@ fn a_408_that_is_never_read_is_dropped_after_another_idle_period() {
     assert!(!driver.session.is_finished());
     driver.now += IDLE_TIMEOUT;
     driver.session.handle_timers(driver.now);
-    assert!(driver.session.is_finished());
+    assert!(driver.hung_up());
     assert!(!driver.session.wants_write());
     assert_eq!(driver.session.next_deadline(), None);
 }
@@ -592,7 +599,7 @@ fn http_1_0_closes_by_default() {
     let response = parse_one(&output);
     assert_page(&response, false);
     assert_eq!(response.header("Connection"), Some("close"));
-    assert!(driver.session.is_finished());
+    assert!(driver.hung_up());
 }
 
 #[test]
@@ -626,7 +633,7 @@ fn http_1_1_stays_open_unless_connection_close() {
     let response = parse_one(&output);
     assert_page(&response, false);
     assert_eq!(response.header("Connection"), Some("close"));
-    assert!(driver.session.is_finished());
+    assert!(driver.hung_up());
 }
 
 #[test]
@@ -637,7 +644,7 @@ fn connection_close_wins_and_what_follows_it_is_ignored() {
     requests.extend_from_slice(GET);
     let response = parse_one(&driver.exchange(&requests));
     assert_eq!(response.header("Connection"), Some("close"));
-    assert!(driver.session.is_finished());
+    assert!(driver.hung_up());
 }
 
 // Pipelining, splitting, bodies.
@@ -762,7 +769,7 @@ fn idle_between_requests_closes_silently() {
     assert!(driver.sleep(IDLE_TIMEOUT - ms(1)).is_empty());
     assert!(!driver.session.is_finished());
     assert!(driver.sleep(ms(1)).is_empty());
-    assert!(driver.session.is_finished());
+    assert!(driver.hung_up());
     assert_eq!(driver.session.next_deadline(), None);
 }
 
@@ -775,7 +782,7 @@ fn a_connection_that_never_sends_closes_silently() {
             Some(driver.t0 + IDLE_TIMEOUT)
         );
         assert!(driver.sleep(IDLE_TIMEOUT).is_empty());
-        assert!(driver.session.is_finished());
+        assert!(driver.hung_up());
     }
 }
 
@@ -784,14 +791,14 @@ fn shutdown_while_idle_finishes_at_once() {
     for mode in [Mode::Http, Mode::Echo] {
         let mut driver = Driver::new(config(mode));
         driver.session.begin_shutdown(driver.now);
-        assert!(driver.session.is_finished());
+        assert!(driver.hung_up());
         assert!(driver.session.pending_output().is_empty());
     }
     // Also between two requests of a persistent connection.
     let mut driver = Driver::http();
     assert_page(&parse_one(&driver.exchange(GET)), false);
     driver.session.begin_shutdown(driver.now);
-    assert!(driver.session.is_finished());
+    assert!(driver.hung_up());
 }
 
 #[test]
@@ -809,7 +816,7 @@ fn shutdown_during_a_db_query_still_answers_with_connection_close() {
     let response = parse_one(&output);
     assert_page(&response, false);
     assert_eq!(response.header("Connection"), Some("close"));
-    assert!(driver.session.is_finished());
+    assert!(driver.hung_up());
 }
 
 #[test]
@@ -822,7 +829,7 @@ fn shutdown_sends_what_is_pending_first() {
     assert!(!driver.session.is_finished());
     // Queued as keep-alive, it now says the connection closes after it.
     assert_error(&parse_one(&driver.take_output()), Status::NOT_FOUND, true);
-    assert!(driver.session.is_finished());
+    assert!(driver.hung_up());
 }
 
 #[test]
@@ -841,7 +848,7 @@ fn eof_after_a_complete_request_still_gets_the_answer() {
     assert_eq!(get.header("Connection"), None, "more was asked after it");
     assert_eq!(head.header("Connection"), Some("close"), "the last one");
     assert!(rest.is_empty());
-    assert!(driver.session.is_finished());
+    assert!(driver.hung_up());
 }
 
 #[test]
@@ -858,7 +865,7 @@ fn eof_in_the_middle_of_a_request_closes_without_answer() {
         all.extend(driver.settle());
         // Not even the POST's 405: it is answered once its body is complete.
         assert_eq!(all, b"", "{:?}", String::from_utf8_lossy(partial));
-        assert!(driver.session.is_finished());
+        assert!(driver.hung_up());
     }
 }
 
@@ -870,7 +877,7 @@ fn eof_in_the_middle_of_a_request_closes_without_answer() {
 fn trickle(driver: &mut Driver, bytes: &[u8]) -> Vec<u8> {
     let mut output = Vec::new();
     for byte in bytes {
-        if driver.session.is_finished() || !driver.session.wants_read() {
+        if driver.hung_up() || !driver.session.wants_read() {
             break;
         }
         driver.session.receive(&[*byte], driver.now);
@@ -905,7 +912,7 @@ fn a_trickled_request_gets_408_at_exactly_the_deadline_of_its_first_byte() {
         Status::REQUEST_TIMEOUT,
         true,
     );
-    assert!(driver.session.is_finished());
+    assert!(driver.hung_up());
 }
 
 #[test]
@@ -982,7 +989,7 @@ fn error_answers_to_head_have_no_body() {
         );
         assert_eq!(response.header("Connection"), Some("close"));
         assert!(rest.is_empty(), "a body after {status} to HEAD");
-        assert!(driver.session.is_finished());
+        assert!(driver.hung_up());
     }
 }
 
@@ -1111,7 +1118,7 @@ fn ambiguous_or_unknown_framing_is_refused() {
         let mut driver = Driver::http();
         let output = driver.exchange(request.as_bytes());
         assert_error(&parse_one(&output), status, true);
-        assert!(driver.session.is_finished(), "{request:?}");
+        assert!(driver.hung_up(), "{request:?}");
     }
     // A list of one repeated value is one value (RFC 9110 §8.6).
     let output =
@@ -1135,7 +1142,7 @@ fn blank_lines_before_a_request_are_ignored() {
     request.extend_from_slice(b"\r\n");
     assert_page(&parse_one(&driver.exchange(&request)), false);
     assert_eq!(driver.sleep(IDLE_TIMEOUT * 2), b"");
-    assert!(driver.session.is_finished());
+    assert!(driver.hung_up());
 }
 
 #[test]
@@ -1166,7 +1173,7 @@ fn a_queued_response_says_close_when_eof_or_shutdown_follows() {
     driver.eof();
     let response = parse_one(&driver.take_output());
     assert_eq!(response.header("Connection"), Some("close"));
-    assert!(driver.session.is_finished());
+    assert!(driver.hung_up());
     // HTTP/1.0 keep-alive: the `keep-alive` line becomes `close`.
     let mut driver = Driver::http();
     driver.session.receive(
@@ -1188,7 +1195,7 @@ fn a_queued_response_says_close_when_eof_or_shutdown_follows() {
     driver.eof();
     sent.extend(driver.take_output());
     assert_eq!(parse_one(&sent).header("Connection"), None);
-    assert!(driver.session.is_finished());
+    assert!(driver.hung_up());
     // Part of the head went out, but not the place of the Connection
     // line: it is still added, where it belongs.
     let mut driver = Driver::http();
@@ -1246,7 +1253,7 @@ fn a_request_deadline_with_the_output_full_drops_a_client_that_does_not_read() {
     let pending = driver.session.pending_output().len();
     driver.now += IDLE_TIMEOUT;
     driver.session.handle_timers(driver.now);
-    assert!(driver.session.is_finished(), "dropped, not kept");
+    assert!(driver.hung_up(), "dropped, not kept");
     assert!(
         !driver.session.wants_write(),
         "and no 408 queued for nobody"
@@ -1368,7 +1375,7 @@ fn shutdown_while_a_body_arrives_closes_without_answer() {
     );
     driver.session.begin_shutdown(driver.now);
     assert_eq!(driver.take_output(), b"");
-    assert!(driver.session.is_finished());
+    assert!(driver.hung_up());
 }
 
 #[test]
@@ -1391,7 +1398,7 @@ fn nothing_more_is_read_once_the_peer_closed_or_the_session_closes() {
     driver.session.receive(b"abc", driver.now);
     driver.now += IDLE_TIMEOUT;
     driver.session.handle_timers(driver.now);
-    assert!(driver.session.is_finished());
+    assert!(driver.hung_up());
     assert!(!driver.session.wants_write());
     assert_eq!(driver.session.read_capacity(), 0);
 }
@@ -1403,7 +1410,7 @@ fn input_after_closing_and_empty_reads_change_nothing() {
     driver.session.begin_shutdown(driver.now);
     driver.session.receive(b"late", driver.now);
     assert_eq!(driver.session.pending_output(), b"");
-    assert!(driver.session.is_finished());
+    assert!(driver.hung_up());
     // An empty read is not activity: the idle deadline stays.
     let mut driver = Driver::echo();
     let deadline = driver.session.next_deadline();
@@ -1447,7 +1454,7 @@ fn echo_half_close_flushes_then_finishes() {
     driver.session.consume_output(5, driver.now);
     assert!(!driver.session.is_finished());
     assert_eq!(driver.take_output(), b"words");
-    assert!(driver.session.is_finished());
+    assert!(driver.hung_up());
 }
 
 #[test]
@@ -1458,7 +1465,7 @@ fn echo_shutdown_flushes_then_finishes() {
     assert!(!driver.session.wants_read());
     assert!(!driver.session.is_finished());
     assert_eq!(driver.take_output(), b"pending");
-    assert!(driver.session.is_finished());
+    assert!(driver.hung_up());
 }
 
 #[test]
@@ -1496,7 +1503,7 @@ fn echo_idle_timeout_counts_reading_as_activity() {
     // Then it stops reading: dropped after one idle period.
     driver.now += IDLE_TIMEOUT;
     driver.session.handle_timers(driver.now);
-    assert!(driver.session.is_finished());
+    assert!(driver.hung_up());
     assert!(!driver.session.wants_write());
 }
 
@@ -1671,3 +1678,111 @@ proptest! {
 
 /// Files and axum modes through the engine.
 mod apps;
+
+// Lingering close (RFC 9112, section 9.6).
+
+/// A POST of `body_length` bytes, head only.
+fn post_head(body_length: u64) -> Vec<u8> {
+    format!("POST / HTTP/1.1\r\nHost: t\r\nContent-Length: {body_length}\r\n\r\n").into_bytes()
+}
+
+#[test]
+fn a_413_lingers_discards_the_rest_of_the_body_and_closes_at_the_clients_eof() {
+    let mut driver = Driver::http();
+    let output = driver.exchange(&post_head(3_000_000));
+    assert_error(&parse_one(&output), Status::CONTENT_TOO_LARGE, true);
+    assert!(driver.session.is_lingering(), "not closed: lingering");
+    assert!(driver.session.take_half_close(), "shut down writing now");
+    assert!(!driver.session.take_half_close(), "and only once");
+    // The whole 3 MB body comes in and is thrown away, answering nothing.
+    let echoed = driver.send(&vec![b'x'; 3_000_000], 65_536);
+    assert!(echoed.is_empty(), "{} bytes of output", echoed.len());
+    assert!(
+        !driver.session.is_finished(),
+        "waiting for the client's EOF"
+    );
+    driver.eof();
+    assert!(driver.session.is_finished());
+    assert_eq!(driver.elapsed(), Duration::ZERO, "no wait at all");
+}
+
+#[test]
+fn lingering_ends_after_two_seconds_of_the_fake_clock() {
+    let mut driver = Driver::http();
+    driver.exchange(b"GARBAGE\r\n\r\n");
+    assert!(driver.session.take_half_close());
+    let until = driver.now + ms(2000);
+    assert_eq!(driver.session.next_deadline(), Some(until));
+    driver.now = until - ms(1);
+    driver.session.handle_timers(driver.now);
+    assert!(!driver.session.is_finished(), "not a millisecond early");
+    driver
+        .session
+        .receive(b"more of the broken request", driver.now);
+    assert_eq!(
+        driver.session.next_deadline(),
+        Some(until),
+        "input does not extend it"
+    );
+    driver.now = until;
+    driver.session.handle_timers(driver.now);
+    assert!(driver.session.is_finished());
+    assert_eq!(driver.session.next_deadline(), None);
+}
+
+#[test]
+fn lingering_ends_after_16_mib_of_input() {
+    let mut driver = Driver::http();
+    driver.exchange(&post_head(LIMIT_BODY_BYTES + 1));
+    assert!(driver.session.is_lingering());
+    let chunk = vec![b'x'; 65_536];
+    for _ in 0..256 {
+        driver.session.receive(&chunk, driver.now);
+    }
+    assert!(!driver.session.is_finished(), "16 MiB exactly are allowed");
+    driver.session.receive(b"x", driver.now);
+    assert!(driver.session.is_finished(), "one byte more is not");
+}
+
+#[test]
+fn a_clean_close_does_not_linger() {
+    // The client said it is done: nothing more can be on its way.
+    for request in [
+        &b"GET / HTTP/1.0\r\n\r\n"[..],
+        b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+    ] {
+        let mut driver = Driver::http();
+        driver.exchange(request);
+        assert!(driver.session.is_finished(), "{request:?}");
+        assert!(!driver.session.take_half_close());
+    }
+    // Nor does a shutdown between requests.
+    let mut driver = Driver::http();
+    driver.exchange(GET);
+    driver.session.begin_shutdown(driver.now);
+    assert!(driver.session.is_finished());
+}
+
+#[test]
+fn a_408_does_not_linger() {
+    let mut driver = Driver::http();
+    driver
+        .session
+        .receive(b"GET / HTTP/1.1\r\nHost: slo", driver.now);
+    let output = driver.sleep(IDLE_TIMEOUT);
+    assert_error(&parse_one(&output), Status::REQUEST_TIMEOUT, true);
+    assert!(
+        driver.session.is_finished(),
+        "the trickler gets no more time"
+    );
+    assert!(!driver.session.take_half_close());
+}
+
+#[test]
+fn a_request_cut_short_by_connection_close_lingers_for_what_follows() {
+    let mut driver = Driver::http();
+    let mut input = b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n".to_vec();
+    input.extend_from_slice(GET); // pipelined after the close: never read
+    driver.exchange(&input);
+    assert!(driver.session.is_lingering());
+}

@@ -366,6 +366,13 @@ fn run_cell(
 /// Sockets in TIME_WAIT to or from `port`, from /proc/net/tcp: the ones
 /// this cell's connections left behind, whichever side closed first. The
 /// machine-wide count in the report also sees other programs' sockets.
+/// `None` where there is no /proc.
+#[cfg(not(target_os = "linux"))]
+fn time_wait_on_port(_port: u16) -> Option<u64> {
+    None
+}
+
+#[cfg(target_os = "linux")]
 fn time_wait_on_port(port: u16) -> Option<u64> {
     let sockets = procfs::net::tcp().ok()?;
     let count = sockets

@@ -35,14 +35,22 @@ pub struct Machine {
 
 impl Machine {
     pub fn current() -> Self {
-        use procfs::Current;
-        let cpu_model = procfs::CpuInfo::current()
-            .ok()
-            .and_then(|info| info.model_name(0).map(ToString::to_string))
-            .unwrap_or_else(|| "unknown CPU".to_string());
-        let memory_bytes = procfs::Meminfo::current()
-            .ok()
-            .map(|meminfo| meminfo.mem_total);
+        // The CPU model and memory come from /proc; elsewhere they are
+        // left unknown rather than guessed.
+        #[cfg(target_os = "linux")]
+        let (cpu_model, memory_bytes) = {
+            use procfs::Current;
+            let cpu_model = procfs::CpuInfo::current()
+                .ok()
+                .and_then(|info| info.model_name(0).map(ToString::to_string));
+            let memory_bytes = procfs::Meminfo::current()
+                .ok()
+                .map(|meminfo| meminfo.mem_total);
+            (cpu_model, memory_bytes)
+        };
+        #[cfg(not(target_os = "linux"))]
+        let (cpu_model, memory_bytes) = (None::<String>, None);
+        let cpu_model = cpu_model.unwrap_or_else(|| "unknown CPU".to_string());
         let kernel = crate::limits::kernel_version();
         Machine {
             cores: std::thread::available_parallelism().map_or(1, |cores| cores.get()),
