@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The comparison a teacher runs: builds the workspace in release, then
-# `loadgen compare` starts each model itself, puts it under the same
+# `bench compare` starts each model itself, puts it under the same
 # scenarios, stops it, and writes results.json, results.csv, results.md and
 # the SVG plots into docs/src/results/ (the book includes them).
 #
@@ -13,9 +13,9 @@
 #                                      book's results, keep the rest
 #   scripts/compare.sh --scenario lab --models 01,03,07 --out /tmp/lab
 #
-# Every other flag goes to `loadgen compare` (see its --help). A quick
+# Every other flag goes to `bench compare` (see its --help). A quick
 # run's results.md says in its first lines that it was a quick run.
-# loadgen stops every server it started, also on Ctrl-C (SIGKILL to the
+# bench stops every server it started, also on Ctrl-C (SIGKILL to the
 # server's process group after a deadline).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -54,7 +54,7 @@ fi
 started=$(date +%s)
 PROFILE=release build_models
 built=$(date +%s)
-target/release/loadgen compare --bin-dir target/release "${out[@]}" "$@"
+target/release/bench compare --bin-dir target/release "${out[@]}" "$@"
 finished=$(date +%s)
 echo "compare.sh: build $(( built - started )) s, comparison $(( finished - built )) s," \
   "total $(( finished - started )) s" >&2

@@ -104,7 +104,7 @@ median() {
     if (n % 2) print v[(n + 1) / 2]; else if (n) printf "%.15g\n", (v[n / 2] + v[n / 2 + 1]) / 2 }'
 }
 
-# The flags `loadgen compare` passes a model (its pool sizes), one per line:
+# The flags `bench compare` passes a model (its pool sizes), one per line:
 #   mapfile -t flags < <(model_flags 05-prefork-threads)
 model_flags() {
   local cores; cores=$(nproc)

@@ -7,7 +7,7 @@
 #   scripts/locust-lab.sh 07-epoll keep-alive 80s
 #
 # 100 users, spawn rate 10, think 5..15 s (scripts/locustfile.py), the model
-# started with the fake DB at 300 ms and its pool flags as `loadgen compare`
+# started with the fake DB at 300 ms and its pool flags as `bench compare`
 # passes them. Stats are reset when all users are running (Locust's
 # --reset-stats), as loadgen's lab cell leaves out its warm-up. CSV files go
 # to locust-results/MODEL-VARIANT_stats.csv and _stats_history.csv, the

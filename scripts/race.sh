@@ -10,7 +10,7 @@
 #
 # Models by name or number; a server of your own with --cmd (`{port}`
 # becomes a free port) or --addr (already running); flags after -- go to
-# `loadgen race` (see its --help). Builds only the named models and loadgen
+# `bench race` (see its --help). Builds only the named models and bench
 # (release).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -26,22 +26,22 @@ while [ $# -gt 0 ] && [ "$1" != -- ]; do
 done
 [ "${1:-}" = -- ] && shift
 if [ ${#models[@]} -eq 0 ] && [ ${#outsiders[@]} -eq 0 ]; then
-  echo "usage: $0 MODEL... [--cmd 'COMMAND {port}'] [--addr HOST:PORT] [-- loadgen race flags]" >&2
+  echo "usage: $0 MODEL... [--cmd 'COMMAND {port}'] [--addr HOST:PORT] [-- bench race flags]" >&2
   exit 2
 fi
 cd "$ROOT"
 bins=()
 for model in "${models[@]}"; do
-  # 07 -> 07-epoll, as loadgen resolves it.
+  # 07 -> 07-epoll, as bench resolves it.
   name=$(ls -d "$model"*/ 2>/dev/null | head -n1)
   name=${name%/}
   [ -n "$name" ] || { echo "error: no model '$model'" >&2; exit 2; }
   bins+=(--bin "$name")
 done
-echo "building ${models[*]} and loadgen (release)..." >&2
-cargo build --release --quiet "${bins[@]}" --bin loadgen
+echo "building ${models[*]} and bench (release)..." >&2
+cargo build --release --quiet "${bins[@]}" --bin bench
 if [ ${#models[@]} -gt 0 ]; then
   list=$(IFS=,; echo "${models[*]}")
   outsiders=(--models "$list" "${outsiders[@]}")
 fi
-target/release/loadgen race --bin-dir target/release "${outsiders[@]}" "$@"
+target/release/bench race --bin-dir target/release "${outsiders[@]}" "$@"

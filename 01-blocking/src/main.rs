@@ -6,7 +6,7 @@
 //! queue. The fake database (`--mode http`) makes it plain: each request
 //! holds the only thread for 300 ms, so the server answers at most ~3.3
 //! requests per second however many clients come. It is the baseline the
-//! other eight models improve on, and it mirrors the lecture's
+//! other ten models improve on, and it mirrors the lecture's
 //! `tcp_singlethread.py`.
 //!
 //! Run and poke it:
@@ -21,7 +21,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use common::{GRACE_PERIOD, ServerArgs, Shutdown, Threads};
+use common::{GRACE_PERIOD, ServerArgs, Shutdown, Threads, accept};
 
 const MODEL: &str = "01-blocking";
 
@@ -50,7 +50,7 @@ fn run(args: &Args) -> anyhow::Result<()> {
     // The whole model: take one connection, serve it to the end, repeat.
     // While `serve_connection` runs, new clients queue up in the kernel
     // (up to --backlog of them) and nobody answers them.
-    while let Some(connection) = shutdown.accept(&listener) {
+    while let Some(connection) = accept(&listener, &shutdown) {
         common::serve_connection::<Threads>(connection, config);
     }
     // ANCHOR_END: accept_loop

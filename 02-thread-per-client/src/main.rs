@@ -35,7 +35,7 @@ use std::thread;
 
 use clap::Parser;
 use common::shutdown::ACCEPT_BACKOFF;
-use common::{GRACE_PERIOD, ServerArgs, Shutdown, Threads};
+use common::{GRACE_PERIOD, ServerArgs, Shutdown, Threads, accept};
 
 const MODEL: &str = "02-thread-per-client";
 
@@ -63,7 +63,7 @@ fn run(args: &Args) -> anyhow::Result<()> {
     // The main thread only accepts; it is back in `accept` microseconds
     // after each connect, however long the connection will live.
     let mut connection_number: u64 = 0;
-    while let Some(connection) = shutdown.accept(&listener) {
+    while let Some(connection) = accept(&listener, &shutdown) {
         connection_number += 1;
         let peer = connection.peer;
         // ANCHOR: dispatch

@@ -39,7 +39,7 @@ use std::thread;
 
 use anyhow::Context;
 use clap::Parser;
-use common::{GRACE_PERIOD, ServerArgs, SessionConfig, Shutdown, Threads};
+use common::{GRACE_PERIOD, ServerArgs, SessionConfig, Shutdown, Threads, accept};
 
 const MODEL: &str = "03-thread-pool";
 
@@ -99,9 +99,9 @@ fn run(args: &Args) -> anyhow::Result<()> {
 /// One worker's life: 01's whole server, run N times side by side. While
 /// `serve_connection` runs, this thread accepts nobody.
 fn worker(listener: &TcpListener, config: SessionConfig, shutdown: &Shutdown) {
-    // `Shutdown::accept` polls the listener together with the shutdown
+    // `common::accept` polls the listener together with the shutdown
     // pipe; a thread blocked in plain `accept(2)` could not be woken to stop.
-    while let Some(connection) = shutdown.accept(listener) {
+    while let Some(connection) = accept(listener, shutdown) {
         common::serve_connection::<Threads>(connection, config);
     }
     log::debug!("stopped accepting");

@@ -30,7 +30,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use common::prefork::{self, Supervisor};
-use common::{GRACE_PERIOD, ServerArgs, SessionConfig, Shutdown, Threads};
+use common::{GRACE_PERIOD, ServerArgs, SessionConfig, Shutdown, Threads, accept};
 
 const MODEL: &str = "04-prefork";
 
@@ -84,11 +84,11 @@ fn serve_in_child(listener: &TcpListener, config: SessionConfig, shutdown: &Shut
     // All P children wait on the same socket. A plain blocking `accept`
     // would do for serving (the kernel wakes one of them per connection),
     // but a child blocked in `accept` cannot be told to stop. So
-    // `shutdown.accept` polls the listener together with the shutdown
+    // `common::accept` polls the listener together with the shutdown
     // pipe. `poll` wakes *every* waiting child for one connection (the
     // thundering herd); the listener is non-blocking, so the losers of the
     // race get WouldBlock and go back to waiting instead of hanging.
-    while let Some(connection) = shutdown.accept(listener) {
+    while let Some(connection) = accept(listener, shutdown) {
         // While this child serves, the other P-1 take the next clients.
         common::serve_connection::<Threads>(connection, config);
     }

@@ -22,6 +22,11 @@ fn killed_child_is_replaced() {
 }
 
 #[test]
+fn killed_child_under_load_loses_only_its_own() {
+    prefork::killed_child_under_load_loses_only_its_own(BINARY, &["--workers", "2"], 2, 1);
+}
+
+#[test]
 fn sigterm_leaves_no_process() {
     prefork::sigterm_leaves_no_process(BINARY, &["--workers", "3"], 3);
 }

@@ -27,11 +27,12 @@
 use std::io;
 use std::net::TcpListener;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::thread;
 
 use clap::Parser;
 use common::prefork::{self, Supervisor};
-use common::{GRACE_PERIOD, ServerArgs, SessionConfig, Shutdown, Threads};
+use common::{GRACE_PERIOD, ServerArgs, SessionConfig, Shutdown, Threads, accept};
 
 const MODEL: &str = "05-prefork-threads";
 
@@ -91,31 +92,33 @@ fn serve_in_child(
     shutdown: &Shutdown,
 ) -> io::Result<()> {
     log::debug!("worker process ready, starting {threads} threads");
-    // Scoped threads may borrow the listener; the scope ends only when
-    // every thread has returned, so the child exits after the last one.
-    thread::scope(|scope| {
-        for index in 1..=threads {
-            thread::Builder::new()
-                .name(format!("worker-{index}"))
-                .spawn_scoped(scope, || {
-                    // P x T threads poll one socket; every one wakes for
-                    // each connection and the losers of the race get
-                    // WouldBlock from the non-blocking listener and wait
-                    // again, instead of blocking in `accept` where a
-                    // shutdown could not reach them.
-                    while let Some(connection) = shutdown.accept(listener) {
-                        common::serve_connection::<Threads>(connection, config);
-                    }
-                })
-                // The threads already started would wait for clients forever
-                // and the scope would never end: stop them, then fail.
-                .inspect_err(|_| shutdown.request())?;
-        }
-        Ok::<(), io::Error>(())
-    })?;
+    // Detached threads sharing a duplicate of the listener, as in 03, not
+    // `thread::scope` with the borrowed one: a scope joins every thread
+    // before it returns, and a thread stuck writing to a client that never
+    // reads would then hold the child past the grace period.
+    let listener = Arc::new(listener.try_clone()?);
+    for index in 1..=threads {
+        let listener = Arc::clone(&listener);
+        let shutdown = shutdown.clone();
+        thread::Builder::new()
+            .name(format!("worker-{index}"))
+            .spawn(move || {
+                // P x T threads poll one socket; every one wakes for each
+                // connection and the losers of the race get WouldBlock from
+                // the non-blocking listener and wait again, instead of
+                // blocking in `accept` where a shutdown could not reach them.
+                while let Some(connection) = accept(&listener, &shutdown) {
+                    common::serve_connection::<Threads>(connection, config);
+                }
+            })?;
+    }
 
-    // All threads have returned, so every connection is closed already;
-    // this only confirms it (and bounds the wait if that ever changes).
+    // As 03's main thread: wait for the stop, then for the connections in
+    // flight, at most the grace period. Returning ends the child, and with
+    // it any thread still stuck. (If a thread could not be started, `?`
+    // above already ended the child with the error; its supervisor starts
+    // a replacement.)
+    shutdown.wait_until_requested();
     shutdown.wait_for_connections(GRACE_PERIOD);
     log::debug!("worker process stopped");
     Ok(())

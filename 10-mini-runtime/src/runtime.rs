@@ -17,7 +17,7 @@ use std::future::{Future, poll_fn};
 use std::io;
 use std::mem;
 use std::os::fd::{AsFd, OwnedFd};
-use std::pin::{Pin, pin};
+use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -31,7 +31,7 @@ use nix::sys::epoll::EpollEvent;
 pub use reactor::Async;
 use reactor::Reactor;
 use timers::Timers;
-pub use timers::{sleep, timeout};
+pub use timers::{race, sleep, timeout};
 
 /// A Task: a spawned future. Single-threaded, so it need not be `Send`.
 type Task = Pin<Box<dyn Future<Output = ()>>>;
@@ -49,20 +49,22 @@ struct Runtime {
     batch: RefCell<VecDeque<usize>>,
     /// Turns of the loop so far, to see it idle (or spin).
     turns: Cell<u64>,
-    reactor: Reactor,
-    timers: RefCell<Timers>,
+    /// Shared with the sockets and timers of this thread, which find them
+    /// through their own thread-locals (see [`block_on`]).
+    reactor: Rc<Reactor>,
+    timers: Rc<RefCell<Timers>>,
 }
 
 thread_local! {
-    /// `asyncio.get_running_loop()`: how `spawn`, `sleep` and sockets find
-    /// the loop without being handed it.
+    /// `asyncio.get_running_loop()`: how `spawn` finds the loop without
+    /// being handed it (sockets and timers keep their own part of it).
     static CURRENT: RefCell<Option<Rc<Runtime>>> = const { RefCell::new(None) };
 }
 
 fn current() -> Rc<Runtime> {
     CURRENT
         .with_borrow(Clone::clone)
-        .expect("async I/O and timers work only inside block_on")
+        .expect("spawn works only inside block_on")
 }
 
 /// Runs `main` and every task it spawns until `main` returns:
@@ -70,6 +72,8 @@ fn current() -> Rc<Runtime> {
 pub fn block_on<T: 'static>(main: impl Future<Output = T> + 'static) -> io::Result<T> {
     let runtime = Rc::new(Runtime::new()?);
     CURRENT.set(Some(Rc::clone(&runtime)));
+    reactor::install(Some(Rc::clone(&runtime.reactor)));
+    timers::install(Some(Rc::clone(&runtime.timers)));
     let output = Rc::new(Cell::new(None));
     let slot = Rc::clone(&output);
     runtime.spawn(Box::pin(async move { slot.set(Some(main.await)) }));
@@ -80,6 +84,8 @@ pub fn block_on<T: 'static>(main: impl Future<Output = T> + 'static) -> io::Resu
     let leftover = mem::take(&mut *runtime.tasks.borrow_mut());
     drop(leftover);
     CURRENT.set(None);
+    reactor::install(None);
+    timers::install(None);
     result.map(|()| output.take().expect("main finished"))
 }
 
@@ -98,8 +104,8 @@ impl Runtime {
             ready: Arc::new(ready),
             batch: RefCell::default(),
             turns: Cell::new(0),
-            reactor,
-            timers: RefCell::default(),
+            reactor: Rc::new(reactor),
+            timers: Rc::default(),
         })
     }
 
@@ -237,17 +243,6 @@ impl ReadyQueue {
     }
 }
 // ANCHOR_END: waker
-
-/// Whichever future finishes first (`asyncio.wait(..., FIRST_COMPLETED)`,
-/// tokio's `select!`); the other is dropped, which cancels it.
-pub async fn race<T>(first: impl Future<Output = T>, second: impl Future<Output = T>) -> T {
-    let (mut first, mut second) = (pin!(first), pin!(second));
-    poll_fn(|context| match first.as_mut().poll(context) {
-        Poll::Ready(output) => Poll::Ready(output),
-        Poll::Pending => second.as_mut().poll(context),
-    })
-    .await
-}
 
 /// Tasks to wait for at shutdown, as asyncio's `TaskGroup`: counts the
 /// live ones and wakes the waiter when none is left.

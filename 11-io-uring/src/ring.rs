@@ -62,20 +62,26 @@ impl Op {
         }
     }
 
-    fn from_u64(data: u64) -> Op {
+    /// The operation a completion's user data names; `None` for a value
+    /// this program never submits, which must not pass for a real one.
+    fn from_u64(data: u64) -> Option<Op> {
+        if data & Op::LOOP != 0 {
+            return match data & !Op::LOOP {
+                0 => Some(Op::Accept),
+                1 => Some(Op::Signal),
+                2 => Some(Op::ResumeAccepting),
+                3 => Some(Op::GraceOver),
+                4 => Some(Op::Cancel),
+                _ => None,
+            };
+        }
         let io = match data & 3 {
             0 => Io::Recv,
             1 => Io::Send,
-            _ => Io::Timer,
+            2 => Io::Timer,
+            _ => return None,
         };
-        match data {
-            Op::LOOP => Op::Accept,
-            data if data == Op::LOOP | 1 => Op::Signal,
-            data if data == Op::LOOP | 2 => Op::ResumeAccepting,
-            data if data == Op::LOOP | 3 => Op::GraceOver,
-            data if data & Op::LOOP != 0 => Op::Cancel,
-            data => Op::Connection((data >> 2) as usize, io),
-        }
+        Some(Op::Connection((data >> 2) as usize, io))
     }
 }
 
@@ -180,6 +186,12 @@ impl Ring {
     }
 
     /// A full queue is submitted at once, which empties it; then retried.
+    ///
+    /// # Safety
+    ///
+    /// As for [`Ring::push`]: whatever `entry` points to (buffers, a
+    /// timespec) must stay valid and in place until the kernel is done with
+    /// it, that is until the operation's last completion has been reaped.
     #[allow(unsafe_code)]
     unsafe fn try_push(&mut self, entry: &squeue::Entry) -> bool {
         // SAFETY: forwarded from `push`.
@@ -224,8 +236,15 @@ impl Ring {
             if !more {
                 self.in_flight -= 1;
             }
+            let Some(op) = Op::from_u64(entry.user_data()) else {
+                log::warn!(
+                    "ignoring a completion with unknown tag {:#x}",
+                    entry.user_data()
+                );
+                continue;
+            };
             completions.push(Completion {
-                op: Op::from_u64(entry.user_data()),
+                op,
                 result: entry.result(),
                 more,
             });
@@ -251,7 +270,14 @@ mod tests {
             Op::Connection(4999, Io::Send),
             Op::Connection(1 << 40, Io::Timer),
         ] {
-            assert_eq!(Op::from_u64(op.to_u64()), op);
+            assert_eq!(Op::from_u64(op.to_u64()), Some(op));
         }
+    }
+
+    #[test]
+    fn unknown_tags_are_no_operation() {
+        assert_eq!(Op::from_u64(Op::LOOP | 5), None);
+        assert_eq!(Op::from_u64(u64::MAX), None);
+        assert_eq!(Op::from_u64(7 << 2 | 3), None);
     }
 }

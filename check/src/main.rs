@@ -94,11 +94,11 @@ struct Cli {
     list: bool,
 
     /// With --addr: the server's idle timeout (default: the contract's 10s).
-    #[arg(long, value_name = "DURATION", requires = "addr", value_parser = duration)]
+    #[arg(long, value_name = "DURATION", requires = "addr", value_parser = durations::parse_duration)]
     idle_timeout: Option<Duration>,
 
     /// With --addr: the server's fake-DB latency (default: 300ms).
-    #[arg(long, value_name = "DURATION", requires = "addr", value_parser = duration)]
+    #[arg(long, value_name = "DURATION", requires = "addr", value_parser = durations::parse_duration)]
     db_latency: Option<Duration>,
 
     /// With --addr --mode files: the directory the server serves. It must
@@ -109,7 +109,7 @@ struct Cli {
 
     /// How long one check may take before it fails as hung (default: 60s
     /// plus 4 idle timeouts).
-    #[arg(long, value_name = "DURATION", value_parser = duration)]
+    #[arg(long, value_name = "DURATION", value_parser = durations::parse_duration)]
     deadline: Option<Duration>,
 
     /// Also write the results as JUnit XML (for autograders and CI).
@@ -119,11 +119,6 @@ struct Cli {
     /// Also write the results as JSON.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
-}
-
-fn duration(text: &str) -> Result<Duration, String> {
-    conformance::parse_duration(text)
-        .ok_or_else(|| format!("{text:?} is not a duration like 300ms, 2s or 1.5s"))
 }
 
 /// A usage error the parser cannot see: one line, exit 2.

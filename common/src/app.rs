@@ -38,7 +38,6 @@ use http::header::{ALLOW, CONTENT_TYPE, LOCATION};
 use http::{HeaderValue, Method, StatusCode};
 use http_body_util::BodyExt;
 
-use crate::cli::Mode;
 use crate::files::{self, Refusal, Resolved, Root};
 
 /// A request as apps see it. The engine reads and discards request bodies
@@ -187,22 +186,6 @@ fn method_not_allowed() -> Response {
 
 fn is_get_or_head(method: &Method) -> bool {
     method == Method::GET || method == Method::HEAD
-}
-
-/// The app that serves `mode`, made once at start-up and never freed (it
-/// lives as long as the server; `'static` lets every connection, thread and
-/// forked child share it without reference counting). Echo and RPC modes
-/// have no HTTP requests; they get the lab page, which they never call.
-pub fn for_mode(mode: Mode, db_latency: Duration, root: &Arc<Root>) -> &'static dyn App {
-    match mode {
-        Mode::Echo | Mode::Http | Mode::Rpc => Box::leak(Box::new(LabPage { db_latency })),
-        Mode::Files => Box::leak(Box::new(FileServer {
-            root: Arc::clone(root),
-        })),
-        Mode::Axum => Box::leak(Box::new(TowerApp::<_, axum::body::Body>::new(
-            crate::quote::router(),
-        ))),
-    }
 }
 
 /// The lab's page, the lab page app serves after the fake DB answered.

@@ -44,7 +44,7 @@ pub trait AsyncIo {
 
     /// Who is serving, for the `X-Worker` header and the logs.
     fn worker_label() -> String {
-        crate::worker_label()
+        crate::logging::worker_label()
     }
 }
 // ANCHOR_END: async_io

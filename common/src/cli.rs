@@ -1,6 +1,9 @@
-//! The command line every server shares. Each model's `Args` flattens
-//! [`ServerArgs`] and adds only its own knobs (`--workers`, `--threads`, ...),
-//! so `--help` reads the same on all nine binaries.
+//! The command line every server shares, and where a server's parts are
+//! assembled from it. Each model's `Args` flattens [`ServerArgs`] and adds
+//! only its own knobs (`--workers`, `--threads`, ...), so `--help` reads the
+//! same on all eleven binaries. The protocol core knows nothing of flags:
+//! [`ServerArgs::session_config`] turns them into the plain values a
+//! [`crate::session::Session`] takes.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -8,9 +11,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
+use durations::parse_duration;
 
+use log::LevelFilter;
+
+use crate::app::{App, FileServer, LabPage, TowerApp};
 use crate::files::Root;
-use crate::session::SessionConfig;
+use crate::session::{HttpSettings, Protocol, SessionConfig};
 
 /// Which protocol a server speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -91,17 +98,63 @@ pub struct ServerArgs {
     pub backlog: i32,
 }
 
+impl From<LogLevel> for LevelFilter {
+    fn from(level: LogLevel) -> LevelFilter {
+        match level {
+            LogLevel::Error => LevelFilter::Error,
+            LogLevel::Warn => LevelFilter::Warn,
+            LogLevel::Info => LevelFilter::Info,
+            LogLevel::Debug => LevelFilter::Debug,
+        }
+    }
+}
+
 impl ServerArgs {
     /// The protocol settings for sessions of the server called `model`.
     /// Call it once: it makes the server's app, which lives as long as the
     /// process.
     pub fn session_config(&self, model: &'static str) -> SessionConfig {
         SessionConfig {
-            app: crate::app::for_mode(self.mode, self.db_latency, &self.root),
-            mode: self.mode,
-            db_latency: self.db_latency,
+            protocol: self.protocol(),
             idle_timeout: self.idle_timeout,
             server_name: model,
+        }
+    }
+
+    /// The protocol `--mode` asks for; http, files and axum are three apps
+    /// on one HTTP engine. The app is made once and never freed (it lives
+    /// as long as the server; `'static` lets every connection, thread and
+    /// forked child share it without reference counting).
+    fn protocol(&self) -> Protocol {
+        let http = |app: &'static dyn App, always_say_connection| {
+            Protocol::Http(HttpSettings {
+                app,
+                always_say_connection,
+            })
+        };
+        match self.mode {
+            Mode::Echo => Protocol::Echo,
+            Mode::Rpc => Protocol::Rpc {
+                db_latency: self.db_latency,
+            },
+            Mode::Http => http(
+                Box::leak(Box::new(LabPage {
+                    db_latency: self.db_latency,
+                })),
+                false,
+            ),
+            Mode::Files => http(
+                Box::leak(Box::new(FileServer {
+                    root: Arc::clone(&self.root),
+                })),
+                true,
+            ),
+            Mode::Axum => http(
+                Box::leak(Box::new(TowerApp::<_, axum::body::Body>::new(
+                    crate::quote::router(),
+                ))),
+                true,
+            ),
         }
     }
 }
@@ -112,55 +165,4 @@ fn parse_root(text: &str) -> Result<Arc<Root>, String> {
     Root::open(Path::new(text))
         .map(Arc::new)
         .map_err(|error| format!("not a readable directory: {error}"))
-}
-
-/// Parses durations written the way people say them: `300ms`, `10s`, `2m`,
-/// `1.5s`, `250us`. A bare number is refused: `--db-latency 300` could mean
-/// anything.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .ok_or_else(|| format!("`{text}` has no unit: write e.g. 300ms, 10s or 2m"))?;
-    let (number, unit) = text.split_at(split);
-    let value: f64 = number
-        .parse()
-        .map_err(|_| format!("`{text}` does not start with a number"))?;
-    let seconds_per_unit = match unit {
-        "us" | "µs" => 1e-6,
-        "ms" => 1e-3,
-        "s" => 1.0,
-        "m" | "min" => 60.0,
-        "h" => 3600.0,
-        _ => {
-            return Err(format!(
-                "unknown unit `{unit}` in `{text}`: use us, ms, s, m or h"
-            ));
-        }
-    };
-    Duration::try_from_secs_f64(value * seconds_per_unit)
-        .map_err(|error| format!("`{text}` is not a valid duration: {error}"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations_with_units() {
-        assert_eq!(parse_duration("300ms"), Ok(Duration::from_millis(300)));
-        assert_eq!(parse_duration("0ms"), Ok(Duration::ZERO));
-        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
-        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
-        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
-        assert_eq!(parse_duration("250us"), Ok(Duration::from_micros(250)));
-    }
-
-    #[test]
-    fn durations_without_units_or_numbers_are_refused() {
-        assert!(parse_duration("300").is_err());
-        assert!(parse_duration("ms").is_err());
-        assert!(parse_duration("3x").is_err());
-        assert!(parse_duration("-1s").is_err());
-    }
 }

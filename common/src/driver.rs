@@ -1,14 +1,16 @@
-//! The blocking driver: serves one connection from start to close with
-//! plain blocking calls. 01-05 run it on OS threads, 08 runs the very same
+//! The blocking driver: accepts connections and serves each from start to
+//! close with plain blocking calls. 01-05 run it on OS threads, 08 runs the very same
 //! code on may coroutines; the model files only decide *who* runs it.
 
 use std::io::{self, Read, Write};
-use std::net::TcpStream;
-use std::os::fd::AsRawFd;
+use std::net::{TcpListener, TcpStream};
+use std::os::fd::{AsFd, AsRawFd};
 use std::time::{Duration, Instant};
 
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+
 use crate::session::{Session, SessionConfig};
-use crate::shutdown::{Connection, Shutdown};
+use crate::shutdown::{ACCEPT_BACKOFF, AcceptErrors, Connection, Shutdown};
 
 /// Bytes read per `read` call. On the heap, not the stack: a coroutine's
 /// stack (08) is only a few KiB.
@@ -37,7 +39,7 @@ pub trait BlockingIo {
 
     /// Who is serving, for the `X-Worker` header and the logs.
     fn worker_label() -> String {
-        crate::worker_label()
+        crate::logging::worker_label()
     }
 }
 // ANCHOR_END: blocking_io
@@ -63,6 +65,52 @@ impl BlockingIo for Threads {
 
     fn sleep(duration: Duration) {
         std::thread::sleep(duration);
+    }
+}
+
+/// Waits for the next connection, or returns `None` once shutdown is
+/// requested: the accept loop of every blocking model (01-05). Many threads
+/// or processes may call it on one listener.
+///
+/// It waits in `poll(2)` on the listener and the shutdown pipe, because a
+/// thread blocked in `accept(2)` cannot be woken for shutdown. The
+/// listener is non-blocking: when several waiters wake for one
+/// connection, the losers get `WouldBlock` and wait again instead of
+/// blocking in `accept` where shutdown could not reach them.
+///
+/// The connection is registered ([`Shutdown::adopt`]) before it is
+/// returned, so a shutdown that starts while it is handed to a thread
+/// still waits for it.
+pub fn accept(listener: &TcpListener, shutdown: &Shutdown) -> Option<Connection<TcpStream>> {
+    let mut errors = AcceptErrors::default();
+    loop {
+        if shutdown.is_requested() {
+            return None;
+        }
+        let mut fds = [
+            PollFd::new(listener.as_fd(), PollFlags::POLLIN),
+            PollFd::new(shutdown.wake_fd(), PollFlags::POLLIN),
+        ];
+        if let Err(error) = poll(&mut fds, PollTimeout::NONE) {
+            if error != nix::errno::Errno::EINTR {
+                log::error!("poll on the listener failed: {error}");
+                std::thread::sleep(ACCEPT_BACKOFF);
+            }
+            continue;
+        }
+        match listener.accept() {
+            Ok((stream, peer)) => {
+                errors.succeeded();
+                // Accepted sockets do not inherit O_NONBLOCK on Linux,
+                // but say what we rely on.
+                if let Err(error) = stream.set_nonblocking(false) {
+                    log::warn!("cannot make connection from {peer} blocking: {error}");
+                    continue;
+                }
+                return Some(shutdown.adopt(stream, peer));
+            }
+            Err(error) => std::thread::sleep(errors.failed(&error)),
+        }
     }
 }
 

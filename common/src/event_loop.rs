@@ -37,11 +37,6 @@ pub struct Interest {
 }
 
 impl Interest {
-    /// Nothing: e.g. a request waiting for the fake DB, with nothing to send.
-    pub const NONE: Interest = Interest {
-        read: false,
-        write: false,
-    };
     pub const READ: Interest = Interest {
         read: true,
         write: false,

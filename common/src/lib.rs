@@ -1,22 +1,25 @@
-//! What the nine models share, so that each model's `main.rs` shows only its
+//! What the eleven models share, so that each model's `main.rs` shows only its
 //! model: how connections are accepted, who runs them, how they wait.
 //!
-//! - [`session`]: the sans-IO protocol core (echo and the fake-DB web page);
+//! - [`session`]: the sans-IO protocol core: one engine per protocol (echo,
+//!   HTTP, RPC) around what every connection shares;
 //! - [`rpc`]: JSON-RPC 2.0 over lines (the RPC homework), the registry of
 //!   typed functions and one connection's lines in order;
 //! - [`app`]: the app interface (our WSGI) and its apps: the lab page, the
 //!   file server ([`files`] has its path rules), any `tower::Service` such
 //!   as the axum Router in [`quote`];
-//! - [`driver`]: the blocking driver that 01-05 and 08 run per connection;
+//! - [`driver`]: the blocking driver that 01-05 and 08 run per connection,
+//!   and the accept loop of 01-05;
 //! - [`async_driver`]: its twin with `.await`, run by 09 (tokio) and 10;
-//! - [`shutdown`]: SIGINT/SIGTERM, waking blocked threads, `accept` with
-//!   back-off when out of file descriptors;
+//! - [`shutdown`]: SIGINT/SIGTERM, waking blocked threads, back-off when
+//!   `accept` runs out of file descriptors;
 //! - [`signals`]: SIGINT/SIGTERM as a readable descriptor for the loops
 //!   (signalfd on Linux, the self-pipe trick elsewhere);
 //! - [`prefork`]: the single-threaded supervisor that 04 and 05 fork under;
 //! - [`event_loop`]: the connection table, timers and shutdown that 06 and
 //!   07 share (each brings only its readiness syscall);
-//! - [`cli`]: the flags every server accepts;
+//! - [`cli`]: the flags every server accepts, and the one place that turns
+//!   them into a server's parts (its protocol, its app, its log level);
 //! - this file: start-up (logging, fd limit, listen, the start-up line).
 
 pub mod app;
@@ -41,7 +44,8 @@ use std::process::ExitCode;
 use socket2::{Domain, Protocol, Socket, Type};
 
 pub use cli::{Mode, ServerArgs};
-pub use driver::{BlockingIo, Threads, serve_connection};
+pub use driver::{BlockingIo, Threads, accept, serve_connection};
+pub use logging::worker_label;
 pub use session::{Session, SessionConfig};
 pub use shutdown::{AcceptErrors, Connection, GRACE_PERIOD, RepeatedSignal, Shutdown};
 
@@ -100,7 +104,7 @@ pub fn start_using(
     readiness: Option<&str>,
     args: &ServerArgs,
 ) -> Result<TcpListener, ListenError> {
-    logging::init(args.log);
+    logging::init(args.log.into());
     match raise_open_file_limit() {
         Ok(limit) => log::debug!("open-file limit {limit}"),
         Err(error) => log::warn!("cannot raise the open-file limit: {error}"),
@@ -160,16 +164,6 @@ pub fn cannot_run_here(model: &str, needs: &str, instead: &str) -> ExitCode {
 /// `11-io-uring needs Linux's io_uring; on this system try 07-epoll`.
 pub fn cannot_run_here_message(model: &str, needs: &str, instead: &str) -> String {
     format!("{model} needs {needs}; on this system try {instead}")
-}
-
-/// `pid=1234 thread=conn-7`: who serves, as the `X-Worker` header says.
-pub fn worker_label() -> String {
-    let thread = std::thread::current();
-    format!(
-        "pid={} thread={}",
-        std::process::id(),
-        thread.name().unwrap_or("unnamed")
-    )
 }
 
 /// Turns a server's outcome into its exit status: an error becomes one line

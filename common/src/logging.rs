@@ -11,8 +11,6 @@ use std::time::Instant;
 
 use log::{Level, LevelFilter, Log, Metadata, Record};
 
-use crate::cli::LogLevel;
-
 static START: OnceLock<Instant> = OnceLock::new();
 /// Dependencies whose chatter is hidden below `warn`: may logs every
 /// descriptor it adds to or removes from its epoll set at `info`, which
@@ -23,15 +21,9 @@ static LOGGER: StderrLogger = StderrLogger;
 
 struct StderrLogger;
 
-/// Installs the logger at `level`. Calling it twice is harmless.
-pub fn init(level: LogLevel) {
+/// Installs the logger at `filter`. Calling it twice is harmless.
+pub fn init(filter: LevelFilter) {
     START.get_or_init(Instant::now);
-    let filter = match level {
-        LogLevel::Error => LevelFilter::Error,
-        LogLevel::Warn => LevelFilter::Warn,
-        LogLevel::Info => LevelFilter::Info,
-        LogLevel::Debug => LevelFilter::Debug,
-    };
     // Only fails if a logger is already set, which then stays.
     let _ = log::set_logger(&LOGGER);
     log::set_max_level(filter);
@@ -71,4 +63,15 @@ impl Log for StderrLogger {
     }
 
     fn flush(&self) {}
+}
+
+/// `pid=1234 thread=conn-7`: who serves, as the `X-Worker` header and every
+/// log line say.
+pub fn worker_label() -> String {
+    let thread = std::thread::current();
+    format!(
+        "pid={} thread={}",
+        std::process::id(),
+        thread.name().unwrap_or("unnamed")
+    )
 }

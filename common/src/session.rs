@@ -22,34 +22,27 @@
 //! models drive it with real sockets. The session never blocks, which is
 //! what lets one thread (06, 07) juggle thousands of them.
 //!
-//! This file holds what every protocol shares (the output buffer and its
-//! bound, timeouts, closing) and echo; the HTTP engine is in `http.rs`, its
-//! head parsing in `head.rs`, chunked bodies in `chunked.rs`; `rpc.rs` plugs
-//! in JSON-RPC (whose engine, shared with the clients' tests, is
-//! [`crate::rpc`]).
+//! A session is the parts every protocol shares (the output buffer and its
+//! bound, timeouts, closing; `engine.rs`) around one protocol engine, built
+//! once when the connection starts: `echo.rs`; `http.rs`, with its head
+//! parsing in `http/head.rs` and chunked bodies in `http/chunked.rs`; and
+//! `rpc.rs`, which plugs in JSON-RPC (whose protocol, shared with the
+//! clients' tests, is [`crate::rpc`]). This file drives the engine and
+//! knows none of the protocols beyond building it.
 
-mod chunked;
-mod head;
+mod echo;
+mod engine;
 mod http;
 mod rpc;
 
 use std::time::{Duration, Instant};
 
-use crate::app::App;
-use crate::cli::Mode;
-use crate::rpc::RpcConnection;
-
-/// At most this much unsent data per connection. Past it the session stops
-/// asking for input, so a client that writes and never reads cannot make the
-/// server's memory grow: the kernel's socket buffers fill up and the client's
-/// writes block instead.
-pub const OUTPUT_LIMIT: usize = 64 * 1024;
-/// A request head (request line and headers) may be at most this long (431).
-pub const MAX_HEAD_BYTES: usize = 8 * 1024;
-/// A request may have at most this many headers (431).
-pub const MAX_HEADERS: usize = 64;
-/// A request body may have at most this many bytes (413).
-pub const MAX_BODY_BYTES: u64 = 1024 * 1024;
+use echo::Echo;
+pub use engine::OUTPUT_LIMIT;
+use engine::{Engine, Shared};
+use http::Http;
+pub use http::{HttpSettings, MAX_BODY_BYTES, MAX_HEAD_BYTES, MAX_HEADERS, Status};
+use rpc::Rpc;
 
 // ANCHOR: linger
 /// Lingering close (RFC 9112, section 9.6): a server that closes while the
@@ -81,110 +74,66 @@ struct Linger {
 /// connection, cheap to copy.
 #[derive(Debug, Clone, Copy)]
 pub struct SessionConfig {
-    pub mode: Mode,
-    /// RPC mode: how long the fake database takes to answer a `query`
-    /// (HTTP's lab page has its own copy, in its app).
-    pub db_latency: Duration,
+    /// Which protocol the connection speaks, with its settings.
+    pub protocol: Protocol,
     /// A connection that sends nothing for this long is closed, and a
     /// request must be complete this long after its first byte.
     pub idle_timeout: Duration,
     /// Sent in the `Server` header: the binary's name, e.g. `07-epoll`.
     pub server_name: &'static str,
-    /// What answers complete HTTP requests (see [`crate::app`]): the lab
-    /// page, the file server or the axum app. One per server, shared by
-    /// every connection for the life of the process, hence `'static`.
-    pub app: &'static dyn App,
+}
+
+/// The protocols a session speaks, with what each needs. Files and axum
+/// modes are apps on the HTTP engine, so five modes need three protocols.
+#[derive(Debug, Clone, Copy)]
+pub enum Protocol {
+    Echo,
+    Http(HttpSettings),
+    /// JSON-RPC; `db_latency` is how long the fake database takes to answer
+    /// a `query`.
+    Rpc {
+        db_latency: Duration,
+    },
 }
 
 /// The protocol state of one connection. See the module docs for how to
 /// drive it.
 #[derive(Debug)]
 pub struct Session {
-    config: SessionConfig,
-    /// `pid=1234 thread=conn-7`, sent as `X-Worker` so clients can see who
-    /// served them.
-    worker: String,
-    /// Bytes waiting to be written to the socket, never more than
-    /// [`OUTPUT_LIMIT`].
-    output: Vec<u8>,
-    /// The HTTP engine's state (unused in echo mode).
-    http: http::Http,
-    /// RPC mode: the lines and replies of this connection.
-    rpc: Option<RpcConnection>,
-    /// Last time the client sent bytes or took some of our output.
-    last_activity: Instant,
-    /// The peer shut down its sending side (we read EOF).
-    peer_closed: bool,
-    /// No more requests will be answered: close once the output is sent.
-    closing: bool,
-    /// The server is shutting down: finish what is in flight, then close.
-    stopping: bool,
-    /// Close now, even with output left (an idle peer that stopped reading).
-    abandoned: bool,
-    /// The connection is closed after an error or with input left unread:
-    /// the client may still be sending, so closing must linger.
-    unread_input: bool,
-    /// Close without lingering even so: a client too slow to send its
-    /// request in time (408) is not waited for a second time, or a
-    /// slowloris would hold its connection (and all of 01-blocking) for
-    /// the linger as well.
-    no_linger: bool,
+    shared: Shared,
+    engine: Box<dyn Engine>,
     /// Everything was sent and we will answer nothing more, but the peer
     /// may still be sending: discard its input for a while (see
     /// [`LINGER_TIME`]).
     linger: Option<Linger>,
 }
 
-/// An HTTP status with its reason phrase.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Status(pub u16, pub &'static str);
-
-impl Status {
-    pub const OK: Status = Status(200, "OK");
-    pub const BAD_REQUEST: Status = Status(400, "Bad Request");
-    pub const NOT_FOUND: Status = Status(404, "Not Found");
-    pub const METHOD_NOT_ALLOWED: Status = Status(405, "Method Not Allowed");
-    pub const REQUEST_TIMEOUT: Status = Status(408, "Request Timeout");
-    pub const CONTENT_TOO_LARGE: Status = Status(413, "Content Too Large");
-    pub const HEADERS_TOO_LARGE: Status = Status(431, "Request Header Fields Too Large");
-    pub const NOT_IMPLEMENTED: Status = Status(501, "Not Implemented");
-}
-
-/// The engine a mode runs on: files and axum are apps on the HTTP engine,
-/// so five modes need three protocols.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Protocol {
-    Echo,
-    Http,
-    Rpc,
-}
-
 impl Session {
-    fn protocol(&self) -> Protocol {
-        match self.config.mode {
-            Mode::Echo => Protocol::Echo,
-            Mode::Http | Mode::Files | Mode::Axum => Protocol::Http,
-            Mode::Rpc => Protocol::Rpc,
-        }
-    }
-
     /// A new connection, accepted at `now`, served by `worker` (see
-    /// [`crate::worker_label`]).
+    /// [`crate::logging::worker_label`]).
     pub fn new(config: SessionConfig, worker: String, now: Instant) -> Session {
+        // The one place that looks at the protocol: from here on the
+        // session only talks to its engine.
+        let engine: Box<dyn Engine> = match config.protocol {
+            Protocol::Echo => Box::new(Echo),
+            Protocol::Http(settings) => Box::new(Http::new(settings)),
+            Protocol::Rpc { db_latency } => Box::new(Rpc::new(db_latency)),
+        };
         Session {
-            config,
-            worker,
-            output: Vec::new(),
-            http: http::Http::default(),
-            rpc: (config.mode == Mode::Rpc)
-                .then(|| RpcConnection::new(crate::rpc::standard(), config.db_latency)),
-            last_activity: now,
-            peer_closed: false,
-            closing: false,
-            stopping: false,
-            abandoned: false,
-            unread_input: false,
-            no_linger: false,
+            shared: Shared {
+                idle_timeout: config.idle_timeout,
+                server_name: config.server_name,
+                worker,
+                output: Vec::new(),
+                last_activity: now,
+                peer_closed: false,
+                closing: false,
+                stopping: false,
+                abandoned: false,
+                unread_input: false,
+                no_linger: false,
+            },
+            engine,
             linger: None,
         }
     }
@@ -194,20 +143,17 @@ impl Session {
     /// socket at the moment" (output full, waiting for the DB, or closing).
     /// This is the backpressure: drivers never read more than this.
     pub fn read_capacity(&self) -> usize {
-        if self.peer_closed || self.abandoned {
+        let shared = &self.shared;
+        if shared.peer_closed || shared.abandoned {
             return 0;
         }
         if self.linger.is_some() {
             return LINGER_CHUNK; // read to discard, until EOF
         }
-        if self.closing {
+        if shared.closing {
             return 0;
         }
-        match self.protocol() {
-            Protocol::Echo => OUTPUT_LIMIT.saturating_sub(self.output.len()),
-            Protocol::Http => self.http_read_capacity(),
-            Protocol::Rpc => self.rpc_read_capacity(),
-        }
+        self.engine.read_capacity(shared)
     }
     // ANCHOR_END: read_capacity
 
@@ -219,7 +165,7 @@ impl Session {
 
     /// Whether there are bytes to write.
     pub fn wants_write(&self) -> bool {
-        !self.output.is_empty() && !self.abandoned
+        !self.shared.output.is_empty() && !self.shared.abandoned
     }
 
     /// Bytes received from the peer, at most [`Session::read_capacity`].
@@ -227,38 +173,30 @@ impl Session {
         if let Some(linger) = &mut self.linger {
             linger.discarded += bytes.len() as u64;
             if linger.discarded > LINGER_BYTES {
-                self.abandoned = true; // enough: close even if more comes
+                self.shared.abandoned = true; // enough: close even if more comes
             }
             return;
         }
-        if bytes.is_empty() || self.closing {
+        if bytes.is_empty() || self.shared.closing {
             return;
         }
-        self.last_activity = now;
-        match self.protocol() {
-            Protocol::Echo => self.output.extend_from_slice(bytes),
-            Protocol::Http => self.http_receive(bytes, now),
-            Protocol::Rpc => self.rpc_receive(bytes, now),
-        }
+        self.shared.last_activity = now;
+        self.engine.receive(&mut self.shared, bytes, now);
         self.maybe_linger(now);
     }
 
     /// The peer shut down its sending side: answer what was fully received,
     /// then close (a half-closing client still gets its responses).
     pub fn receive_eof(&mut self, now: Instant) {
-        self.peer_closed = true;
-        match self.protocol() {
-            Protocol::Echo => self.closing = true,
-            Protocol::Http => self.advance(now),
-            Protocol::Rpc => self.rpc_receive_eof(now),
-        }
+        self.shared.peer_closed = true;
+        self.engine.receive_eof(&mut self.shared, now);
         self.maybe_linger(now);
     }
 
     /// The bytes to send next. Write as many as the socket takes and report
     /// the count with [`Session::consume_output`].
     pub fn pending_output(&self) -> &[u8] {
-        &self.output
+        &self.shared.output
     }
 
     /// `count` bytes of [`Session::pending_output`] were written.
@@ -266,20 +204,13 @@ impl Session {
         if count == 0 {
             return;
         }
-        let count = count.min(self.output.len());
-        self.output.drain(..count);
+        let count = count.min(self.shared.output.len());
+        self.shared.output.drain(..count);
         // A client that reads is not idle, even if it sends nothing (a big
         // echo coming back).
-        self.last_activity = now;
+        self.shared.last_activity = now;
         // Room in the output may unblock pipelined requests.
-        match self.protocol() {
-            Protocol::Echo => {}
-            Protocol::Http => {
-                self.http.sent(count);
-                self.advance(now);
-            }
-            Protocol::Rpc => self.rpc_advance(now),
-        }
+        self.engine.sent(&mut self.shared, count, now);
         self.maybe_linger(now);
     }
 
@@ -292,12 +223,8 @@ impl Session {
         if let Some(linger) = &self.linger {
             return Some(linger.until);
         }
-        let idle = self.last_activity + self.config.idle_timeout;
-        match self.protocol() {
-            Protocol::Echo => Some(idle),
-            Protocol::Http => Some(self.http_next_deadline(idle)),
-            Protocol::Rpc => Some(self.rpc_next_deadline(idle)),
-        }
+        let idle = self.shared.last_activity + self.shared.idle_timeout;
+        Some(self.engine.next_deadline(idle))
     }
 
     /// Time passed: deliver fake-DB answers that are due and enforce the
@@ -305,23 +232,18 @@ impl Session {
     pub fn handle_timers(&mut self, now: Instant) {
         if let Some(linger) = &self.linger {
             if now >= linger.until {
-                self.abandoned = true; // lingered long enough
+                self.shared.abandoned = true; // lingered long enough
             }
             return;
         }
-        let dealt_with = match self.protocol() {
-            Protocol::Echo => false,
-            Protocol::Http => self.http_timers(now),
-            Protocol::Rpc => self.rpc_timers(now),
-        };
-        if dealt_with {
+        if self.engine.handle_timers(&mut self.shared, now) {
             self.maybe_linger(now);
             return;
         }
-        if now >= self.last_activity + self.config.idle_timeout {
+        if now >= self.shared.last_activity + self.shared.idle_timeout {
             // Idle between requests, or a peer that stopped reading: there
             // is nobody to tell, close at once and drop what is unsent.
-            self.abandoned = true;
+            self.shared.abandoned = true;
         }
     }
 
@@ -329,12 +251,8 @@ impl Session {
     /// (with `Connection: close`), then the connection closes. An idle
     /// connection is finished at once.
     pub fn begin_shutdown(&mut self, now: Instant) {
-        self.stopping = true;
-        match self.protocol() {
-            Protocol::Echo => self.closing = true,
-            Protocol::Http => self.advance(now),
-            Protocol::Rpc => self.rpc_stop(now),
-        }
+        self.shared.stopping = true;
+        self.engine.begin_shutdown(&mut self.shared, now);
         self.maybe_linger(now);
     }
 
@@ -342,7 +260,8 @@ impl Session {
     /// be answered (or the peer is gone for good), and lingering, if any,
     /// is over.
     pub fn is_finished(&self) -> bool {
-        self.abandoned || (self.is_done_sending() && (self.peer_closed || self.linger.is_none()))
+        self.shared.abandoned
+            || (self.is_done_sending() && (self.shared.peer_closed || self.linger.is_none()))
     }
 
     /// True once, when the session starts lingering: the driver then shuts
@@ -351,7 +270,7 @@ impl Session {
     /// [`Session::is_finished`].
     pub fn take_half_close(&mut self) -> bool {
         match &mut self.linger {
-            Some(linger) if !linger.half_closed && !self.abandoned => {
+            Some(linger) if !linger.half_closed && !self.shared.abandoned => {
                 linger.half_closed = true;
                 true
             }
@@ -366,7 +285,8 @@ impl Session {
 
     /// Everything that will ever be sent has been.
     fn is_done_sending(&self) -> bool {
-        self.closing && self.output.is_empty() && !self.http.is_streaming()
+        let shared = &self.shared;
+        shared.closing && shared.output.is_empty() && !self.engine.has_more_output()
     }
 
     /// Starts lingering when the last response is out while the peer may
@@ -376,12 +296,13 @@ impl Session {
     /// between requests) closes at once: its client has nothing more to
     /// say. Called after every step that can get there.
     fn maybe_linger(&mut self, now: Instant) {
+        let shared = &self.shared;
         if self.linger.is_none()
-            && self.unread_input
-            && !self.no_linger
+            && shared.unread_input
+            && !shared.no_linger
             && self.is_done_sending()
-            && !self.peer_closed
-            && !self.abandoned
+            && !shared.peer_closed
+            && !shared.abandoned
         {
             self.linger = Some(Linger {
                 until: now + LINGER_TIME,

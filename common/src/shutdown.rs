@@ -5,7 +5,7 @@
 //! blocked in every thread and one watcher thread waits for them with
 //! `sigwait`. When one arrives it
 //! 1. sets the shutdown flag,
-//! 2. writes to a pipe that [`Shutdown::accept`] polls next to the listener
+//! 2. writes to a pipe that [`crate::driver::accept`] polls next to the listener
 //!    (the classic self-pipe: `poll` wakes for either), and
 //! 3. shuts down the reading side of every tracked connection, so a thread
 //!    blocked in `read` gets EOF at once and closes after answering what is
@@ -15,7 +15,7 @@
 
 use std::collections::HashSet;
 use std::io;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::SocketAddr;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
@@ -156,51 +156,6 @@ impl Shutdown {
     /// models that wait in `poll`/`select`/`epoll` themselves.
     pub fn wake_fd(&self) -> BorrowedFd<'_> {
         self.inner.wake_reader.as_fd()
-    }
-
-    /// Waits for the next connection, or returns `None` once shutdown is
-    /// requested. Many threads or processes may call it on one listener.
-    ///
-    /// It waits in `poll(2)` on the listener and the shutdown pipe, because a
-    /// thread blocked in `accept(2)` cannot be woken for shutdown. The
-    /// listener is non-blocking: when several waiters wake for one
-    /// connection, the losers get `WouldBlock` and wait again instead of
-    /// blocking in `accept` where shutdown could not reach them.
-    ///
-    /// The connection is registered ([`Shutdown::adopt`]) before it is
-    /// returned, so a shutdown that starts while it is handed to a thread
-    /// still waits for it.
-    pub fn accept(&self, listener: &TcpListener) -> Option<Connection<TcpStream>> {
-        let mut errors = AcceptErrors::default();
-        loop {
-            if self.is_requested() {
-                return None;
-            }
-            let mut fds = [
-                PollFd::new(listener.as_fd(), PollFlags::POLLIN),
-                PollFd::new(self.wake_fd(), PollFlags::POLLIN),
-            ];
-            if let Err(error) = poll(&mut fds, PollTimeout::NONE) {
-                if error != nix::errno::Errno::EINTR {
-                    log::error!("poll on the listener failed: {error}");
-                    thread::sleep(ACCEPT_BACKOFF);
-                }
-                continue;
-            }
-            match listener.accept() {
-                Ok((stream, peer)) => {
-                    errors.succeeded();
-                    // Accepted sockets do not inherit O_NONBLOCK on Linux,
-                    // but say what we rely on.
-                    if let Err(error) = stream.set_nonblocking(false) {
-                        log::warn!("cannot make connection from {peer} blocking: {error}");
-                        continue;
-                    }
-                    return Some(self.adopt(stream, peer));
-                }
-                Err(error) => thread::sleep(errors.failed(&error)),
-            }
-        }
     }
 
     /// Registers a stream accepted elsewhere (08 accepts with may) as a

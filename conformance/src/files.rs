@@ -17,7 +17,8 @@ use std::time::Duration;
 use crate::client::{Client, Response};
 use crate::prefork::children_of;
 use crate::server::Server;
-use crate::target::{Target, skip};
+use crate::skip::skip;
+use crate::target::Target;
 
 /// The document root of one check, deleted when dropped. `files` maps each
 /// file's URL path (percent-encoded) to its content.

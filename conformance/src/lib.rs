@@ -1,4 +1,4 @@
-//! The conformance suite: the same checks for all nine models, over real
+//! The conformance suite: the same checks for all eleven models, over real
 //! sockets against the real binary in a real child process.
 //!
 //! Each model's `tests/conformance.rs` is one macro call naming its binary
@@ -22,33 +22,25 @@ pub mod catalog;
 mod checks;
 mod client;
 mod files;
+mod lifecycle;
 pub mod prefork;
 pub mod procinfo;
 mod rpc;
 pub mod scale;
 mod server;
+mod skip;
 mod target;
 pub mod transcript;
 
 pub use checks::*;
 pub use client::{Client, Response};
 pub use files::*;
+pub use lifecycle::*;
 pub use procinfo::process_exists;
 pub use rpc::*;
 pub use server::{QUIET, Server, kill_every_started_server, run_to_exit, says_it_cannot_run_here};
-pub use target::{Settings, Skip, Target, parse_duration, skip};
-
-/// How many of 16 concurrent fake-DB requests a model serves at once (the
-/// checker's `--shape` is the same for any server).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Shape {
-    /// One after another: 16 requests take 16 latencies (01).
-    OneAtATime,
-    /// A fixed number at a time: 16 requests take 16 / n latencies (03-05).
-    AtMost(u32),
-    /// All at once: 16 requests take about one latency (02, 06-09).
-    Unlimited,
-}
+pub use skip::{Skip, skip};
+pub use target::{Settings, Target};
 
 /// Expands to one `#[test]` per check, each starting its own server.
 /// Optional extra arguments are passed to the server in the shape test

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::Pid;
 
-use crate::PAGE;
+use crate::checks::PAGE;
 use crate::client::Client;
 pub use crate::procinfo::children_of;
 use crate::procinfo::process_exists;
@@ -131,6 +131,132 @@ pub fn killed_child_is_replaced(binary: &str, args: &[&str], workers: usize) {
             "still serving after a child died"
         );
     }
+}
+
+/// What the load of [`killed_child_under_load_loses_only_its_own`] saw.
+#[derive(Debug, Default)]
+struct Tally {
+    answered_before: u64,
+    answered_after: u64,
+    failed: Vec<String>,
+    refused: Vec<String>,
+}
+
+/// One request on a new connection (`Connection: close`, so each request
+/// is one accept): `Err` with what went wrong.
+fn one_request(addr: std::net::SocketAddr) -> Result<(), (bool, String)> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).map_err(|e| (true, e.to_string()))?;
+    let limit = Some(Duration::from_secs(5));
+    let request = b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
+    let mut answer = Vec::new();
+    stream
+        .set_read_timeout(limit)
+        .and_then(|()| stream.write_all(request))
+        .and_then(|()| stream.read_to_end(&mut answer))
+        .map_err(|e| (false, e.to_string()))?;
+    let text = String::from_utf8_lossy(&answer);
+    if text.starts_with("HTTP/1.1 200 ") && text.ends_with(PAGE) {
+        Ok(())
+    } else {
+        Err((false, format!("{:?}", &text[..text.len().min(80)])))
+    }
+}
+
+/// `kill -9` of one worker under steady load (8 clients, a new connection
+/// per request, each held 100 ms by the fake DB, so every worker is busy
+/// when the kill comes): only the connections that worker held are lost,
+/// at most `per_worker` requests (its threads), every other request is answered,
+/// the listening socket never refuses a connect, and the supervisor forks
+/// a replacement. Connections waiting in the listen queue belong to no
+/// worker yet, so they survive the kill.
+pub fn killed_child_under_load_loses_only_its_own(
+    binary: &str,
+    args: &[&str],
+    workers: usize,
+    per_worker: usize,
+) {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    const CLIENTS: usize = 8;
+    const ANSWERS: u64 = 20;
+    let mut all_args = vec!["--mode", "http", "--db-latency", "100ms"];
+    all_args.extend_from_slice(args);
+    let server = Server::start(binary, &all_args);
+    let before = wait_for_children(server.pid, workers);
+    let killed = Arc::new(AtomicBool::new(false));
+    let stop = Arc::new(AtomicBool::new(false));
+    let tally = Arc::new(Mutex::new(Tally::default()));
+    let lock = |tally: &Mutex<Tally>| {
+        let mut guard = tally
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        std::mem::take(&mut *guard)
+    };
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|_| {
+            let (killed, stop, tally) = (killed.clone(), stop.clone(), tally.clone());
+            let addr = server.addr;
+            thread::spawn(move || {
+                while !stop.load(Ordering::SeqCst) {
+                    let outcome = one_request(addr);
+                    let after = killed.load(Ordering::SeqCst);
+                    let mut tally = tally
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    match outcome {
+                        Ok(()) if after => tally.answered_after += 1,
+                        Ok(()) => tally.answered_before += 1,
+                        Err((true, error)) => tally.refused.push(error),
+                        Err((false, error)) => tally.failed.push(error),
+                    }
+                }
+            })
+        })
+        .collect();
+    let answered = |tally: &Mutex<Tally>, after: bool| {
+        let guard = tally
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if after {
+            guard.answered_after
+        } else {
+            guard.answered_before
+        }
+    };
+    // Steady load first, observed rather than slept for.
+    let steady = wait_until(|| (answered(&tally, false) >= ANSWERS).then_some(()));
+    let victim = *before.first().expect("at least one child");
+    kill(Pid::from_raw(victim as i32), Signal::SIGKILL).expect("kill a child");
+    killed.store(true, Ordering::SeqCst);
+    let replaced = wait_until(|| {
+        let children = children_of(server.pid);
+        (children.len() == workers && !children.contains(&victim)).then_some(())
+    });
+    let served_on = wait_until(|| (answered(&tally, true) >= ANSWERS).then_some(()));
+    stop.store(true, Ordering::SeqCst);
+    for client in clients {
+        client.join().expect("a client thread");
+    }
+    let tally = lock(&tally);
+    eprintln!("kill -9 of worker {victim} under load: {tally:?}");
+    assert!(
+        steady.is_some(),
+        "no steady load before the kill: {tally:?}"
+    );
+    assert!(replaced.is_some(), "no replacement for {victim}");
+    assert!(served_on.is_some(), "the load did not go on: {tally:?}");
+    assert!(
+        tally.refused.is_empty(),
+        "the listening socket refused connects: {:?}",
+        tally.refused
+    );
+    assert!(
+        tally.failed.len() <= per_worker,
+        "{} requests failed, but the killed worker held at most {per_worker}: {:?}",
+        tally.failed.len(),
+        tally.failed
+    );
 }
 
 /// SIGTERM to the supervisor: it exits 0 and every child it ever had is

@@ -13,7 +13,8 @@ use serde_json::{Value, json};
 
 use crate::client::{IO_TIMEOUT, Recorded, send_all};
 use crate::server::Server;
-use crate::target::{Target, skip};
+use crate::skip::skip;
+use crate::target::Target;
 
 /// The longest line a server must take (newline excluded): 1 MiB.
 const MAX_LINE: usize = 1024 * 1024;
@@ -430,7 +431,7 @@ pub fn rpc_reset_mid_batch_does_not_hurt_others(target: &Target) {
         (&rude).write_all(batch.as_bytes()).expect("send");
         let mut some = [0; 1000];
         let _ = (&rude).read(&mut some);
-        crate::checks::reset(rude);
+        crate::lifecycle::reset(rude);
     }
     let mut client = Lines::connect(&server);
     assert_eq!(client.call("func1", json!([1, 2, 3]), 1)["result"], 9);

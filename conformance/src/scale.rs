@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 
-use crate::PAGE;
+use crate::checks::PAGE;
 use crate::client::Client;
 use crate::procinfo::{self, cpu_ticks, open_descriptors, process_exists};
 use crate::server::Server;

@@ -12,7 +12,27 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 
-use crate::target::{DEFAULT_DB_LATENCY, DEFAULT_IDLE_TIMEOUT, duration_flag, skip};
+use crate::skip::skip;
+
+/// The contract's defaults, assumed of a running server whose settings the
+/// user did not state.
+pub const DEFAULT_DB_LATENCY: Duration = Duration::from_millis(300);
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The value after `name` in a flag list.
+pub(crate) fn flag<'a>(flags: &[&'a str], name: &str) -> Option<&'a str> {
+    flags
+        .iter()
+        .position(|flag| *flag == name)
+        .and_then(|index| flags.get(index + 1).copied())
+}
+
+/// The duration a flag list sets with `name`, or `default`.
+pub(crate) fn duration_flag(flags: &[&str], name: &str, default: Duration) -> Duration {
+    flag(flags, name)
+        .and_then(|text| durations::parse_duration(text).ok())
+        .unwrap_or(default)
+}
 
 /// How long a server may take to print its start-up line.
 const START_TIMEOUT: Duration = Duration::from_secs(20);
@@ -35,7 +55,7 @@ pub fn kill_every_started_server() {
 }
 
 /// A server under test: started by the workspace's harness (the same one
-/// `loadgen compare` uses), or, for `check --addr`, one already running.
+/// `bench compare` uses), or, for `check --addr`, one already running.
 /// Dropping a started one kills its whole process group (the server and any
 /// children it forked) and reaps it.
 #[derive(Debug)]

@@ -11,22 +11,8 @@ use std::path::PathBuf;
 use std::process::{ExitStatus, Output};
 use std::time::Duration;
 
-use crate::server::{Server, run_to_exit};
-
-/// The contract's defaults, assumed of a running server whose settings the
-/// user did not state.
-pub const DEFAULT_DB_LATENCY: Duration = Duration::from_millis(300);
-pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Why a check could not run against this target: the payload of the panic
-/// that [`skip`] raises, which the checker tells apart from a failure.
-#[derive(Debug, Clone)]
-pub struct Skip(pub String);
-
-/// Ends the current check as skipped (not failed) with `reason`.
-pub fn skip(reason: impl Into<String>) -> ! {
-    std::panic::panic_any(Skip(reason.into()))
-}
+use crate::server::{DEFAULT_DB_LATENCY, DEFAULT_IDLE_TIMEOUT, Server, flag, run_to_exit};
+use crate::skip::skip;
 
 /// A server to check.
 #[derive(Debug, Clone)]
@@ -201,50 +187,10 @@ impl Target {
     }
 }
 
-/// The value after `name` in a flag list.
-fn flag<'a>(flags: &[&'a str], name: &str) -> Option<&'a str> {
-    flags
-        .iter()
-        .position(|flag| *flag == name)
-        .and_then(|index| flags.get(index + 1).copied())
-}
-
-/// `300ms`, `2s`, `1.5s` -> a duration (the contract's flag syntax); `None`
-/// for anything else, a bare number included.
-pub fn parse_duration(text: &str) -> Option<Duration> {
-    let (number, scale) = if let Some(number) = text.strip_suffix("ms") {
-        (number, 0.001)
-    } else if let Some(number) = text.strip_suffix('s') {
-        (number, 1.0)
-    } else if let Some(number) = text.strip_suffix('m') {
-        (number, 60.0)
-    } else {
-        return None;
-    };
-    let value: f64 = number.parse().ok()?;
-    (value.is_finite() && value >= 0.0).then(|| Duration::from_secs_f64(value * scale))
-}
-
-/// The duration a flag list sets with `name`, or `default`.
-pub(crate) fn duration_flag(flags: &[&str], name: &str, default: Duration) -> Duration {
-    flag(flags, name)
-        .and_then(parse_duration)
-        .unwrap_or(default)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations_need_a_unit() {
-        assert_eq!(parse_duration("300ms"), Some(Duration::from_millis(300)));
-        assert_eq!(parse_duration("2s"), Some(Duration::from_secs(2)));
-        assert_eq!(parse_duration("1.5s"), Some(Duration::from_millis(1500)));
-        assert_eq!(parse_duration("1m"), Some(Duration::from_secs(60)));
-        assert_eq!(parse_duration("300"), None);
-        assert_eq!(parse_duration("-1s"), None);
-    }
+    use crate::skip::Skip;
 
     #[test]
     fn a_running_server_in_another_mode_is_skipped_not_failed() {

@@ -1,5 +1,5 @@
 //! Starting a model server as a child process and stopping it for sure:
-//! the one harness the conformance suite and `loadgen compare`/`race` use.
+//! the one harness the conformance suite and `bench compare`/`race` use.
 //!
 //! The server runs in a process group of its own, so that killing the group
 //! reaches a prefork server's children too, and a Ctrl-C in the terminal

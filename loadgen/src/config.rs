@@ -1,6 +1,6 @@
 //! What a run is asked to do, one struct per mode. The command line builds
-//! these; `loadgen compare` (or a test) can build them directly and call
-//! [`crate::run_echo`], [`crate::run_http`] or [`crate::run_hold`].
+//! these; the comparison (or a test) can build them directly and call
+//! [`crate::run`].
 //! They are stored in every report, so a result always says how it was made.
 
 use std::fmt;
@@ -10,6 +10,13 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::duration::{DurationRange, as_text, format_duration};
+
+/// The lab's Locust users think 5 to 15 s between requests: the default
+/// think time.
+pub const THINK: DurationRange = DurationRange {
+    min: Duration::from_secs(5),
+    max: Duration::from_secs(15),
+};
 
 /// Settings every mode shares.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -31,17 +38,10 @@ pub struct CommonConfig {
     /// and the resource peaks still cover the whole run.
     #[serde(with = "as_text", default)]
     pub warmup: Duration,
-    /// Draw a live progress line on stderr if it is a terminal.
-    #[serde(skip)]
-    pub progress: bool,
-    /// Where to send each second as it is measured (`loadgen race` draws
-    /// them live).
-    #[serde(skip)]
-    pub live: Option<tokio::sync::mpsc::UnboundedSender<crate::stats::LiveSecond>>,
 }
 
 impl CommonConfig {
-    /// Defaults as on the command line, without progress line.
+    /// Defaults as on the command line.
     pub fn new(addr: SocketAddr, duration: Duration) -> Self {
         CommonConfig {
             addr,
@@ -49,8 +49,6 @@ impl CommonConfig {
             timeout: Duration::from_secs(5),
             pid: None,
             warmup: Duration::ZERO,
-            progress: false,
-            live: None,
         }
     }
 }

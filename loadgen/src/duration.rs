@@ -14,7 +14,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 /// number refused ("10" could mean seconds or milliseconds, and guessing
 /// wrong by 1000x ruins a measurement silently). One parser for the whole
 /// workspace, so every tool reads a duration the same way.
-pub use common::cli::parse_duration;
+pub use durations::parse_duration;
 
 /// Writes a duration in the largest unit that keeps it exact: `10s`,
 /// `300ms`, `250us`, `17ns`.

@@ -17,6 +17,7 @@ use tokio::net::TcpStream;
 
 use crate::config::{Config, EchoConfig};
 use crate::limits;
+use crate::observe::Observe;
 use crate::report::Report;
 use crate::run::{
     Clock, Pacing, RECONNECT_PAUSE, ResourceWatch, Spawning, connected, drive, into_report,
@@ -24,7 +25,7 @@ use crate::run::{
 use crate::stats::{ErrorKind, Recorder, Timing};
 
 /// Runs an echo load and reports what it measured.
-pub async fn run_echo(config: EchoConfig) -> anyhow::Result<Report> {
+pub(crate) async fn run_echo(config: EchoConfig, observe: &Observe) -> anyhow::Result<Report> {
     ensure!(config.connections > 0, "--connections must be at least 1");
     ensure!(config.size > 0, "--size must be at least 1 byte");
     if let Some(rate) = config.rate {
@@ -50,6 +51,7 @@ pub async fn run_echo(config: EchoConfig) -> anyhow::Result<Report> {
     let schedule = pacing.clone();
     let measured = drive(
         &config.common,
+        observe,
         clock,
         watch,
         &recorder,

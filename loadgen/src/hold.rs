@@ -19,6 +19,7 @@ use tokio::sync::watch;
 
 use crate::config::{Config, HoldConfig};
 use crate::limits;
+use crate::observe::Observe;
 use crate::report::{HoldSummary, Report};
 use crate::run::{
     Clock, Pacing, ResourceWatch, Spawning, connect, drive, into_report, sleep_until,
@@ -29,7 +30,7 @@ use crate::stats::{ErrorKind, Recorder, Timing};
 pub const PROBE_LENGTH: usize = 16;
 
 /// Runs a hold test and reports what happened to the connections.
-pub async fn run_hold(config: HoldConfig) -> anyhow::Result<Report> {
+pub(crate) async fn run_hold(config: HoldConfig, observe: &Observe) -> anyhow::Result<Report> {
     ensure!(config.connections > 0, "--connections must be at least 1");
     ensure!(
         config.connect_rate.is_finite() && config.connect_rate > 0.0,
@@ -66,6 +67,7 @@ pub async fn run_hold(config: HoldConfig) -> anyhow::Result<Report> {
     };
     let measured = drive(
         &config.common,
+        observe,
         clock,
         watch,
         &recorder,

@@ -21,6 +21,7 @@ use tokio::net::TcpStream;
 use crate::config::{Config, HttpConfig, HttpLoad};
 use crate::duration::DurationRange;
 use crate::limits;
+use crate::observe::Observe;
 use crate::report::Report;
 use crate::run::{
     Clock, Pacing, RECONNECT_PAUSE, ResourceWatch, Spawning, connect, drive, into_report,
@@ -31,7 +32,7 @@ use crate::stats::{ErrorKind, Recorder, Timing};
 const MAX_HEAD_BYTES: usize = 16 * 1024;
 
 /// Runs an HTTP load and reports what it measured.
-pub async fn run_http(config: HttpConfig) -> anyhow::Result<Report> {
+pub(crate) async fn run_http(config: HttpConfig, observe: &Observe) -> anyhow::Result<Report> {
     validate(&config)?;
     let preflight = limits::preflight(config.load.connections() as u64);
     let watch = ResourceWatch::new(&config.common)?;
@@ -80,6 +81,7 @@ pub async fn run_http(config: HttpConfig) -> anyhow::Result<Report> {
     let schedule = pacing.clone();
     let measured = drive(
         &config.common,
+        observe,
         clock,
         watch,
         &recorder,

@@ -1,27 +1,28 @@
 //! `loadgen`: the load generator of the concurrency-models workspace.
 //!
-//! It is a client only, meant for servers on the same machine (loopback),
-//! and has four modes, each a public async function that takes a config
-//! and returns a [`Report`]:
+//! It is a client only, meant for servers on the same machine (loopback).
+//! [`run`] takes a [`Config`] (what to measure) and returns a [`Report`];
+//! [`run_observed`] does the same while someone watches (a progress line,
+//! a live feed of seconds: [`Observe`]). Four modes:
 //!
-//! - [`run_echo`]: connections that send messages and check the echo;
-//! - [`run_http`]: `GET` requests as Locust-like users, as a closed loop
-//!   over N connections, or as an open loop at a fixed rate;
-//! - [`run_hold`]: many idle connections, opened at a set rate and kept;
-//! - [`run_rpc`]: JSON-RPC calls (`func1` or `query`), every result checked,
-//!   under the same loads as HTTP, optionally pipelined.
+//! - echo: connections that send messages and check the echo;
+//! - http: `GET` requests as Locust-like users, as a closed loop over N
+//!   connections, or as an open loop at a fixed rate;
+//! - hold: many idle connections, opened at a set rate and kept;
+//! - rpc: JSON-RPC calls (`func1` or `query`), every result checked, under
+//!   the same loads as HTTP, optionally pipelined.
 //!
-//! The binary (`src/main.rs`) is a thin shell around [`cli`]; other code
-//! calls the run functions directly, as [`compare`] does: it starts every
-//! model, runs the same scenarios against each, and writes the results.
+//! The binary (`src/main.rs`) is a thin shell around [`cli`]. The model
+//! comparison and the race are another crate (`bench`) built on this one.
 //!
-//! Module map: [`config`] says what to do, [`stats`] counts (histograms,
-//! errors), [`resources`] reads the server's process tree from `/proc`,
-//! [`limits`] checks the client's own fd and port limits, [`report`] turns
-//! it all into a summary table, JSON and CSV.
+//! Module map: [`config`] says what to do, [`observe`] who watches,
+//! [`stats`] counts (histograms, errors), [`resources`] reads the server's
+//! process tree from `/proc`, [`limits`] checks the client's own fd and
+//! port limits, [`report`] turns it all into a summary table, JSON and
+//! CSV, and [`locust`] into Locust's CSV files. `run.rs` is the loop every
+//! mode shares.
 
 pub mod cli;
-pub mod compare;
 pub mod config;
 pub mod duration;
 pub mod echo;
@@ -29,7 +30,7 @@ pub mod hold;
 pub mod http;
 pub mod limits;
 pub mod locust;
-pub mod race;
+pub mod observe;
 pub mod report;
 pub mod resources;
 pub mod rpc;
@@ -39,8 +40,21 @@ pub mod stats;
 pub use config::{
     CommonConfig, Config, EchoConfig, HoldConfig, HttpConfig, HttpLoad, RpcCall, RpcConfig,
 };
-pub use echo::run_echo;
-pub use hold::run_hold;
-pub use http::run_http;
+pub use observe::Observe;
 pub use report::{Headline, Report};
-pub use rpc::run_rpc;
+pub use run::client_runtime;
+
+/// Runs one load to its report, unwatched.
+pub async fn run(config: Config) -> anyhow::Result<Report> {
+    run_observed(config, Observe::default()).await
+}
+
+/// Runs one load to its report while `observe` watches.
+pub async fn run_observed(config: Config, observe: Observe) -> anyhow::Result<Report> {
+    match config {
+        Config::Echo(config) => echo::run_echo(config, &observe).await,
+        Config::Http(config) => http::run_http(config, &observe).await,
+        Config::Hold(config) => hold::run_hold(config, &observe).await,
+        Config::Rpc(config) => rpc::run_rpc(config, &observe).await,
+    }
+}

@@ -13,7 +13,6 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use hdrhistogram::Histogram;
 
-use crate::report::Report;
 use crate::stats::Window;
 
 /// Locust's `PERCENTILES_TO_REPORT`.
@@ -122,16 +121,17 @@ fn writer(path: &Path) -> anyhow::Result<csv::Writer<std::fs::File>> {
     csv::Writer::from_path(path).with_context(|| format!("cannot write {}", path.display()))
 }
 
-/// Writes `PREFIX_stats.csv` and `PREFIX_stats_history.csv`; returns
-/// their paths.
+/// Writes `PREFIX_stats.csv` and `PREFIX_stats_history.csv` of a run
+/// whose measured part lasted `measured_seconds`; returns their paths.
 pub fn write(
-    report: &Report,
+    record: &LocustRecord,
+    measured_seconds: f64,
     method: &str,
     name: &str,
     prefix: &Path,
 ) -> anyhow::Result<[PathBuf; 2]> {
     let (stats_path, history_path) = paths(prefix);
-    let totals = &report.locust.totals;
+    let totals = &record.totals;
     let mut stats = writer(&stats_path)?;
     let mut header = vec![
         "Type",
@@ -148,7 +148,7 @@ pub fn write(
     ];
     header.extend(PERCENTILE_NAMES);
     stats.write_record(&header)?;
-    let seconds = report.summary.measured_seconds.max(1e-3);
+    let seconds = measured_seconds.max(1e-3);
     // One endpoint, so its row and the "Aggregated" row are the same.
     for (method, name) in [(method, name), ("", "Aggregated")] {
         let mut row = vec![method.to_string(), name.to_string()];
@@ -182,7 +182,7 @@ pub fn write(
         "Total Average Content Size",
     ]);
     history.write_record(&header)?;
-    for second in &report.locust.history {
+    for second in &record.history {
         let totals = &second.totals;
         let mut row = vec![
             second.timestamp.to_string(),

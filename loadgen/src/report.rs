@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::Config;
 use crate::duration::format_duration;
 use crate::limits::Environment;
+use crate::observe::SecondRow;
 use crate::stats::{ErrorCounts, Percentiles};
 
 /// Everything a run measured.
@@ -165,30 +166,50 @@ pub struct HoldSummary {
     pub checks_answered: u64,
 }
 
-/// One second of the run; the CSV has the same columns.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct SecondRow {
-    /// Seconds since the start, at the end of this interval.
-    pub t_seconds: f64,
-    pub active_clients: u64,
-    pub requests_per_second: f64,
-    pub errors_per_second: f64,
-    /// Latency percentiles of the requests completed in this second.
-    pub p50_us: u64,
-    pub p99_us: u64,
-    pub max_us: u64,
-    pub rss_bytes: Option<u64>,
-    pub threads: Option<u64>,
-    pub fds: Option<u64>,
-    /// Server CPU (user + system), % of one core.
-    pub cpu_percent: Option<f64>,
-    pub loadgen_cpu_percent: Option<f64>,
-    pub time_wait_sockets: u64,
-}
-
-/// The CSV header, in the order of [`SecondRow`]'s fields.
+/// The CSV header: [`CsvSecond`]'s fields, which serde writes with the
+/// first row (a test keeps the two the same).
 pub const CSV_HEADER: &str = "t_seconds,active_clients,requests_per_second,errors_per_second,\
 p50_us,p99_us,max_us,rss_bytes,threads,fds,cpu_percent,loadgen_cpu_percent,time_wait_sockets";
+
+/// A [`SecondRow`] as the CSV writes it: rates to one decimal, empty cells
+/// where nothing was measured. Its field names are the CSV's header.
+#[derive(Serialize)]
+struct CsvSecond {
+    t_seconds: String,
+    active_clients: u64,
+    requests_per_second: String,
+    errors_per_second: String,
+    p50_us: u64,
+    p99_us: u64,
+    max_us: u64,
+    rss_bytes: Option<u64>,
+    threads: Option<u64>,
+    fds: Option<u64>,
+    cpu_percent: Option<String>,
+    loadgen_cpu_percent: Option<String>,
+    time_wait_sockets: u64,
+}
+
+impl From<&SecondRow> for CsvSecond {
+    fn from(row: &SecondRow) -> CsvSecond {
+        let one_decimal = |value: f64| format!("{value:.1}");
+        CsvSecond {
+            t_seconds: format!("{:.3}", row.t_seconds),
+            active_clients: row.active_clients,
+            requests_per_second: one_decimal(row.requests_per_second),
+            errors_per_second: one_decimal(row.errors_per_second),
+            p50_us: row.p50_us,
+            p99_us: row.p99_us,
+            max_us: row.max_us,
+            rss_bytes: row.rss_bytes,
+            threads: row.threads,
+            fds: row.fds,
+            cpu_percent: row.cpu_percent.map(one_decimal),
+            loadgen_cpu_percent: row.loadgen_cpu_percent.map(one_decimal),
+            time_wait_sockets: row.time_wait_sockets,
+        }
+    }
+}
 
 /// The handful of numbers a comparison table needs per run.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -230,10 +251,6 @@ impl CostPerRequest {
             involuntary_switches: per(spent.involuntary_switches),
         })
     }
-}
-
-fn optional<T: ToString>(value: Option<T>) -> String {
-    value.map(|value| value.to_string()).unwrap_or_default()
 }
 
 /// `850us`, `12.3ms`, `1.25s`.
@@ -481,24 +498,12 @@ impl Report {
     /// was not measured (no `--pid`, or the first second of CPU).
     pub fn to_csv(&self) -> String {
         let mut csv = csv::Writer::from_writer(Vec::new());
-        let one_decimal = |value: f64| format!("{value:.1}");
-        let _ = csv.write_record(CSV_HEADER.split(','));
+        if self.series.is_empty() {
+            // serde writes the header with the first row; say it anyway.
+            let _ = csv.write_record(CSV_HEADER.split(','));
+        }
         for row in &self.series {
-            let _ = csv.write_record([
-                format!("{:.3}", row.t_seconds),
-                row.active_clients.to_string(),
-                one_decimal(row.requests_per_second),
-                one_decimal(row.errors_per_second),
-                row.p50_us.to_string(),
-                row.p99_us.to_string(),
-                row.max_us.to_string(),
-                optional(row.rss_bytes),
-                optional(row.threads),
-                optional(row.fds),
-                optional(row.cpu_percent.map(one_decimal)),
-                optional(row.loadgen_cpu_percent.map(one_decimal)),
-                row.time_wait_sockets.to_string(),
-            ]);
+            let _ = csv.serialize(CsvSecond::from(row));
         }
         // Writing into memory cannot fail, and every record is UTF-8.
         String::from_utf8(csv.into_inner().unwrap_or_default()).unwrap_or_default()
@@ -548,5 +553,14 @@ mod tests {
         for name in names {
             assert!(object.contains_key(name), "{name} is not a SecondRow field");
         }
+    }
+
+    #[test]
+    fn the_csv_header_is_what_serde_writes() {
+        let mut csv = csv::Writer::from_writer(Vec::new());
+        csv.serialize(CsvSecond::from(&SecondRow::default()))
+            .expect("a row serializes");
+        let text = String::from_utf8(csv.into_inner().expect("flushed")).expect("UTF-8");
+        assert_eq!(text.lines().next(), Some(CSV_HEADER));
     }
 }

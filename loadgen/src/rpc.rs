@@ -22,6 +22,7 @@ use tokio::net::TcpStream;
 use crate::config::{Config, HttpLoad, RpcCall, RpcConfig};
 use crate::duration::DurationRange;
 use crate::limits;
+use crate::observe::Observe;
 use crate::report::Report;
 use crate::run::{
     Clock, Pacing, RECONNECT_PAUSE, ResourceWatch, Spawning, connected, drive, into_report,
@@ -32,7 +33,7 @@ use crate::stats::{ErrorKind, Recorder, Timing};
 const MAX_REPLY_BYTES: usize = 64 * 1024;
 
 /// Runs an RPC load and reports what it measured.
-pub async fn run_rpc(config: RpcConfig) -> anyhow::Result<Report> {
+pub(crate) async fn run_rpc(config: RpcConfig, observe: &Observe) -> anyhow::Result<Report> {
     ensure!(config.pipeline > 0, "--pipeline must be at least 1");
     let (clients, spawn_rate) = match &config.load {
         HttpLoad::Users {
@@ -78,6 +79,7 @@ pub async fn run_rpc(config: RpcConfig) -> anyhow::Result<Report> {
     let schedule = pacing.clone();
     let measured = drive(
         &config.common,
+        observe,
         clock,
         watch,
         &recorder,

@@ -323,14 +323,6 @@ impl Window {
     }
 }
 
-/// One second of a run as it happens: its row and its latencies, so a
-/// live view can merge the last few seconds into percentiles.
-#[derive(Clone, Debug)]
-pub struct LiveSecond {
-    pub row: crate::report::SecondRow,
-    pub latency: Histogram<u64>,
-}
-
 /// When one request was meant to start, was sent, and was fully answered.
 #[derive(Clone, Copy, Debug)]
 pub struct Timing {

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use loadgen::duration::DurationRange;
 use loadgen::resources::ProcessTreeSampler;
-use loadgen::{EchoConfig, HoldConfig, HttpConfig, HttpLoad, run_echo, run_hold, run_http};
+use loadgen::{Config, EchoConfig, HoldConfig, HttpConfig, HttpLoad, run};
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use support::{Stall, closed_port, common, run_alone, show, start_echo_server, start_http_server};
@@ -31,7 +31,8 @@ fn a_50ms_server_gives_a_p50_between_50_and_60ms() {
         connections: 4,
         spawn_rate: None,
     };
-    let report = run_alone(run_http(http(addr, Duration::from_secs(2), load))).expect("runs");
+    let report =
+        run_alone(run(Config::Http(http(addr, Duration::from_secs(2), load)))).expect("runs");
     show(&report);
     assert_eq!(report.summary.errors_total, 0);
     assert!(report.summary.requests >= 80, "{}", report.summary.requests);
@@ -55,7 +56,8 @@ fn users_without_think_time_follow_littles_law() {
         },
         spawn_rate: None,
     };
-    let report = run_alone(run_http(http(addr, Duration::from_secs(3), load))).expect("runs");
+    let report =
+        run_alone(run(Config::Http(http(addr, Duration::from_secs(3), load)))).expect("runs");
     show(&report);
     // Little's law: throughput = clients in the system / time each spends.
     let expected = 20.0 / 0.050;
@@ -75,7 +77,12 @@ fn open_loop_latency_shows_a_stall_that_service_time_hides() {
         rate: 200.0,
         connections: 2,
     };
-    let report = run_alone(run_http(http(addr, Duration::from_millis(3500), load))).expect("runs");
+    let report = run_alone(run(Config::Http(http(
+        addr,
+        Duration::from_millis(3500),
+        load,
+    ))))
+    .expect("runs");
     show(&report);
     let service = report
         .service_time
@@ -108,7 +115,7 @@ fn wrong_echo_bytes_are_counted_as_errors() {
         size: 100,
         rate: None,
     };
-    let report = run_alone(run_echo(echo(corrupting))).expect("runs");
+    let report = run_alone(run(Config::Echo(echo(corrupting)))).expect("runs");
     show(&report);
     assert!(
         report.summary.errors.wrong_reply > 10,
@@ -118,7 +125,7 @@ fn wrong_echo_bytes_are_counted_as_errors() {
     assert_eq!(report.summary.requests, 0);
 
     let honest = start_echo_server(false);
-    let report = run_alone(run_echo(echo(honest))).expect("runs");
+    let report = run_alone(run(Config::Echo(echo(honest)))).expect("runs");
     assert_eq!(
         report.summary.errors_total, 0,
         "{:?}",
@@ -137,7 +144,7 @@ fn large_echo_messages_do_not_deadlock() {
         size: 1024 * 1024,
         rate: None,
     };
-    let report = run_alone(run_echo(config)).expect("runs");
+    let report = run_alone(run(Config::Echo(config))).expect("runs");
     assert_eq!(
         report.summary.errors_total, 0,
         "{:?}",
@@ -153,7 +160,8 @@ fn a_refused_connection_is_counted_not_a_panic() {
         connections: 2,
         spawn_rate: None,
     };
-    let report = run_alone(run_http(http(addr, Duration::from_secs(1), load))).expect("runs");
+    let report =
+        run_alone(run(Config::Http(http(addr, Duration::from_secs(1), load)))).expect("runs");
     assert!(
         report.summary.errors.refused >= 2,
         "{:?}",
@@ -177,7 +185,7 @@ fn hold_keeps_connections_and_checks_a_sample() {
         connect_rate: 200.0,
         sample: 10,
     };
-    let report = run_alone(run_hold(config)).expect("runs");
+    let report = run_alone(run(Config::Hold(config))).expect("runs");
     show(&report);
     let hold = report
         .hold
@@ -199,7 +207,7 @@ fn hold_counts_refused_connects() {
         connect_rate: 100.0,
         sample: 5,
     };
-    let report = run_alone(run_hold(config)).expect("runs");
+    let report = run_alone(run(Config::Hold(config))).expect("runs");
     let hold = report
         .hold
         .as_ref()
@@ -265,7 +273,7 @@ fn pid_sums_the_children_of_a_forking_process() {
         rate: None,
     };
     config.common.pid = Some(tree.pid());
-    let report = run_alone(run_echo(config)).expect("runs");
+    let report = run_alone(run(Config::Echo(config))).expect("runs");
     let server = report.resources.server.as_ref().expect("--pid was given");
     assert_eq!(server.processes.peak, 3.0, "{server:?}");
     assert_eq!(server.threads.peak, 3.0, "{server:?}");
@@ -289,6 +297,6 @@ fn a_missing_pid_is_an_error_before_the_run() {
     };
     // Above the kernel's pid_max, so certainly nobody.
     config.common.pid = Some(i32::MAX);
-    let error = run_alone(run_echo(config)).expect_err("no such process");
+    let error = run_alone(run(Config::Echo(config))).expect_err("no such process");
     assert!(error.to_string().contains("no process"), "{error:#}");
 }

@@ -1,45 +1,36 @@
-//! The client against the real RPC engine of `common`, served from a thread
-//! over a real loopback socket. The models themselves are checked by the
+//! The client against the real RPC session of `common`, served from a
+//! thread over a real loopback socket. The models themselves are checked by the
 //! conformance suite, which speaks the protocol without this client.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::io::Read;
+use std::net::{SocketAddr, TcpListener};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::rpc::{RpcConnection, standard};
+use common::session::Protocol;
+use common::{SessionConfig, Shutdown, Threads};
 use serde_json::{Value, json};
 
 use super::*;
 
-/// Serves one connection with `common::rpc` on a thread until the client
-/// closes.
+/// Serves one connection on a thread, as the servers do: a session in RPC
+/// mode run by the blocking driver, until the client closes.
 fn serve_one() -> (SocketAddr, JoinHandle<()>) {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = listener.local_addr().expect("addr");
     let thread = std::thread::spawn(move || {
-        let (mut stream, _) = listener.accept().expect("accept");
-        serve(&mut stream);
+        let (stream, peer) = listener.accept().expect("accept");
+        let shutdown = Shutdown::new().expect("a pipe");
+        let config = SessionConfig {
+            protocol: Protocol::Rpc {
+                db_latency: Duration::ZERO,
+            },
+            idle_timeout: Duration::from_secs(10),
+            server_name: "rpc-client-test",
+        };
+        common::serve_connection::<Threads>(shutdown.adopt(stream, peer), config);
     });
     (addr, thread)
-}
-
-fn serve(stream: &mut TcpStream) {
-    let mut rpc = RpcConnection::new(standard(), Duration::ZERO);
-    let mut output = Vec::new();
-    let mut buffer = vec![0; 64 * 1024];
-    loop {
-        let count = stream.read(&mut buffer).unwrap_or(0);
-        if count == 0 {
-            rpc.receive_eof();
-        }
-        rpc.receive(&buffer[..count]);
-        rpc.advance(Instant::now(), &mut output, 64 * 1024);
-        if stream.write_all(&output).is_err() || rpc.is_done() {
-            return;
-        }
-        output.clear();
-    }
 }
 
 #[test]

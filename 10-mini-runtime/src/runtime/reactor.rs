@@ -6,13 +6,12 @@ use std::cell::RefCell;
 use std::future::poll_fn;
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::rc::Rc;
 use std::task::{Poll, Waker};
 use std::time::Instant;
 
 use nix::fcntl::{FcntlArg, OFlag, fcntl};
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
-
-use super::{CURRENT, current};
 
 // ANCHOR: reactor
 /// The selector under `add_reader`/`add_writer`: epoll, and for each
@@ -177,6 +176,23 @@ fn readiness(
     Some(&mut watched[direction as usize])
 }
 
+thread_local! {
+    /// The running loop's reactor (`asyncio.get_running_loop()`), installed
+    /// by `block_on`: how a socket finds it without being handed it.
+    static REACTOR: RefCell<Option<Rc<Reactor>>> = const { RefCell::new(None) };
+}
+
+/// Makes `reactor` the thread's own (`None`: removes it).
+pub(super) fn install(reactor: Option<Rc<Reactor>>) {
+    REACTOR.set(reactor);
+}
+
+fn current() -> Rc<Reactor> {
+    REACTOR
+        .with_borrow(Clone::clone)
+        .expect("async I/O works only inside block_on")
+}
+
 /// A non-blocking socket (or any fd) registered with the reactor, as
 /// async-io's `Async<T>`: `Async<TcpStream>`, `Async<TcpListener>`.
 pub struct Async<T: AsFd> {
@@ -188,7 +204,7 @@ impl<T: AsFd> Async<T> {
         // A blocking call would stall every task on this thread.
         let flags = OFlag::from_bits_truncate(fcntl(io.as_fd(), FcntlArg::F_GETFL)?);
         fcntl(io.as_fd(), FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK))?;
-        current().reactor.register(io.as_fd())?;
+        current().register(io.as_fd())?;
         Ok(Async { io })
     }
 
@@ -212,20 +228,20 @@ impl<T: AsFd> Async<T> {
     ) -> io::Result<R> {
         let fd = self.as_raw_fd();
         poll_fn(|context| {
-            let runtime = current();
-            if runtime.reactor.is_ready(fd, direction) {
+            let reactor = current();
+            if reactor.is_ready(fd, direction) {
                 match op(&self.io) {
                     Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
                     result => {
                         if result.as_ref().is_ok_and(&drained) {
-                            runtime.reactor.clear_ready(fd, direction);
+                            reactor.clear_ready(fd, direction);
                         }
                         return Poll::Ready(result);
                     }
                 }
-                runtime.reactor.clear_ready(fd, direction);
+                reactor.clear_ready(fd, direction);
             }
-            runtime.reactor.add_waiter(fd, direction, context.waker());
+            reactor.add_waiter(fd, direction, context.waker());
             Poll::Pending
         })
         .await
@@ -263,8 +279,8 @@ impl<T: AsFd> Drop for Async<T> {
     fn drop(&mut self) {
         // A task dropped after `block_on` returned finds no runtime; its
         // epoll instance is gone then anyway.
-        if let Some(runtime) = CURRENT.with_borrow(Clone::clone) {
-            runtime.reactor.deregister(self.io.as_fd());
+        if let Some(reactor) = REACTOR.with_borrow(Clone::clone) {
+            reactor.deregister(self.io.as_fd());
         }
     }
 }

@@ -1,14 +1,14 @@
 //! The timers: `call_later` as a heap of deadlines, `asyncio.sleep` and
 //! `asyncio.wait_for` on top.
 
+use std::cell::RefCell;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
-use std::future::Future;
-use std::pin::Pin;
+use std::future::{Future, poll_fn};
+use std::pin::{Pin, pin};
+use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
-
-use super::{CURRENT, current, race};
 
 // ANCHOR: timers
 /// `call_later`: a heap of deadlines, nearest first. A cancelled timer
@@ -74,6 +74,23 @@ pub fn sleep(duration: Duration) -> Sleep {
     }
 }
 
+thread_local! {
+    /// The running loop's timers, installed by `block_on`: how a `sleep`
+    /// finds them without being handed them.
+    static TIMERS: RefCell<Option<Rc<RefCell<Timers>>>> = const { RefCell::new(None) };
+}
+
+/// Makes `timers` the thread's own (`None`: removes them).
+pub(super) fn install(timers: Option<Rc<RefCell<Timers>>>) {
+    TIMERS.set(timers);
+}
+
+fn current() -> Rc<RefCell<Timers>> {
+    TIMERS
+        .with_borrow(Clone::clone)
+        .expect("timers work only inside block_on")
+}
+
 impl Future for Sleep {
     type Output = ();
 
@@ -81,8 +98,8 @@ impl Future for Sleep {
         if Instant::now() >= self.deadline {
             return Poll::Ready(());
         }
-        let runtime = current();
-        let mut timers = runtime.timers.borrow_mut();
+        let timers = current();
+        let mut timers = timers.borrow_mut();
         match self.timer.and_then(|id| timers.wakers.get_mut(&id)) {
             // Polled again, maybe by another waker: keep the newest.
             Some(waker) => waker.clone_from(context.waker()),
@@ -94,10 +111,21 @@ impl Future for Sleep {
 
 impl Drop for Sleep {
     fn drop(&mut self) {
-        if let (Some(id), Some(runtime)) = (self.timer, CURRENT.with_borrow(Clone::clone)) {
-            runtime.timers.borrow_mut().cancel(id);
+        if let (Some(id), Some(timers)) = (self.timer, TIMERS.with_borrow(Clone::clone)) {
+            timers.borrow_mut().cancel(id);
         }
     }
+}
+
+/// Whichever future finishes first (`asyncio.wait(..., FIRST_COMPLETED)`,
+/// tokio's `select!`); the other is dropped, which cancels it.
+pub async fn race<T>(first: impl Future<Output = T>, second: impl Future<Output = T>) -> T {
+    let (mut first, mut second) = (pin!(first), pin!(second));
+    poll_fn(|context| match first.as_mut().poll(context) {
+        Poll::Ready(output) => Poll::Ready(output),
+        Poll::Pending => second.as_mut().poll(context),
+    })
+    .await
 }
 
 /// `asyncio.wait_for`: `future`'s output, or `None` after `duration`.

@@ -11,7 +11,9 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use super::{ErrorCode, MAX_LINE, Registry, Reply, RpcError, answer_line};
+use super::error::{ErrorCode, RpcError};
+use super::line::{MAX_LINE, Reply, answer_line, error_reply, to_line};
+use super::registry::Registry;
 
 /// At most this many answered lines wait for their turn to be sent; past
 /// it the connection reads no more (like the output bound).
@@ -156,8 +158,8 @@ impl RpcConnection {
                         ErrorCode::InvalidRequest,
                         format!("a line may be at most {MAX_LINE} bytes; closing"),
                     );
-                    let reply = super::error_reply(serde_json::Value::Null, &error);
-                    self.send(super::to_line(&reply), now);
+                    let reply = error_reply(serde_json::Value::Null, &error);
+                    self.send(to_line(&reply), now);
                 }
                 None if self.peer_closed => {
                     let reply = answer(self.registry, unread);

@@ -10,7 +10,7 @@ use std::sync::LazyLock;
 
 use serde_json::{Map, Value, json};
 
-use super::{ErrorCode, RpcError};
+use super::error::{ErrorCode, RpcError};
 
 /// A Rust type that a parameter or a result can have, with the name the
 /// description gives it (Python's names, since the homework's client is

@@ -1,220 +1,85 @@
-//! RPC mode in the session: the glue between the connection's lines
+//! RPC mode's engine: the glue between the connection's lines
 //! ([`crate::rpc::RpcConnection`], which does the protocol) and what every
 //! session shares: the output buffer and its bound, the idle timeout,
 //! closing and shutdown.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use super::{OUTPUT_LIMIT, Session};
+use super::engine::{Engine, OUTPUT_LIMIT, Shared};
+use crate::rpc::RpcConnection;
 
-impl Session {
-    pub(super) fn rpc_read_capacity(&self) -> usize {
-        self.rpc
-            .as_ref()
-            .map_or(0, |rpc| rpc.read_capacity(self.output.len(), OUTPUT_LIMIT))
-    }
+/// JSON-RPC over lines: one connection's lines and replies.
+#[derive(Debug)]
+pub(super) struct Rpc {
+    connection: RpcConnection,
+}
 
-    pub(super) fn rpc_receive(&mut self, bytes: &[u8], now: Instant) {
-        if let Some(rpc) = &mut self.rpc {
-            rpc.receive(bytes);
+impl Rpc {
+    /// The standard functions, with the fake DB answering `query` after
+    /// `db_latency`.
+    pub(super) fn new(db_latency: Duration) -> Rpc {
+        Rpc {
+            connection: RpcConnection::new(crate::rpc::standard(), db_latency),
         }
-        self.rpc_advance(now);
-    }
-
-    pub(super) fn rpc_receive_eof(&mut self, now: Instant) {
-        if let Some(rpc) = &mut self.rpc {
-            rpc.receive_eof();
-        }
-        self.rpc_advance(now);
-    }
-
-    /// The server is shutting down: queued replies (a `query` in flight)
-    /// still go out, then the connection closes.
-    pub(super) fn rpc_stop(&mut self, now: Instant) {
-        if let Some(rpc) = &mut self.rpc {
-            rpc.stop();
-        }
-        self.rpc_advance(now);
-    }
-
-    /// While a `query` is in flight the fake DB's deadline comes first; the
-    /// idle timeout counts only when nothing is owed to the client.
-    pub(super) fn rpc_next_deadline(&self, idle: Instant) -> Instant {
-        self.rpc
-            .as_ref()
-            .and_then(|rpc| rpc.next_deadline())
-            .unwrap_or(idle)
-    }
-
-    /// Delivers replies that are due; `true` while some are still owed (the
-    /// connection is then not idle, whatever the client does).
-    pub(super) fn rpc_timers(&mut self, now: Instant) -> bool {
-        self.rpc_advance(now);
-        self.rpc
-            .as_ref()
-            .is_some_and(|rpc| rpc.next_deadline().is_some())
     }
 
     /// Answers what the input, the clock and the output bound allow, and
     /// closes once the connection will answer nothing more.
-    pub(super) fn rpc_advance(&mut self, now: Instant) {
-        let Some(rpc) = &mut self.rpc else {
-            return;
-        };
-        let before = self.output.len();
-        rpc.advance(now, &mut self.output, OUTPUT_LIMIT);
-        if self.output.len() > before {
+    fn advance(&mut self, shared: &mut Shared, now: Instant) {
+        let before = shared.output.len();
+        self.connection
+            .advance(now, &mut shared.output, OUTPUT_LIMIT);
+        if shared.output.len() > before {
             // A reply the DB just delivered starts a new idle period: the
             // client had nothing to say while it waited.
-            self.last_activity = now;
+            shared.last_activity = now;
         }
-        if rpc.is_done() {
+        if self.connection.is_done() {
             // Done before the client's EOF or our shutdown: a line too
             // long, whose rest may still be on its way.
-            self.unread_input |= !self.peer_closed && !self.stopping;
-            self.closing = true;
+            shared.unread_input |= !shared.peer_closed && !shared.stopping;
+            shared.closing = true;
         }
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use std::time::Duration;
-
-    use serde_json::Value;
-
-    use super::*;
-    use crate::cli::Mode;
-    use crate::rpc::MAX_LINE;
-    use crate::session::SessionConfig;
-
-    const DB_LATENCY: Duration = Duration::from_millis(300);
-    const IDLE_TIMEOUT: Duration = Duration::from_millis(100);
-    const FUNC1: &[u8] =
-        b"{\"jsonrpc\":\"2.0\",\"method\":\"func1\",\"params\":[1,2,3],\"id\":1}\n";
-    const QUERY: &[u8] =
-        b"{\"jsonrpc\":\"2.0\",\"method\":\"query\",\"params\":[\"k\"],\"id\":2}\n";
-
-    fn session(now: Instant) -> Session {
-        let config = SessionConfig {
-            mode: Mode::Rpc,
-            db_latency: DB_LATENCY,
-            app: &crate::app::LabPage {
-                db_latency: DB_LATENCY,
-            },
-            // Shorter than the DB latency: a query must not count as idle.
-            idle_timeout: IDLE_TIMEOUT,
-            server_name: "00-test",
-        };
-        Session::new(config, "pid=1 thread=t".to_owned(), now)
+impl Engine for Rpc {
+    fn read_capacity(&self, shared: &Shared) -> usize {
+        self.connection
+            .read_capacity(shared.output.len(), OUTPUT_LIMIT)
     }
 
-    /// Takes everything the session has to send (a client that reads).
-    fn read_all(session: &mut Session, now: Instant) -> Vec<Value> {
-        let mut received = Vec::new();
-        while session.wants_write() {
-            let output = session.pending_output();
-            assert!(output.len() <= OUTPUT_LIMIT);
-            received.extend_from_slice(output);
-            session.consume_output(output.len(), now);
-        }
-        received
-            .split_inclusive(|&byte| byte == b'\n')
-            .map(|line| serde_json::from_slice(line).expect("a JSON reply"))
-            .collect()
+    fn receive(&mut self, shared: &mut Shared, bytes: &[u8], now: Instant) {
+        self.connection.receive(bytes);
+        self.advance(shared, now);
     }
 
-    #[test]
-    fn func1_answers_9() {
-        let now = Instant::now();
-        let mut session = session(now);
-        assert!(session.read_capacity() > MAX_LINE);
-        session.receive(FUNC1, now);
-        let replies = read_all(&mut session, now);
-        assert_eq!(replies.len(), 1);
-        assert_eq!(replies[0]["result"], 9);
-        assert!(!session.is_finished());
+    fn receive_eof(&mut self, shared: &mut Shared, now: Instant) {
+        self.connection.receive_eof();
+        self.advance(shared, now);
     }
 
-    #[test]
-    fn a_query_is_a_deadline_and_not_idleness() {
-        let t0 = Instant::now();
-        let mut session = session(t0);
-        session.receive(QUERY, t0);
-        assert_eq!(session.next_deadline(), Some(t0 + DB_LATENCY));
-        // Past the idle timeout, but the DB has not answered: keep waiting.
-        session.handle_timers(t0 + IDLE_TIMEOUT * 2);
-        assert!(!session.is_finished());
-        assert!(!session.wants_write());
-        session.handle_timers(t0 + DB_LATENCY);
-        let replies = read_all(&mut session, t0 + DB_LATENCY);
-        assert_eq!(replies[0]["result"], "row for k");
-        // The idle period starts again from the reply.
-        assert_eq!(
-            session.next_deadline(),
-            Some(t0 + DB_LATENCY + IDLE_TIMEOUT)
-        );
-        session.handle_timers(t0 + DB_LATENCY + IDLE_TIMEOUT);
-        assert!(session.is_finished());
+    fn sent(&mut self, shared: &mut Shared, _count: usize, now: Instant) {
+        self.advance(shared, now);
     }
 
-    #[test]
-    fn a_client_that_never_reads_is_bounded() {
-        let now = Instant::now();
-        let mut session = session(now);
-        let mut sent = 0;
-        while session.read_capacity() > 0 {
-            session.receive(FUNC1, now);
-            sent += 1;
-            assert!(sent < 100_000, "the session never stopped reading");
-        }
-        assert!(session.pending_output().len() <= OUTPUT_LIMIT);
-        let answered = read_all(&mut session, now).len();
-        assert_eq!(
-            answered, sent,
-            "every line is answered once the client reads"
-        );
-        assert!(session.read_capacity() > 0);
+    /// While a `query` is in flight the fake DB's deadline comes first; the
+    /// idle timeout counts only when nothing is owed to the client.
+    fn next_deadline(&self, idle: Instant) -> Instant {
+        self.connection.next_deadline().unwrap_or(idle)
     }
 
-    #[test]
-    fn shutdown_delivers_the_query_in_flight_then_closes() {
-        let t0 = Instant::now();
-        let mut session = session(t0);
-        session.receive(QUERY, t0);
-        session.begin_shutdown(t0);
-        assert!(!session.is_finished());
-        assert_eq!(session.read_capacity(), 0);
-        session.handle_timers(t0 + DB_LATENCY);
-        assert_eq!(read_all(&mut session, t0 + DB_LATENCY).len(), 1);
-        assert!(session.is_finished());
+    /// Delivers replies that are due; `true` while some are still owed (the
+    /// connection is then not idle, whatever the client does).
+    fn handle_timers(&mut self, shared: &mut Shared, now: Instant) -> bool {
+        self.advance(shared, now);
+        self.connection.next_deadline().is_some()
     }
 
-    #[test]
-    fn a_line_over_the_limit_is_answered_then_closed() {
-        let now = Instant::now();
-        let mut session = session(now);
-        let junk = vec![b'x'; 64 * 1024];
-        while session.read_capacity() > 0 {
-            let count = session.read_capacity().min(junk.len());
-            session.receive(&junk[..count], now);
-        }
-        let replies = read_all(&mut session, now);
-        assert_eq!(replies[0]["error"]["code"], -32600);
-        // Answered, then closed: lingering, for the rest of the line.
-        assert!(session.is_lingering());
-        assert!(session.take_half_close());
-        session.receive_eof(now);
-        assert!(session.is_finished());
-    }
-
-    #[test]
-    fn eof_answers_the_last_line_then_closes() {
-        let now = Instant::now();
-        let mut session = session(now);
-        session.receive(&FUNC1[..FUNC1.len() - 1], now);
-        session.receive_eof(now);
-        assert_eq!(read_all(&mut session, now)[0]["result"], 9);
-        assert!(session.is_finished());
+    /// Queued replies (a `query` in flight) still go out, then the
+    /// connection closes.
+    fn begin_shutdown(&mut self, shared: &mut Shared, now: Instant) {
+        self.connection.stop();
+        self.advance(shared, now);
     }
 }

@@ -1,8 +1,10 @@
 //! Tiny servers for the tests, each on 127.0.0.1:0 in its own thread with
 //! its own single-threaded runtime, so the load generator under test cannot
 //! starve them. They live until the test process ends. And the model
-//! binaries, built for the end-to-end tests.
+//! binaries, built for bench's end-to-end tests, which include this file
+//! (`#[path]`) rather than keep a copy.
 
+// Each test crate that includes this module uses only part of it.
 #![allow(dead_code)]
 
 use std::future::Future;

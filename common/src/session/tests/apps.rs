@@ -19,14 +19,8 @@ fn files_driver() -> (tempfile::TempDir, Driver) {
     fs::write(dir.path().join("big.bin"), pattern(BIG)).expect("write");
     fs::write(dir.path().join("small.css"), "p {}").expect("write");
     let root = std::sync::Arc::new(crate::files::Root::open(dir.path()).expect("a root"));
-    let config = SessionConfig {
-        mode: Mode::Files,
-        db_latency: Duration::ZERO,
-        app: crate::app::for_mode(Mode::Files, Duration::ZERO, &root),
-        idle_timeout: IDLE_TIMEOUT,
-        server_name: SERVER,
-    };
-    (dir, Driver::new(config))
+    let app = crate::app::FileServer { root };
+    (dir, Driver::new(http_app(app, true)))
 }
 
 /// Takes the output `chunk` bytes at a time, like a slow socket, checking
@@ -134,7 +128,10 @@ fn a_file_that_shrinks_while_sent_ends_its_connection() {
 
 #[test]
 fn the_axum_app_answers_through_the_engine() {
-    let mut driver = Driver::new(config(Mode::Axum));
+    let mut driver = Driver::new(http_app(
+        crate::app::TowerApp::<_, axum::body::Body>::new(crate::quote::router()),
+        true,
+    ));
     let output = driver.exchange(
         b"GET /quote HTTP/1.1\r\nHost: t\r\n\r\n\
           POST /quote HTTP/1.1\r\nHost: t\r\n\r\n\

@@ -1,4 +1,4 @@
-//! `loadgen race`: several models at once, each on its own port under the
+//! `bench race`: several models at once, each on its own port under the
 //! same load, drawn as one live table for a lecture: requests per second,
 //! p50 and p99 of the last seconds, errors, threads, memory and CPU, with a
 //! bar per second. It ends by itself after `--duration` and prints the
@@ -6,7 +6,7 @@
 //!
 //! The models share the machine's cores with each other and with the load
 //! generator, so a race shows how they behave side by side, not what each
-//! does alone (`loadgen compare` measures that, one model at a time).
+//! does alone (`bench compare` measures that, one model at a time).
 //!
 //! A server the workspace did not build races too (a student's, in any
 //! language): started from a command (`--cmd`), or already running
@@ -21,6 +21,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use hdrhistogram::Histogram;
+use loadgen::config::{CommonConfig, Config, HttpConfig, HttpLoad};
+use loadgen::observe::{LiveSecond, Observe, SecondRow};
+use loadgen::report::{Report, format_bytes, format_microseconds};
+use loadgen::stats::{Percentiles, new_histogram};
 use ratatui::crossterm::event::{self, Event, KeyCode, KeyModifiers};
 use ratatui::layout::Constraint;
 use ratatui::style::Style;
@@ -28,10 +32,7 @@ use ratatui::widgets::{Block, Row, Table};
 use tokio::sync::mpsc;
 
 use crate::compare::scenarios::{self, IDLE_TIMEOUT};
-use crate::compare::server::ModelServer;
-use crate::config::{CommonConfig, HttpConfig, HttpLoad};
-use crate::report::{Report, format_bytes, format_microseconds};
-use crate::stats::{LiveSecond, Percentiles, new_histogram};
+use crate::compare::server::{ModelServer, STARTUP_TIMEOUT, STOP_GRACE};
 
 /// Percentiles in the live table cover this many of the last seconds: one
 /// second of a slow model holds too few requests to say much.
@@ -40,12 +41,8 @@ const RECENT_SECONDS: usize = 5;
 const BAR_SECONDS: usize = 30;
 /// Eight heights of a bar, lowest first.
 const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
-/// How long a model may take to print its start-up line.
-const STARTUP_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long a model may take to exit after SIGTERM before it is killed.
-const STOP_GRACE: Duration = Duration::from_secs(8);
 
-/// What `loadgen race` was asked for.
+/// What `bench race` was asked for.
 #[derive(Clone, Debug)]
 pub struct RaceOptions {
     pub models: Vec<String>,
@@ -120,7 +117,7 @@ struct Lane {
     recent: VecDeque<Histogram<u64>>,
     rates: VecDeque<f64>,
     errors: f64,
-    last: Option<crate::report::SecondRow>,
+    last: Option<SecondRow>,
 }
 
 impl Lane {
@@ -343,8 +340,8 @@ pub fn run_race(options: &RaceOptions) -> anyhow::Result<()> {
         };
         entrants.push(entrant);
     }
-    crate::limits::raise_open_file_limit();
-    let runtime = crate::run::client_runtime(options.threads)?;
+    loadgen::limits::raise_open_file_limit();
+    let runtime = loadgen::client_runtime(options.threads)?;
     let reports = runtime.block_on(race(options, &entrants));
     for server in &mut servers {
         server.stop(STOP_GRACE);
@@ -363,14 +360,20 @@ async fn race(options: &RaceOptions, entrants: &[Entrant]) -> anyhow::Result<Vec
         let mut common = CommonConfig::new(entrant.addr, options.duration);
         common.pid = entrant.pid;
         common.timeout = options.timeout;
-        common.live = Some(sender);
         let config = HttpConfig {
             common,
             load: options.load.clone(),
             path: "/".to_string(),
             keepalive: options.keepalive,
         };
-        loads.push(tokio::spawn(crate::run_http(config)));
+        let observe = Observe {
+            progress: false,
+            live: Some(sender),
+        };
+        loads.push(tokio::spawn(loadgen::run_observed(
+            Config::Http(config),
+            observe,
+        )));
         feeds.push(receiver);
     }
     let mut lanes: Vec<Lane> = entrants
@@ -380,7 +383,7 @@ async fn race(options: &RaceOptions, entrants: &[Entrant]) -> anyhow::Result<Vec
     let live = std::io::stdout().is_terminal();
     let mut terminal = live.then(ratatui::init);
     let title = format!(
-        " loadgen race: {} on each, {} (q quits) ",
+        " bench race: {} on each, {} (q quits) ",
         describe(&options.load),
         if options.keepalive {
             "keep-alive"
@@ -469,7 +472,7 @@ mod tests {
         for second in 0..(RECENT_SECONDS as u64 + 3) {
             let mut latency = new_histogram();
             latency.saturating_record(1000 * (second + 1));
-            let row = crate::report::SecondRow {
+            let row = SecondRow {
                 requests_per_second: 1.0,
                 errors_per_second: 1.0,
                 ..Default::default()

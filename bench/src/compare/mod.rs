@@ -1,4 +1,4 @@
-//! `loadgen compare`: every model through the same scenarios, one cell at a
+//! `bench compare`: every model through the same scenarios, one cell at a
 //! time, into a results folder a student can read.
 //!
 //! A cell is one model under one load: start the model's release binary
@@ -12,60 +12,42 @@
 //! the run goes on. After every cell the JSON, CSV, Markdown and plots are
 //! written again, so an interrupted run keeps what it has measured.
 //!
-//! Module map: [`scenarios`] says what to run, [`server`] starts and stops
-//! a model, [`output`] holds the results and writes the files, [`plot`]
-//! draws the SVGs.
+//! Module map: [`options`] and [`scenarios`] say what to run, [`server`]
+//! (and [`reference`] for nginx) starts and stops a model, [`results`]
+//! holds the numbers and judges each cell; [`output`] writes the files:
+//! [`csv`], [`markdown`] (with [`sections`] per scenario, over [`table`])
+//! and [`plot`] for the SVGs.
 
+pub mod csv;
+pub mod markdown;
+pub mod options;
 pub mod output;
 pub mod plot;
 pub mod reference;
+pub mod results;
 pub mod scenarios;
+pub mod sections;
 pub mod server;
+pub mod table;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use loadgen::config::Config;
+use loadgen::limits;
+use loadgen::report::{Report, format_bytes, format_microseconds};
+use loadgen::resources::ProcessTreeSampler;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
-use crate::config::Config;
-use crate::limits;
-use crate::report::{Report, format_bytes, format_microseconds};
-use crate::resources::ProcessTreeSampler;
-
-pub use output::{CellResult, Machine, Results};
+pub use options::CompareOptions;
+pub use results::{CellResult, Machine, Results};
 pub use scenarios::{Cell, ModelSetup, PlanRequest, Scenario};
-use server::ModelServer;
+use server::{ModelServer, STARTUP_TIMEOUT, STOP_GRACE};
 
-/// How long a model may take to print its start-up line.
-const STARTUP_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long a model may take to exit after SIGTERM: the contract's 5 s of
-/// draining plus a margin, then the whole process group is killed.
-const STOP_GRACE: Duration = Duration::from_secs(8);
 /// A load run stops by itself after its duration; if it has not returned
 /// this long after that, the cell is recorded as stuck and the run goes on.
 const CELL_CAP_MARGIN: Duration = Duration::from_secs(20);
-
-/// Everything `loadgen compare` was asked for.
-#[derive(Clone, Debug)]
-pub struct CompareOptions {
-    pub plan: PlanRequest,
-    /// The results folder.
-    pub out: PathBuf,
-    /// Where the model binaries are (`target/release`).
-    pub bin_dir: PathBuf,
-    /// Servers the workspace did not build, by name: compared like models
-    /// (their names are in the plan's models too).
-    pub outsiders: Vec<(String, PathBuf)>,
-    /// The command line, written into every results file.
-    pub command: String,
-    /// Worker threads of the load generator's runtime (default: one per
-    /// core).
-    pub threads: Option<usize>,
-    /// Keep the cells of the results.json already in `out` that this run
-    /// does not measure again.
-    pub update: bool,
-}
 
 /// Runs the comparison, writing the results folder after every cell.
 pub fn run_compare(options: &CompareOptions) -> anyhow::Result<Results> {
@@ -95,7 +77,7 @@ pub fn run_compare(options: &CompareOptions) -> anyhow::Result<Results> {
         .with_context(|| format!("cannot create {}", options.out.display()))?;
     // The client holds up to 10,000 connections at once.
     limits::raise_open_file_limit();
-    let runtime = crate::run::client_runtime(options.threads)?;
+    let runtime = loadgen::client_runtime(options.threads)?;
 
     // From here on Ctrl-C and SIGTERM do not kill the comparison: they end
     // the current cell, which stops its server (it runs in a process group
@@ -420,5 +402,5 @@ impl Interrupts {
 }
 
 async fn run_load(config: Config) -> anyhow::Result<Report> {
-    crate::cli::run_config(config).await
+    loadgen::run(config).await
 }

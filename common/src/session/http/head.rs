@@ -1,8 +1,29 @@
 //! Parsing a request head with httparse, and the RFC 9112 rules a server
 //! MUST apply before it may trust the head: exactly one valid `Host` in
-//! HTTP/1.1, and one unambiguous way to find where the body ends.
+//! HTTP/1.1, and one unambiguous way to find where the body ends; and the
+//! limits and statuses a request can run into.
 
-use super::{MAX_HEADERS, Status};
+/// A request head (request line and headers) may be at most this long (431).
+pub const MAX_HEAD_BYTES: usize = 8 * 1024;
+/// A request may have at most this many headers (431).
+pub const MAX_HEADERS: usize = 64;
+/// A request body may have at most this many bytes (413).
+pub const MAX_BODY_BYTES: u64 = 1024 * 1024;
+
+/// An HTTP status with its reason phrase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Status(pub u16, pub &'static str);
+
+impl Status {
+    pub const OK: Status = Status(200, "OK");
+    pub const BAD_REQUEST: Status = Status(400, "Bad Request");
+    pub const NOT_FOUND: Status = Status(404, "Not Found");
+    pub const METHOD_NOT_ALLOWED: Status = Status(405, "Method Not Allowed");
+    pub const REQUEST_TIMEOUT: Status = Status(408, "Request Timeout");
+    pub const CONTENT_TOO_LARGE: Status = Status(413, "Content Too Large");
+    pub const HEADERS_TOO_LARGE: Status = Status(431, "Request Header Fields Too Large");
+    pub const NOT_IMPLEMENTED: Status = Status(501, "Not Implemented");
+}
 
 /// What a response says about the connection, and what happens to it after.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

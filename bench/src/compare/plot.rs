@@ -17,7 +17,7 @@ use anyhow::anyhow;
 use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
 use plotters::prelude::*;
 
-use super::output::{CellResult, Results, of_variant};
+use super::results::{CellResult, Results, of_variant};
 use super::scenarios::{DB_LATENCY, MODELS, Scenario};
 
 const WIDTH: u32 = 960;

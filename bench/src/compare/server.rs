@@ -20,6 +20,11 @@ use nix::sys::signal::Signal;
 use serde::{Deserialize, Serialize};
 
 /// How many of the server's last stderr lines are kept for the report.
+/// How long a model may take to print its start-up line.
+pub const STARTUP_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a model may take to exit after SIGTERM: the contract's 5 s of
+/// draining plus a margin, then the whole process group is killed.
+pub const STOP_GRACE: Duration = Duration::from_secs(8);
 const STDERR_LINES_KEPT: usize = 20;
 
 /// A running model server, started by the workspace's harness (the same

@@ -1,45 +1,43 @@
-//! `loadgen rpc` against the real RPC engine (served from a thread here)
+//! `loadgen rpc` against a real RPC session (served from threads here)
 //! and against a server that answers wrongly: every result is checked.
 
+// The load generator's own test servers and model builds, shared rather
+// than copied.
+#[path = "../../loadgen/tests/support/mod.rs"]
 mod support;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::rpc::{RpcConnection, standard};
-use loadgen::{HttpLoad, RpcCall, RpcConfig, run_rpc};
-use support::{common, run_alone, show, start_echo_server, start_server};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use common::session::Protocol;
+use common::{SessionConfig, Shutdown, Threads};
+use loadgen::{Config, HttpLoad, RpcCall, RpcConfig, run};
+use support::{common, run_alone, show, start_echo_server};
 
 const DB_LATENCY: Duration = Duration::from_millis(50);
 
-/// Serves `common::rpc` on each connection, with a 50 ms fake DB.
+/// A server in RPC mode with a 50 ms fake DB, as the models run it (a
+/// session per connection, the blocking driver, a thread each), in this
+/// process; it lives until the test process ends.
 fn start_rpc_server() -> std::net::SocketAddr {
-    start_server(|mut stream| async move {
-        let mut rpc = RpcConnection::new(standard(), DB_LATENCY);
-        let (mut output, mut buffer) = (Vec::new(), vec![0; 64 * 1024]);
-        loop {
-            let now = Instant::now();
-            rpc.advance(now, &mut output, 64 * 1024);
-            if !output.is_empty() {
-                if stream.write_all(&output).await.is_err() {
-                    return;
-                }
-                output.clear();
-                continue;
-            }
-            let wait = rpc
-                .next_deadline()
-                .map_or(Duration::from_secs(60), |at| at - now);
-            let room = rpc.read_capacity(0, 64 * 1024).min(buffer.len());
-            tokio::select! {
-                read = stream.read(&mut buffer[..room]), if room > 0 => match read {
-                    Ok(0) | Err(_) => return,
-                    Ok(count) => rpc.receive(&buffer[..count]),
-                },
-                () = tokio::time::sleep(wait) => {}
-            }
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    let addr = listener
+        .local_addr()
+        .expect("a bound listener has an address");
+    let config = SessionConfig {
+        protocol: Protocol::Rpc {
+            db_latency: DB_LATENCY,
+        },
+        idle_timeout: Duration::from_secs(10),
+        server_name: "loadgen-test",
+    };
+    let shutdown = Shutdown::new().expect("a pipe");
+    std::thread::spawn(move || {
+        for (stream, peer) in std::iter::from_fn(|| listener.accept().ok()) {
+            let connection = shutdown.adopt(stream, peer);
+            std::thread::spawn(move || common::serve_connection::<Threads>(connection, config));
         }
-    })
+    });
+    addr
 }
 
 fn rpc(addr: std::net::SocketAddr, call: RpcCall, pipeline: usize) -> RpcConfig {
@@ -57,7 +55,7 @@ fn rpc(addr: std::net::SocketAddr, call: RpcCall, pipeline: usize) -> RpcConfig 
 #[test]
 fn every_result_is_checked() {
     let addr = start_rpc_server();
-    let report = run_alone(run_rpc(rpc(addr, RpcCall::Func1, 4))).expect("runs");
+    let report = run_alone(run(Config::Rpc(rpc(addr, RpcCall::Func1, 4)))).expect("runs");
     show(&report);
     assert_eq!(
         report.summary.errors_total, 0,
@@ -68,7 +66,7 @@ fn every_result_is_checked() {
 
     // An echo server sends each request back: an id, but no result.
     let echo = start_echo_server(false);
-    let report = run_alone(run_rpc(rpc(echo, RpcCall::Func1, 1))).expect("runs");
+    let report = run_alone(run(Config::Rpc(rpc(echo, RpcCall::Func1, 1)))).expect("runs");
     assert!(
         report.summary.errors.wrong_reply > 10,
         "{:?}",
@@ -82,7 +80,7 @@ fn pipelined_queries_overlap_their_waits() {
     let addr = start_rpc_server();
     // 4 connections x 8 calls in flight, 50 ms each: about 640 calls/s if
     // the 8 wait together, 80/s if one after another.
-    let report = run_alone(run_rpc(rpc(addr, RpcCall::Query, 8))).expect("runs");
+    let report = run_alone(run(Config::Rpc(rpc(addr, RpcCall::Query, 8)))).expect("runs");
     show(&report);
     assert_eq!(
         report.summary.errors_total, 0,
@@ -107,7 +105,7 @@ fn an_open_loop_counts_the_calls_it_never_sent() {
         },
         ..rpc(addr, RpcCall::Query, 1)
     };
-    let report = run_alone(run_rpc(config)).expect("runs");
+    let report = run_alone(run(Config::Rpc(config))).expect("runs");
     show(&report);
     let summary = &report.summary;
     assert_eq!(summary.planned_requests, Some(100));

@@ -1,4 +1,4 @@
-//! `loadgen compare` end to end: one model, one cell, a real server binary,
+//! `bench compare` end to end: one model, one cell, a real server binary,
 //! a real results folder.
 //!
 //! It builds `07-epoll` first (a no-op when it is up to date), in the same
@@ -6,6 +6,9 @@
 
 use std::process::Command;
 
+// The load generator's own test servers and model builds, shared rather
+// than copied.
+#[path = "../../loadgen/tests/support/mod.rs"]
 mod support;
 
 #[test]
@@ -14,7 +17,7 @@ fn one_model_one_cell_makes_a_results_folder() {
     let out = std::env::temp_dir().join(format!("loadgen-compare-test-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&out);
 
-    let output = Command::new(env!("CARGO_BIN_EXE_loadgen"))
+    let output = Command::new(env!("CARGO_BIN_EXE_bench"))
         .args([
             "compare",
             "--models",
@@ -31,9 +34,9 @@ fn one_model_one_cell_makes_a_results_folder() {
         .arg("--bin-dir")
         .arg(&bin_dir)
         .output()
-        .expect("loadgen runs");
+        .expect("bench runs");
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "loadgen compare failed: {stderr}");
+    assert!(output.status.success(), "bench compare failed: {stderr}");
     assert!(
         stderr.contains("[1/1] http-sweep 07-epoll clients=10"),
         "one progress line per cell: {stderr}"
@@ -92,7 +95,7 @@ fn one_model_one_cell_makes_a_results_folder() {
 
     let markdown = std::fs::read_to_string(out.join("results.md")).expect("results.md");
     assert!(markdown.contains("| 07-epoll | 10 |"), "{markdown}");
-    assert!(markdown.contains("loadgen compare --models 07-epoll"));
+    assert!(markdown.contains("bench compare --models 07-epoll"));
     let svg = std::fs::read_to_string(out.join("http-sweep-throughput.svg")).expect("svg");
     assert!(svg.contains("07-epoll") && svg.contains("<svg"));
 
@@ -102,7 +105,7 @@ fn one_model_one_cell_makes_a_results_folder() {
 #[test]
 fn a_missing_model_binary_is_a_clear_error() {
     let out = std::env::temp_dir().join(format!("loadgen-compare-none-{}", std::process::id()));
-    let output = Command::new(env!("CARGO_BIN_EXE_loadgen"))
+    let output = Command::new(env!("CARGO_BIN_EXE_bench"))
         .args([
             "compare",
             "--models",
@@ -113,7 +116,7 @@ fn a_missing_model_binary_is_a_clear_error() {
         ])
         .arg(&out)
         .output()
-        .expect("loadgen runs");
+        .expect("bench runs");
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("cargo build --release"), "{stderr}");
@@ -130,7 +133,7 @@ fn an_outside_server_gets_a_row_like_a_model() {
         env!("CARGO_MANIFEST_DIR"),
         "/../examples/python/lab_server.py"
     );
-    let output = Command::new(env!("CARGO_BIN_EXE_loadgen"))
+    let output = Command::new(env!("CARGO_BIN_EXE_bench"))
         .args(["compare", "--models", "07-epoll", "--exe"])
         .arg(format!("lab-python={example}"))
         .args([
@@ -146,9 +149,9 @@ fn an_outside_server_gets_a_row_like_a_model() {
         .arg("--bin-dir")
         .arg(support::built_models(&["epoll"]))
         .output()
-        .expect("loadgen runs");
+        .expect("bench runs");
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "loadgen compare failed: {stderr}");
+    assert!(output.status.success(), "bench compare failed: {stderr}");
     assert!(
         stderr.contains("http-sweep lab-python clients=10"),
         "{stderr}"

@@ -1,4 +1,4 @@
-//! `loadgen race` end to end on a pipe: two real models at once, one line
+//! `bench race` end to end on a pipe: two real models at once, one line
 //! per second, then the final table, and it ends by itself.
 //!
 //! Like `tests/compare.rs`, it builds the two model binaries first.
@@ -6,18 +6,21 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+// The load generator's own test servers and model builds, shared rather
+// than copied.
+#[path = "../../loadgen/tests/support/mod.rs"]
 mod support;
 
 #[test]
 fn a_race_on_a_pipe_prints_a_line_per_second_and_ends_with_the_table() {
     let bin_dir = support::built_models(&["blocking", "epoll"]);
     let started = Instant::now();
-    let output = Command::new(env!("CARGO_BIN_EXE_loadgen"))
+    let output = Command::new(env!("CARGO_BIN_EXE_bench"))
         .args(["race", "--models", "01,07", "--connections", "5"])
         .args(["--duration", "3s", "--bin-dir"])
         .arg(&bin_dir)
         .output()
-        .expect("loadgen runs");
+        .expect("bench runs");
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "race failed: {stderr}");
@@ -68,12 +71,12 @@ fn a_python_server_races_beside_07() {
     );
     let command =
         format!("python3 {example} --mode http --db-latency 300ms --addr 127.0.0.1:{{port}}");
-    let output = Command::new(env!("CARGO_BIN_EXE_loadgen"))
+    let output = Command::new(env!("CARGO_BIN_EXE_bench"))
         .args(["race", "--models", "07", "--cmd", &command])
         .args(["--connections", "5", "--duration", "3s", "--bin-dir"])
         .arg(&bin_dir)
         .output()
-        .expect("loadgen runs");
+        .expect("bench runs");
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "race failed: {stderr}");

@@ -16,7 +16,7 @@
 //! framing are a classic request-smuggling vector when a proxy and a server
 //! disagree.
 
-use super::{MAX_BODY_BYTES, MAX_HEAD_BYTES};
+use super::head::{MAX_BODY_BYTES, MAX_HEAD_BYTES};
 
 /// A chunk-size line (size and extensions) may be at most this long.
 const MAX_SIZE_LINE: usize = 4096;

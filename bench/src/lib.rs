@@ -1,0 +1,12 @@
+//! `bench`: the model comparison and the race, built on the load generator
+//! (`loadgen`).
+//!
+//! - [`compare`]: starts every model, runs the same scenarios against each
+//!   with [`loadgen::run`], and writes the results (JSON, CSV, Markdown
+//!   tables, SVG plots) that the book includes;
+//! - [`race`]: several models at once under the same load, drawn live;
+//! - [`cli`]: `bench compare` and `bench race`.
+
+pub mod cli;
+pub mod compare;
+pub mod race;
