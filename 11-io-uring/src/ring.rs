@@ -123,9 +123,26 @@ impl Ring {
     /// Fails where io_uring is unavailable: ENOSYS (no kernel support) or
     /// EPERM (`kernel.io_uring_disabled`, a container's seccomp filter).
     pub fn new() -> io::Result<Ring> {
+        // Where a completion's "task work" runs. By default the kernel
+        // runs it whenever this thread next enters or leaves the kernel
+        // (an interrupt, any syscall): profiles on some Intel machines
+        // showed 11's extra CPU there, spinning on socket locks under
+        // `io_recv` at random moments. DEFER_TASKRUN (Linux 6.1) runs it only inside
+        // `io_uring_enter` when we ask for completions, which `wait` does
+        // once per round; it requires SINGLE_ISSUER, the promise that one
+        // thread submits, which is this model. An older kernel refuses the
+        // flags (EINVAL), and the ring is built without them.
         let uring = IoUring::builder()
             .setup_cqsize(COMPLETION_ENTRIES)
-            .build(SUBMISSION_ENTRIES)?;
+            .setup_single_issuer()
+            .setup_defer_taskrun()
+            .build(SUBMISSION_ENTRIES)
+            .or_else(|error| match error.raw_os_error() {
+                Some(code) if code == Errno::EINVAL as i32 => IoUring::builder()
+                    .setup_cqsize(COMPLETION_ENTRIES)
+                    .build(SUBMISSION_ENTRIES),
+                _ => Err(error),
+            })?;
         Ok(Ring {
             uring,
             backlog: VecDeque::new(),

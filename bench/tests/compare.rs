@@ -96,6 +96,16 @@ fn one_model_one_cell_makes_a_results_folder() {
     let markdown = std::fs::read_to_string(out.join("results.md")).expect("results.md");
     assert!(markdown.contains("| 07-epoll | 10 |"), "{markdown}");
     assert!(markdown.contains("bench compare --models 07-epoll"));
+    // The book includes the tables by these anchors; a scenario that did
+    // not run has none.
+    for name in ["run", "http-sweep-setup", "http-sweep", "http-sweep-most"] {
+        assert!(
+            markdown.contains(&format!("<!-- ANCHOR: {name} -->\n"))
+                && markdown.contains(&format!("<!-- ANCHOR_END: {name} -->\n")),
+            "anchor {name} in {markdown}"
+        );
+    }
+    assert!(!markdown.contains("ANCHOR: lab"), "{markdown}");
     let svg = std::fs::read_to_string(out.join("http-sweep-throughput.svg")).expect("svg");
     assert!(svg.contains("07-epoll") && svg.contains("<svg"));
 

@@ -42,7 +42,7 @@ fn check_includes(docs_source: &Path) -> Vec<String> {
             let has = |marker: &str| {
                 content.lines().any(|line| {
                     line.split_once(marker)
-                        .is_some_and(|(_, name)| name.trim() == anchor)
+                        .is_some_and(|(_, rest)| anchor_name(rest) == anchor)
                 })
             };
             if !has("ANCHOR:") || !has("ANCHOR_END:") {
@@ -54,6 +54,16 @@ fn check_includes(docs_source: &Path) -> Vec<String> {
         }
     }
     problems
+}
+
+/// The name after `ANCHOR:` as mdBook reads it: the word that follows, so
+/// that `<!-- ANCHOR: lab -->` in a generated Markdown file names `lab`.
+fn anchor_name(rest: &str) -> &str {
+    let rest = rest.trim_start();
+    let end = rest
+        .find(|c: char| !(c.is_alphanumeric() || c == '_' || c == '-'))
+        .unwrap_or(rest.len());
+    &rest[..end]
 }
 
 /// Every `ANCHOR: name` in the workspace's Rust files that no page of the
@@ -253,6 +263,28 @@ fn a_renamed_anchor_is_reported() {
     let problems = check_includes(&folder);
     assert!(
         problems[0].contains("missing file model.rs"),
+        "{problems:?}"
+    );
+    let _ = fs::remove_dir_all(&folder);
+}
+
+/// The check itself: in Markdown (the generated results) an anchor is an
+/// HTML comment, and its name ends where the word does, as for mdBook:
+/// `lab-setup` is not `lab`.
+#[test]
+fn a_markdown_anchor_in_a_comment_is_found_by_its_whole_name() {
+    let folder = std::env::temp_dir().join(format!("book-comment-{}", std::process::id()));
+    fs::create_dir_all(&folder).expect("make a scratch folder");
+    fs::write(folder.join("page.md"), "{{#include table.md:lab}}\n").expect("write a page");
+    let table = "<!-- ANCHOR: lab -->\n| a |\n<!-- ANCHOR_END: lab -->\n";
+    fs::write(folder.join("table.md"), table).expect("write a table");
+    assert_eq!(check_includes(&folder), Vec::<String>::new());
+
+    fs::write(folder.join("table.md"), table.replace("lab", "lab-setup")).expect("rename it");
+    let problems = check_includes(&folder);
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(
+        problems[0].contains("anchor `lab` not found"),
         "{problems:?}"
     );
     let _ = fs::remove_dir_all(&folder);

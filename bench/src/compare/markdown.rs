@@ -1,9 +1,32 @@
-//! `results.md`: the headline table, the cost per request, and every
-//! scenario's section, in the order of the book.
+//! `results.md`: the run, then every scenario's tables, in the order of
+//! the book, and the cost per request. Only tables and the numbers derived
+//! from them: what they mean is written in the book, `docs/src/results.md`,
+//! around `{{#include results/results.md:NAME}}`.
+//!
+//! Each table sits between `<!-- ANCHOR: NAME -->` and
+//! `<!-- ANCHOR_END: NAME -->`. The book includes them by these names, so
+//! they stay as they are (`cargo test -p conformance --test book` fails on
+//! one that is gone):
+//!
+//! - `run`: machine, commands, time, cells, quick or not.
+//! - `lab-setup`, `lab-close`, `lab-keepalive`: the lab's users and what
+//!   Little's law expects of them, then one table per connection variant.
+//! - `http-sweep-setup`, `http-sweep` (every cell), `http-sweep-most` (each
+//!   model at its most connections, with its share of the bound and cores).
+//! - `http-open-setup`, `http-open`.
+//! - `echo-sweep-setup`, `echo-sweep`.
+//! - `c10k-setup`, `c10k`.
+//! - `rpc-sweep-setup`, `rpc-sweep-query`, `rpc-sweep-func1`.
+//! - `files-setup`, `files`.
+//! - `cost`: one row per model, at [`COST_CLIENTS`] clients.
+//! - `failed`, `unclean`: only when a cell failed, or a server did not stop
+//!   cleanly on SIGTERM; the book includes neither.
+//!
+//! A scenario that did not run has no section and no anchors. The plots
+//! are shown next to their tables, outside the anchors: their paths are
+//! relative to this file.
 
 use std::fmt::Write as _;
-
-use loadgen::report::format_bytes;
 
 use super::results::{CellResult, Results};
 use super::scenarios::Scenario;
@@ -41,116 +64,61 @@ pub(super) fn cost_section(results: &Results, text: &mut String) {
     if models.is_empty() {
         return;
     }
-    let _ = writeln!(
-        text,
-        "## Cost per request\n\nWhat one answered request (message, call) cost the server at \
-         {COST_CLIENTS} clients, from the cells above: CPU microseconds in user mode + in the \
-         kernel, then context switches, voluntary (it waited) + involuntary (it was \
-         preempted), summed over all its processes and threads.\n"
-    );
-    let mut headers = vec!["model".to_string()];
+    text.push_str("## cost per request\n\n");
+    let mut headers = vec![format!("model, at {COST_CLIENTS} clients")];
     for (_, _, name) in columns {
         headers.push(format!("{name}: CPU us"));
         headers.push(format!("{name}: switches"));
     }
-    let _ = writeln!(
-        text,
-        "| {} |\n|{}",
-        headers.join(" | "),
-        "---|".repeat(headers.len())
-    );
-    for model in models {
-        let mut row = vec![model.to_string()];
-        for column in columns {
-            let [cpu, switches] = find(model, column)
-                .and_then(|result| result.headline.as_ref())
-                .map_or_else(|| ["-".to_string(), "-".to_string()], cost_cells);
-            row.extend([cpu, switches]);
+    anchored(text, "cost", |text| {
+        let _ = writeln!(
+            text,
+            "| {} |\n|{}",
+            headers.join(" | "),
+            "---|".repeat(headers.len())
+        );
+        for model in models {
+            let mut row = vec![model.to_string()];
+            for column in columns {
+                let [cpu, switches] = find(model, column)
+                    .and_then(|result| result.headline.as_ref())
+                    .map_or_else(|| ["-".to_string(), "-".to_string()], cost_cells);
+                row.extend([cpu, switches]);
+            }
+            let _ = writeln!(text, "| {} |", row.join(" | "));
         }
-        let _ = writeln!(text, "| {} |", row.join(" | "));
-    }
-    text.push('\n');
+        text.push('\n');
+    });
 }
 
-/// The sentences a reader wants before the tables.
-pub(super) fn headlines(results: &Results, text: &mut String) {
-    let mut lines = Vec::new();
-    for result in &results.cells {
-        let Some(headline) = &result.headline else {
-            continue;
-        };
-        let cell = &result.cell;
-        match cell.scenario {
-            Scenario::Lab => lines.push(format!(
-                "{} lab {}: {} req/s (bound {}), median {}",
-                cell.model,
-                if cell.keepalive {
-                    "with keep-alive"
-                } else {
-                    "without keep-alive"
-                },
-                rate(headline.requests_per_second),
-                optional(result.bound_rps.map(rate)),
-                latency(headline, headline.p50_us)
-            )),
-            Scenario::C10k if results.is_largest(cell) => {
-                lines.push(format!(
-                    "{} c10k at {} connections: held {}, RSS {} ({} per connection), {} threads{}",
-                    cell.model,
-                    cell.clients,
-                    result.hold.as_ref().map_or(0, |hold| hold.open_at_end),
-                    resource(headline.rss_peak_bytes, bytes),
-                    optional(result.rss_per_connection_bytes.map(format_bytes)),
-                    resource(headline.threads_peak, |threads| threads.to_string()),
-                    if result.reached == Some(false) {
-                        "; did not get there"
-                    } else {
-                        ""
-                    }
-                ));
+/// The run itself: where, by which commands, how long, and whether its
+/// numbers may be quoted at all.
+fn run_table(results: &Results, text: &mut String) {
+    let rows = [
+        ("machine", results.machine.describe()),
+        (
+            "cores shared by server and loadgen",
+            results.machine.cores.to_string(),
+        ),
+        ("command", results.commands()),
+        ("time", format!("{:.0} s", results.elapsed_seconds)),
+        (
+            "cells",
+            format!("{} of {}", results.finished_cells, results.planned_cells),
+        ),
+        (
+            "quick run",
+            if results.quick {
+                "**yes**: rough numbers, not to be quoted"
+            } else {
+                "no"
             }
-            Scenario::HttpSweep if results.is_largest(cell) => {
-                lines.push(format!(
-                    "{} http-sweep at {} connections: {} req/s of the bound {}, p99 {}, \
-                     server CPU {}",
-                    cell.model,
-                    cell.clients,
-                    rate(headline.requests_per_second),
-                    optional(result.bound_rps.map(rate)),
-                    latency(headline, headline.p99_us),
-                    optional(headline.cpu_mean_percent.map(percent)),
-                ));
-            }
-            Scenario::Files => {
-                lines.push(format!(
-                    "{} files {}: {} req/s, p99 {}",
-                    cell.model,
-                    cell.variant(),
-                    rate(headline.requests_per_second),
-                    latency(headline, headline.p99_us),
-                ));
-            }
-            Scenario::RpcSweep if results.is_largest(cell) => {
-                lines.push(format!(
-                    "{} rpc-sweep {} at {} clients: {} calls/s, p99 {}, RSS {}, {} threads",
-                    cell.model,
-                    cell.variant(),
-                    cell.clients,
-                    rate(headline.requests_per_second),
-                    latency(headline, headline.p99_us),
-                    resource(headline.rss_peak_bytes, bytes),
-                    resource(headline.threads_peak, |threads| threads.to_string()),
-                ));
-            }
-            _ => {}
-        }
-    }
-    if lines.is_empty() {
-        return;
-    }
-    text.push_str("## Headlines\n\n");
-    for line in lines {
-        let _ = writeln!(text, "- {line}.");
+            .to_string(),
+        ),
+    ];
+    text.push_str("| run | |\n|---|---|\n");
+    for (name, value) in rows {
+        let _ = writeln!(text, "| {name} | {} |", value.replace('|', "/"));
     }
     text.push('\n');
 }
@@ -158,34 +126,7 @@ pub(super) fn headlines(results: &Results, text: &mut String) {
 /// `results.md`.
 pub fn markdown(results: &Results, plots: &[String]) -> String {
     let mut text = String::from("# Results: the models compared\n\n");
-    if results.quick {
-        text.push_str(
-            "> **This is a quick run** (`--quick`): every cell is a few seconds long, so the \
-             numbers are rough, the lab users never reach their steady state, and nothing \
-             here should be quoted.\n\n",
-        );
-    }
-    if !results.complete {
-        let _ = writeln!(
-            text,
-            "> **Incomplete**: {} of {} cells so far.\n",
-            results.finished_cells, results.planned_cells
-        );
-    }
-    let _ = writeln!(
-        text,
-        "- Machine: {}\n- Command: {}\n- Note: {}.\n- Time: {:.0} s for {} cells.\n",
-        results.machine.describe(),
-        results.commands(),
-        results.machine.sharing_note(),
-        results.elapsed_seconds,
-        results.finished_cells
-    );
-    text.push_str(
-        "How to read the tables (bound, saturated, warm-up, cost per request): see the \
-         book's chapter *How to measure*.\n\n",
-    );
-    headlines(results, &mut text);
+    anchored(&mut text, "run", |text| run_table(results, text));
     lab_section(results, &mut text);
     http_sweep_section(results, plots, &mut text);
     http_open_section(results, &mut text);
@@ -200,57 +141,49 @@ pub fn markdown(results: &Results, plots: &[String]) -> String {
         .filter(|result| result.error.is_some())
         .collect();
     if !failed.is_empty() {
-        text.push_str("## Cells that failed\n\n");
-        for result in failed {
-            let _ = writeln!(
-                text,
-                "- {} {} {} clients={}: {}",
-                result.cell.scenario,
-                result.cell.variant(),
-                result.cell.model,
-                result.cell.clients,
-                result.error.clone().unwrap_or_default()
+        text.push_str("## cells that failed\n\n");
+        anchored(&mut text, "failed", |text| {
+            text.push_str(
+                "| scenario | variant | model | clients | error |\n|---|---|---|---|---|\n",
             );
-        }
-        text.push('\n');
-    }
-    let unclean: Vec<&CellResult> = results
-        .cells
-        .iter()
-        .filter(|result| {
-            result
-                .stopped
-                .as_ref()
-                .is_some_and(|stopped| !stopped.clean)
-        })
-        .collect();
-    if !unclean.is_empty() {
-        text.push_str("## Servers that did not stop cleanly on SIGTERM\n\n");
-        for result in unclean {
-            if let Some(stopped) = &result.stopped {
+            for result in failed {
                 let _ = writeln!(
                     text,
-                    "- {} {} clients={}: {} after {:.1} s{}",
+                    "| {} | {} | {} | {} | {} |",
+                    result.cell.scenario,
+                    result.cell.variant(),
+                    result.cell.model,
+                    result.cell.clients,
+                    result.error.clone().unwrap_or_default().replace('|', "/")
+                );
+            }
+            text.push('\n');
+        });
+    }
+    let unclean: Vec<_> = results
+        .cells
+        .iter()
+        .filter_map(|result| Some((result, result.stopped.as_ref()?)))
+        .filter(|(_, stopped)| !stopped.clean)
+        .collect();
+    if !unclean.is_empty() {
+        text.push_str("## servers that did not stop cleanly on SIGTERM\n\n");
+        anchored(&mut text, "unclean", |text| {
+            text.push_str("| scenario | model | clients | status | after | note |\n|---|---|---|---|---|---|\n");
+            for (result, stopped) in unclean {
+                let _ = writeln!(
+                    text,
+                    "| {} | {} | {} | {} | {:.1} s | {} |",
                     result.cell.scenario,
                     result.cell.model,
                     result.cell.clients,
                     stopped.status,
                     stopped.seconds,
-                    stopped
-                        .note
-                        .as_ref()
-                        .map(|note| format!(" ({note})"))
-                        .unwrap_or_default()
+                    stopped.note.clone().unwrap_or_default().replace('|', "/")
                 );
             }
-        }
-        text.push('\n');
+            text.push('\n');
+        });
     }
-    let _ = writeln!(
-        text,
-        "Files: `results.json` (everything, with each cell's full loadgen report and \
-         per-second series), `results.csv` (one row per cell), the SVG plots. {}.",
-        results.provenance()
-    );
     text
 }

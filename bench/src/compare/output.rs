@@ -45,6 +45,70 @@ mod tests {
     use crate::compare::scenarios::Scenario;
     use crate::compare::sections::lab_keepalive_expectation;
 
+    /// The book includes these by name (see [`super::super::markdown`]).
+    const ANCHORS: [&str; 18] = [
+        "run",
+        "lab-setup",
+        "lab-close",
+        "lab-keepalive",
+        "http-sweep-setup",
+        "http-sweep",
+        "http-sweep-most",
+        "http-open-setup",
+        "http-open",
+        "echo-sweep-setup",
+        "echo-sweep",
+        "c10k-setup",
+        "c10k",
+        "rpc-sweep-setup",
+        "rpc-sweep-query",
+        "rpc-sweep-func1",
+        "files-setup",
+        "files",
+    ];
+
+    /// The committed run renders every anchor the book includes, each
+    /// opened and closed once, with only tables inside (no plots: their
+    /// paths are relative to the generated file, not to the page that
+    /// includes it), and what the prose used to say as columns.
+    #[test]
+    fn the_committed_run_has_each_anchor_once_around_tables() {
+        let committed =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/src/results");
+        let results = read_results(&committed).expect("the committed results.json parses");
+        let plots = ["http-sweep-throughput.svg".to_string()];
+        let text = markdown(&results, &plots);
+        for name in ANCHORS.iter().chain(&["cost"]) {
+            for marker in ["ANCHOR", "ANCHOR_END"] {
+                let line = format!("<!-- {marker}: {name} -->");
+                assert_eq!(text.matches(&line).count(), 1, "{line} in\n{text}");
+            }
+        }
+        assert_eq!(text.matches("<!-- ANCHOR: ").count(), ANCHORS.len() + 1);
+        let mut inside = None;
+        for line in text.lines() {
+            if let Some(name) = line.strip_prefix("<!-- ANCHOR: ") {
+                assert_eq!(inside, None, "{name} opens inside another anchor");
+                inside = Some(name);
+            } else if line.starts_with("<!-- ANCHOR_END: ") {
+                assert!(inside.is_some(), "{line} closes nothing");
+                inside = None;
+            } else if let Some(name) = inside {
+                assert!(
+                    line.is_empty() || line.starts_with('|'),
+                    "{name} holds more than tables: {line}"
+                );
+            }
+        }
+        assert!(text.contains("![http-sweep-throughput.svg](http-sweep-throughput.svg)"));
+        // The keep-alive expectation of a ten-worker pool, as a column.
+        assert!(
+            text.contains("| 03-thread-pool | 1.1 | 1.1 | -2 % | 9.7 | 0.11 |"),
+            "{text}"
+        );
+        assert!(text.contains("| 07-epoll | 10000 | unlimited | 32862 | 33333 | 99 % |"));
+    }
+
     #[test]
     fn a_held_worker_serves_about_a_ninth_of_a_request_per_second() {
         let per_worker = lab_keepalive_expectation(1);

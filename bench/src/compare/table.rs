@@ -148,3 +148,26 @@ pub(super) fn failed_row(result: &CellResult, columns: usize) -> String {
     }
     row
 }
+
+/// Wraps what `body` writes in mdBook's anchor comments, so that a book
+/// page can `{{#include results/results.md:name}}` that part alone. The
+/// comments render as nothing, in the book and on a forge alike.
+pub(super) fn anchored(text: &mut String, name: &str, body: impl FnOnce(&mut String)) {
+    let _ = writeln!(text, "<!-- ANCHOR: {name} -->\n");
+    body(text);
+    let _ = writeln!(text, "<!-- ANCHOR_END: {name} -->\n");
+}
+
+/// A table of one row: a scenario's setup and the numbers that follow from
+/// it, so that the book can quote them from the generated file.
+pub(super) fn write_row(text: &mut String, fields: &[(&str, String)]) {
+    let headers: Vec<&str> = fields.iter().map(|(header, _)| *header).collect();
+    let values: Vec<&str> = fields.iter().map(|(_, value)| value.as_str()).collect();
+    let _ = writeln!(
+        text,
+        "| {} |\n|{}\n| {} |\n",
+        headers.join(" | "),
+        "---|".repeat(headers.len()),
+        values.join(" | ")
+    );
+}
