@@ -5,16 +5,28 @@
 #
 #   scripts/race.sh 01-blocking 03-thread-pool 07-epoll
 #   scripts/race.sh 01 07 -- --duration 30s --keep-alive
+#   scripts/race.sh 07 --cmd 'python3 my_server.py --port {port}'
+#   scripts/race.sh 01 --addr 127.0.0.1:8080
 #
-# Models by name or number; flags after -- go to `bench race` (see its
-# --help). Builds only the named models and bench (release).
+# Models by name or number; a server of your own with --cmd (`{port}`
+# becomes a free port) or --addr (already running); flags after -- go to
+# `bench race` (see its --help). Builds only the named models and bench
+# (release).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 models=()
-while [ $# -gt 0 ] && [ "$1" != -- ]; do models+=("$1"); shift; done
+outsiders=()
+while [ $# -gt 0 ] && [ "$1" != -- ]; do
+  case "$1" in
+    --cmd|--addr)
+      [ $# -ge 2 ] || { echo "error: $1 needs a value" >&2; exit 2; }
+      outsiders+=("$1" "$2"); shift 2 ;;
+    *) models+=("$1"); shift ;;
+  esac
+done
 [ "${1:-}" = -- ] && shift
-if [ ${#models[@]} -eq 0 ]; then
-  echo "usage: $0 MODEL... [-- bench race flags]" >&2
+if [ ${#models[@]} -eq 0 ] && [ ${#outsiders[@]} -eq 0 ]; then
+  echo "usage: $0 MODEL... [--cmd 'COMMAND {port}'] [--addr HOST:PORT] [-- bench race flags]" >&2
   exit 2
 fi
 cd "$ROOT"
@@ -28,5 +40,8 @@ for model in "${models[@]}"; do
 done
 echo "building ${models[*]} and bench (release)..." >&2
 cargo build --release --quiet "${bins[@]}" --bin bench
-list=$(IFS=,; echo "${models[*]}")
-target/release/bench race --bin-dir target/release --models "$list" "$@"
+if [ ${#models[@]} -gt 0 ]; then
+  list=$(IFS=,; echo "${models[*]}")
+  outsiders=(--models "$list" "${outsiders[@]}")
+fi
+target/release/bench race --bin-dir target/release "${outsiders[@]}" "$@"

@@ -15,7 +15,11 @@ const BINARY: &str = env!("CARGO_BIN_EXE_08-coroutines");
 /// are still answered in about 200 ms: the coroutines wait, not the thread.
 #[test]
 fn one_worker_serves_16_concurrent_requests_in_one_latency() {
-    conformance::concurrency_shape(BINARY, Shape::Unlimited, &["--workers", "1"]);
+    conformance::concurrency_shape(
+        &conformance::Target::exe(BINARY),
+        Shape::Unlimited,
+        &["--workers", "1"],
+    );
 }
 
 #[test]

@@ -35,7 +35,7 @@ fn with<'a>(runtime: &[&'a str], args: &[&'a str]) -> Vec<&'a str> {
 }
 
 fn sixteen_concurrent_requests_take_one_latency(runtime: &[&str]) {
-    conformance::concurrency_shape(BINARY, Shape::Unlimited, runtime);
+    conformance::concurrency_shape(&conformance::Target::exe(BINARY), Shape::Unlimited, runtime);
 }
 
 /// 4 MiB echoed while the client writes and reads at once: a loop that

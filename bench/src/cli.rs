@@ -12,7 +12,7 @@ use loadgen::HttpLoad;
 use loadgen::duration::DurationRange;
 
 use crate::compare::{self, CompareOptions, PlanRequest, Scenario, scenarios};
-use crate::race::RaceOptions;
+use crate::race::{Outsider, RaceOptions};
 
 /// Measures the eleven concurrency models with loadgen: one at a time
 /// (compare), or several at once for a room to watch (race).
@@ -50,14 +50,28 @@ started 10 per second), a new connection per request. Keys: q quits.
 Examples:
   bench race --models 01,03,07 --duration 60s
   bench race --models 01,07 --keep-alive
-  bench race --models 03,07,09 --connections 200 --duration 20s";
+  bench race --models 03,07,09 --connections 200 --duration 20s
+  bench race --models 07 --cmd 'python3 my_server.py --port {port}'
+  bench race --models 01 --addr 127.0.0.1:8080";
 
 /// Flags of `bench race`.
 #[derive(Debug, Args)]
 pub struct RaceArgs {
     /// Models to race, comma-separated, by name or number (07 = 07-epoll).
-    #[arg(long, value_name = "LIST", value_delimiter = ',', required = true)]
+    #[arg(long, value_name = "LIST", value_delimiter = ',',
+          required_unless_present_any = ["cmd", "addr"])]
     pub models: Vec<String>,
+
+    /// A server of your own to race too (repeatable): a shell command where
+    /// `{port}` becomes a free port (without it, the command must print the
+    /// contract's start-up line).
+    #[arg(long, value_name = "COMMAND")]
+    pub cmd: Vec<String>,
+
+    /// A server already running to race too (repeatable); without its pid
+    /// the table has no threads, memory or CPU for it.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub addr: Vec<std::net::SocketAddr>,
 
     /// How long the race runs.
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
@@ -141,7 +155,8 @@ Examples:
   bench compare --quick --out /tmp/quick
   bench compare --scenario lab --models 01,07 --out /tmp/lab
   bench compare --scenario http-sweep --models 07-epoll --clients 10 --cell-duration 2s
-  bench compare --scenario c10k --update --out docs/src/results";
+  bench compare --scenario c10k --update --out docs/src/results
+  bench compare --scenario lab --models 01,07 --exe mine=./my_server --out /tmp/mine";
 
 /// Flags of `bench compare`.
 #[derive(Debug, Args)]
@@ -165,6 +180,12 @@ pub struct CompareArgs {
         default_value = "all"
     )]
     pub models: Vec<String>,
+
+    /// A server of your own compared like a model (repeatable): NAME=PATH,
+    /// or PATH (named after its file). It must keep the contract's flags
+    /// and print its start-up line, as `check --exe` verifies.
+    #[arg(long, value_name = "[NAME=]PATH")]
+    pub exe: Vec<String>,
 
     /// Client counts for every selected scenario instead of its own
     /// (lab: users; sweeps: connections; c10k: held connections).
@@ -215,7 +236,9 @@ pub fn compare_options(
             .map(|name| name.parse::<Scenario>().map_err(anyhow::Error::msg))
             .collect::<anyhow::Result<Vec<_>>>()?
     };
-    let models = scenarios::resolve_models(&args.models).map_err(anyhow::Error::msg)?;
+    let mut models = scenarios::resolve_models(&args.models).map_err(anyhow::Error::msg)?;
+    let outsiders = compare::outsiders(&args.exe).map_err(anyhow::Error::msg)?;
+    models.extend(outsiders.iter().map(|(name, _)| name.clone()));
     if let Some(clients) = &args.clients
         && clients.contains(&0)
     {
@@ -239,6 +262,7 @@ pub fn compare_options(
         },
         out: args.out.clone(),
         bin_dir: args.bin_dir.clone(),
+        outsiders,
         command,
         threads,
         update: args.update,
@@ -247,7 +271,18 @@ pub fn compare_options(
 
 /// The race the flags ask for: the lab's users unless told otherwise.
 pub fn race_options(args: &RaceArgs, threads: Option<usize>) -> anyhow::Result<RaceOptions> {
-    let models = scenarios::resolve_models(&args.models).map_err(anyhow::Error::msg)?;
+    // No models is none (not all of them) when outside servers race alone.
+    let models = if args.models.is_empty() {
+        Vec::new()
+    } else {
+        scenarios::resolve_models(&args.models).map_err(anyhow::Error::msg)?
+    };
+    let outsiders = args
+        .cmd
+        .iter()
+        .map(|command| Outsider::Command(command.clone()))
+        .chain(args.addr.iter().copied().map(Outsider::Running))
+        .collect();
     let load = match (args.connections, args.rate) {
         (Some(connections), _) => HttpLoad::Connections {
             connections,
@@ -271,6 +306,7 @@ pub fn race_options(args: &RaceArgs, threads: Option<usize>) -> anyhow::Result<R
         duration: args.duration,
         timeout: args.timeout,
         threads,
+        outsiders,
     })
 }
 

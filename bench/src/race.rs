@@ -7,10 +7,16 @@
 //! The models share the machine's cores with each other and with the load
 //! generator, so a race shows how they behave side by side, not what each
 //! does alone (`bench compare` measures that, one model at a time).
+//!
+//! A server the workspace did not build races too (a student's, in any
+//! language): started from a command (`--cmd`), or already running
+//! (`--addr`).
 
 use std::collections::VecDeque;
 use std::io::IsTerminal;
+use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -46,6 +52,62 @@ pub struct RaceOptions {
     pub duration: Duration,
     pub timeout: Duration,
     pub threads: Option<usize>,
+    /// Servers that are not models, raced after them.
+    pub outsiders: Vec<Outsider>,
+}
+
+/// A server the workspace did not build.
+#[derive(Clone, Debug)]
+pub enum Outsider {
+    /// A shell command that starts it: `{port}` becomes a free port, and
+    /// the server is ready once that port accepts; without `{port}` the
+    /// command must print the contract's start-up line.
+    Command(String),
+    /// A server already running: raced without its threads, memory or CPU.
+    Running(SocketAddr),
+}
+
+/// One lane's server: its name in the table, where it listens, and its pid
+/// if the race started it (for threads, memory and CPU).
+#[derive(Debug)]
+struct Entrant {
+    name: String,
+    addr: SocketAddr,
+    pid: Option<i32>,
+}
+
+/// A short name for an outside command's lane: the first word that looks
+/// like a program's path or file (`python3 my_server.py` -> `my_server.py`).
+fn command_name(command: &str) -> String {
+    let words: Vec<&str> = command.split_whitespace().collect();
+    let program = words
+        .iter()
+        .find(|word| !word.starts_with('-') && (word.contains('/') || word.contains('.')))
+        .or(words.first())
+        .copied()
+        .unwrap_or("command");
+    program.rsplit('/').next().unwrap_or(program).to_string()
+}
+
+/// Starts an outside server in a process group of its own (as the models
+/// are), so that stopping it reaches whatever the command started.
+fn start_command(command: &str) -> anyhow::Result<ModelServer> {
+    let mut shell = Command::new("sh");
+    // `exec`: the pid is the server's own, not a shell's, for its memory.
+    if command.contains("{port}") {
+        // A port that was free a moment ago; the server binds it next.
+        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let command = command.replace("{port}", &port.to_string());
+        shell.arg("-c").arg(format!("exec {command}"));
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let server = harness::Server::spawn_listening(shell, addr, STARTUP_TIMEOUT)
+            .map_err(anyhow::Error::msg)?;
+        ModelServer::from_harness(server)
+    } else {
+        shell.arg("-c").arg(format!("exec {command}"));
+        let server = harness::Server::spawn(shell, STARTUP_TIMEOUT).map_err(anyhow::Error::msg)?;
+        ModelServer::from_harness(server)
+    }
 }
 
 /// One model's lane: what the table shows about it.
@@ -241,35 +303,62 @@ pub fn run_race(options: &RaceOptions) -> anyhow::Result<()> {
     let cores = std::thread::available_parallelism().map_or(1, |cores| cores.get());
     let idle_timeout = format!("{}s", IDLE_TIMEOUT.as_secs());
     let mut servers = Vec::new();
+    let mut entrants = Vec::new();
     for model in &options.models {
         let setup = scenarios::model_setup(model, cores);
         let args = scenarios::server_args("http", &idle_timeout, &setup);
         let server = ModelServer::start(&options.bin_dir.join(model), &args, STARTUP_TIMEOUT)
             .with_context(|| format!("{model} did not start"))?;
         eprintln!("race: {}", server.startup_line());
+        entrants.push(Entrant {
+            name: model.clone(),
+            addr: server.addr(),
+            pid: Some(server.pid),
+        });
         servers.push(server);
+    }
+    for outsider in &options.outsiders {
+        let entrant = match outsider {
+            Outsider::Command(command) => {
+                let server =
+                    start_command(command).with_context(|| format!("`{command}` did not start"))?;
+                let name = command_name(command);
+                eprintln!("race: {name} listens on {} ({command})", server.addr());
+                let entrant = Entrant {
+                    name,
+                    addr: server.addr(),
+                    pid: Some(server.pid),
+                };
+                servers.push(server);
+                entrant
+            }
+            Outsider::Running(addr) => Entrant {
+                name: addr.to_string(),
+                addr: *addr,
+                pid: None,
+            },
+        };
+        entrants.push(entrant);
     }
     loadgen::limits::raise_open_file_limit();
     let runtime = loadgen::client_runtime(options.threads)?;
-    let reports = runtime.block_on(race(options, &servers));
+    let reports = runtime.block_on(race(options, &entrants));
     for server in &mut servers {
         server.stop(STOP_GRACE);
     }
     let reports = reports?;
-    print!("{}", final_table(&options.models, &reports));
+    let names: Vec<String> = entrants.into_iter().map(|entrant| entrant.name).collect();
+    print!("{}", final_table(&names, &reports));
     Ok(())
 }
 
-async fn race(
-    options: &RaceOptions,
-    servers: &[ModelServer],
-) -> anyhow::Result<Vec<Option<Report>>> {
+async fn race(options: &RaceOptions, entrants: &[Entrant]) -> anyhow::Result<Vec<Option<Report>>> {
     let mut feeds = Vec::new();
     let mut loads = Vec::new();
-    for server in servers {
+    for entrant in entrants {
         let (sender, receiver) = mpsc::unbounded_channel();
-        let mut common = CommonConfig::new(server.addr(), options.duration);
-        common.pid = Some(server.pid);
+        let mut common = CommonConfig::new(entrant.addr, options.duration);
+        common.pid = entrant.pid;
         common.timeout = options.timeout;
         let config = HttpConfig {
             common,
@@ -287,10 +376,9 @@ async fn race(
         )));
         feeds.push(receiver);
     }
-    let mut lanes: Vec<Lane> = options
-        .models
+    let mut lanes: Vec<Lane> = entrants
         .iter()
-        .map(|model| Lane::new(model))
+        .map(|entrant| Lane::new(&entrant.name))
         .collect();
     let live = std::io::stdout().is_terminal();
     let mut terminal = live.then(ratatui::init);
@@ -356,6 +444,20 @@ fn describe(load: &HttpLoad) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_outside_commands_lane_is_named_after_its_program() {
+        assert_eq!(
+            command_name("python3 my_server.py --port {port}"),
+            "my_server.py"
+        );
+        assert_eq!(
+            command_name("examples/python/lab_server.py --mode http"),
+            "lab_server.py"
+        );
+        assert_eq!(command_name("./server"), "server");
+        assert_eq!(command_name("myserver --fast"), "myserver");
+    }
 
     #[test]
     fn bars_scale_to_the_highest_rate() {

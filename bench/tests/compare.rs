@@ -131,3 +131,55 @@ fn a_missing_model_binary_is_a_clear_error() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("cargo build --release"), "{stderr}");
 }
+
+/// A server of one's own (the lab's Python example) is compared like a
+/// model: its own row in the table and the plots, its own memory sampled,
+/// stopped cleanly by SIGTERM.
+#[test]
+fn an_outside_server_gets_a_row_like_a_model() {
+    let out = std::env::temp_dir().join(format!("loadgen-compare-outside-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    let example = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/python/lab_server.py"
+    );
+    let output = Command::new(env!("CARGO_BIN_EXE_bench"))
+        .args(["compare", "--models", "07-epoll", "--exe"])
+        .arg(format!("lab-python={example}"))
+        .args([
+            "--scenario",
+            "http-sweep",
+            "--clients",
+            "10",
+            "--cell-duration",
+            "2s",
+        ])
+        .arg("--out")
+        .arg(&out)
+        .arg("--bin-dir")
+        .arg(support::built_models(&["epoll"]))
+        .output()
+        .expect("bench runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "bench compare failed: {stderr}");
+    assert!(
+        stderr.contains("http-sweep lab-python clients=10"),
+        "{stderr}"
+    );
+    let markdown = std::fs::read_to_string(out.join("results.md")).expect("results.md");
+    assert!(markdown.contains("| lab-python | 10 |"), "{markdown}");
+    let json: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out.join("results.json")).expect("results.json"),
+    )
+    .expect("results.json is JSON");
+    let cell = json["cells"]
+        .as_array()
+        .and_then(|cells| {
+            cells
+                .iter()
+                .find(|cell| cell["cell"]["model"] == "lab-python")
+        })
+        .unwrap_or_else(|| panic!("no lab-python cell: {json}"));
+    assert_eq!(cell["stopped"]["clean"], true, "{cell}");
+    let _ = std::fs::remove_dir_all(&out);
+}

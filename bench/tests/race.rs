@@ -58,3 +58,50 @@ fn a_race_on_a_pipe_prints_a_line_per_second_and_ends_with_the_table() {
         "07: {epoll}/s vs 01: {blocking}/s\n{stdout}"
     );
 }
+
+/// A server the workspace did not build races beside a model: the lab's
+/// Python example, started from a command with `{port}`, gets a lane and a
+/// row, and is stopped with the race.
+#[test]
+fn a_python_server_races_beside_07() {
+    let bin_dir = support::built_models(&["epoll"]);
+    let example = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/python/lab_server.py"
+    );
+    let command =
+        format!("python3 {example} --mode http --db-latency 300ms --addr 127.0.0.1:{{port}}");
+    let output = Command::new(env!("CARGO_BIN_EXE_bench"))
+        .args(["race", "--models", "07", "--cmd", &command])
+        .args(["--connections", "5", "--duration", "3s", "--bin-dir"])
+        .arg(&bin_dir)
+        .output()
+        .expect("bench runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "race failed: {stderr}");
+    let table: Vec<&str> = stdout
+        .lines()
+        .skip_while(|line| !line.starts_with("model"))
+        .collect();
+    assert_eq!(table.len(), 3, "a header and two rows:\n{stdout}");
+    assert!(table[2].starts_with("lab_server.py"), "{stdout}");
+    // Five connections on a 300 ms page, all served at once: about 16/s.
+    let rate: f64 = table[2]
+        .split_whitespace()
+        .nth(1)
+        .and_then(|rate| rate.parse().ok())
+        .unwrap_or_else(|| panic!("no rate in {:?}", table[2]));
+    assert!((12.0..=18.0).contains(&rate), "{rate}/s\n{stdout}");
+    // The race says where it started the server; nothing listens there now.
+    let addr = stderr
+        .lines()
+        .find_map(|line| line.strip_prefix("race: lab_server.py listens on "))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|addr| addr.parse::<std::net::SocketAddr>().ok())
+        .unwrap_or_else(|| panic!("no start line for the Python server: {stderr}"));
+    assert!(
+        std::net::TcpStream::connect(addr).is_err(),
+        "the Python server outlived the race"
+    );
+}

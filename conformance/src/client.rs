@@ -1,5 +1,6 @@
 //! A deliberately small HTTP/1.x client that reads responses byte-exactly,
-//! so tests see what the server really sent.
+//! so tests see what the server really sent (and the checker's report can
+//! show it: every send and read goes into the [`crate::transcript`]).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -13,17 +14,63 @@ pub const IO_TIMEOUT: Duration = Duration::from_secs(15);
 /// (pipelined) response.
 #[derive(Debug)]
 pub struct Client {
-    reader: BufReader<TcpStream>,
+    reader: BufReader<Recorded>,
     writer: TcpStream,
 }
 
+/// A stream whose reads go into the transcript: what came back, and when
+/// the server closed or went quiet.
+#[derive(Debug)]
+pub(crate) struct Recorded(pub(crate) TcpStream);
+
+impl Read for Recorded {
+    fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
+        let result = self.0.read(buffer);
+        match &result {
+            Ok(0) => crate::transcript::record("closed by the server after", b""),
+            Ok(count) => crate::transcript::record("received", &buffer[..*count]),
+            Err(error) => crate::transcript::record(&format!("read failed ({error}) after"), b""),
+        }
+        result
+    }
+}
+
+/// Sends all of `bytes`, noting them in the transcript.
+pub(crate) fn send_all(mut stream: &TcpStream, bytes: &[u8]) -> std::io::Result<()> {
+    crate::transcript::record("sent", bytes);
+    stream.write_all(bytes)
+}
+
 /// A parsed response.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Response {
     pub status: u16,
     pub status_line: String,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+}
+
+/// Shown in a failed check's message: the body as text (escaped, its
+/// start only), which a student can read, rather than a list of numbers.
+impl std::fmt::Debug for Response {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        const SHOWN: usize = 120;
+        let shown = &self.body[..self.body.len().min(SHOWN)];
+        let more = if self.body.len() > SHOWN { "..." } else { "" };
+        formatter
+            .debug_struct("Response")
+            .field("status_line", &self.status_line)
+            .field("headers", &self.headers)
+            .field(
+                "body",
+                &format_args!(
+                    "{} bytes \"{}\"{more}",
+                    self.body.len(),
+                    shown.escape_ascii()
+                ),
+            )
+            .finish()
+    }
 }
 
 impl Response {
@@ -53,7 +100,7 @@ impl Client {
         stream.set_nodelay(true).expect("set TCP_NODELAY");
         let writer = stream.try_clone().expect("clone the stream");
         Client {
-            reader: BufReader::new(stream),
+            reader: BufReader::new(Recorded(stream)),
             writer,
         }
     }
@@ -63,7 +110,7 @@ impl Client {
     }
 
     pub fn send(&mut self, bytes: &[u8]) {
-        self.writer.write_all(bytes).expect("send to the server");
+        send_all(&self.writer, bytes).expect("send to the server");
     }
 
     /// Sends `GET / HTTP/1.1` and reads the response.

@@ -1,7 +1,9 @@
 //! Checks of files mode and axum mode, over real sockets against a document
 //! root generated in a temp dir for each check: nested directories, names
 //! with spaces and two dots, binary files compared byte for byte, a symlink
-//! that leads out of the root.
+//! that leads out of the root. Against a running server (`check --addr
+//! --mode files --root DIR`) the same tree is written into the directory it
+//! serves, and removed after each check.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -14,12 +16,17 @@ use std::time::Duration;
 
 use crate::client::{Client, Response};
 use crate::prefork::children_of;
-use crate::server::{Server, run_to_exit};
+use crate::server::Server;
+use crate::skip::skip;
+use crate::target::Target;
 
 /// The document root of one check, deleted when dropped. `files` maps each
 /// file's URL path (percent-encoded) to its content.
 pub struct DocRoot {
-    dir: tempfile::TempDir,
+    /// `Some` for a root made here (the root is `DIR/root`); `None` for
+    /// the root of a running server, emptied on drop.
+    dir: Option<tempfile::TempDir>,
+    root: PathBuf,
     pub files: BTreeMap<String, Vec<u8>>,
 }
 
@@ -33,8 +40,50 @@ fn binary_content(length: usize, seed: usize) -> Vec<u8> {
 impl DocRoot {
     pub fn new() -> DocRoot {
         let dir = tempfile::tempdir().expect("a temp dir");
+        let root = dir.path().join("root");
+        DocRoot::fill(Some(dir), root)
+    }
+
+    /// The root for a check: a new one in a temp dir for a server the
+    /// check starts; for a running server the directory it serves, which
+    /// must be empty (`secret.txt` goes beside it, to see that nothing
+    /// outside is served).
+    pub fn for_target(target: &Target) -> DocRoot {
+        let Some(running) = target.running_root() else {
+            return DocRoot::new();
+        };
+        let Some(root) = running else {
+            skip("needs --root DIR: an empty directory the server serves, for the check's files")
+        };
+        // The previous check's client threads may still hold its tree (a
+        // failed check does not wait for them): it goes when they end.
+        let is_empty = || {
+            fs::read_dir(&root)
+                .map(|mut entries| entries.next().is_none())
+                .unwrap_or(false)
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while !is_empty() && std::time::Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(20));
+        }
+        assert!(
+            is_empty(),
+            "--root {}: must be an empty directory (the checker writes its files there)",
+            root.display()
+        );
+        let secret = root.join("../secret.txt");
+        assert!(
+            !secret.exists(),
+            "{} exists: the checker puts its own there, and will not overwrite yours",
+            secret.display()
+        );
+        DocRoot::fill(None, root)
+    }
+
+    fn fill(dir: Option<tempfile::TempDir>, root: PathBuf) -> DocRoot {
         let mut root = DocRoot {
             dir,
+            root,
             files: BTreeMap::new(),
         };
         root.add(
@@ -54,7 +103,7 @@ impl DocRoot {
         fs::create_dir_all(root.path("empty")).expect("mkdir");
         // A directory named like a file.
         fs::create_dir_all(root.path("page.html")).expect("mkdir");
-        fs::write(root.dir.path().join("secret.txt"), "outside the root").expect("write");
+        fs::write(root.root.join("../secret.txt"), "outside the root").expect("write");
         symlink("../secret.txt", root.path("link-out")).expect("symlink");
         symlink("style.css", root.path("link-in.css")).expect("symlink");
         for index in 0..40 {
@@ -70,7 +119,7 @@ impl DocRoot {
     /// Where the server is told to look: `DIR/root`, so that `DIR/secret.txt`
     /// is just outside.
     pub fn root(&self) -> PathBuf {
-        self.dir.path().join("root")
+        self.root.clone()
     }
 
     fn path(&self, name: &str) -> PathBuf {
@@ -94,15 +143,36 @@ impl DocRoot {
     }
 }
 
+impl Drop for DocRoot {
+    fn drop(&mut self) {
+        // A temp dir removes itself; a running server's root is emptied
+        // (and `secret.txt` beside it removed) for the next check.
+        if self.dir.is_none() {
+            let _ = fs::remove_file(self.root.join("../secret.txt"));
+            if let Ok(entries) = fs::read_dir(&self.root) {
+                for entry in entries.flatten() {
+                    let path = entry.path();
+                    let _ = if path.is_dir() && !path.is_symlink() {
+                        fs::remove_dir_all(&path)
+                    } else {
+                        fs::remove_file(&path)
+                    };
+                }
+            }
+        }
+    }
+}
+
 impl Default for DocRoot {
     fn default() -> DocRoot {
         DocRoot::new()
     }
 }
 
-pub fn files_server(binary: &str, root: &Path) -> Server {
+/// A files-mode server for `root` (a running one already serves it).
+pub fn files_server(target: &Target, root: &Path) -> Server {
     let root = root.to_str().expect("a UTF-8 temp path");
-    Server::start(binary, &["--mode", "files", "--root", root])
+    target.start(&["--mode", "files", "--root", root])
 }
 
 fn request(method: &str, target: &str) -> Vec<u8> {
@@ -135,9 +205,9 @@ fn assert_file(response: &Response, target: &str, content: &[u8], content_type: 
     assert!(response.body == content, "{target}: the body differs");
 }
 
-pub fn files_serve_the_tree(binary: &str) {
-    let root = DocRoot::new();
-    let server = files_server(binary, &root.root());
+pub fn files_serve_the_tree(target: &Target) {
+    let root = DocRoot::for_target(target);
+    let server = files_server(target, &root.root());
     let mut client = Client::connect(server.addr);
     let index = root.content("/index.html");
     assert_file(&client.get("/"), "/", index, "text/html");
@@ -179,9 +249,9 @@ pub fn files_serve_the_tree(binary: &str) {
     );
 }
 
-pub fn files_head_has_lengths_and_no_body(binary: &str) {
-    let root = DocRoot::new();
-    let server = files_server(binary, &root.root());
+pub fn files_head_has_lengths_and_no_body(target: &Target) {
+    let root = DocRoot::for_target(target);
+    let server = files_server(target, &root.root());
     let mut client = Client::connect(server.addr);
     for target in ["/img/photo.jpg", "/style.css", "/x..y.txt"] {
         client.send(&request("HEAD", target));
@@ -201,9 +271,9 @@ pub fn files_head_has_lengths_and_no_body(binary: &str) {
 
 /// Each refusal on a connection of its own, sent raw (a client library
 /// would normalise `..` away before sending).
-pub fn files_refusals(binary: &str) {
-    let root = DocRoot::new();
-    let server = files_server(binary, &root.root());
+pub fn files_refusals(target: &Target) {
+    let root = DocRoot::for_target(target);
+    let server = files_server(target, &root.root());
     for (method, target, status) in [
         ("GET", "/missing.html", 404),
         ("GET", "/style.css/", 404),
@@ -243,9 +313,9 @@ pub fn files_refusals(binary: &str) {
     assert_file(&css, "/style.css", root.content("/style.css"), "text/css");
 }
 
-pub fn files_pipelined_keep_alive(binary: &str) {
-    let root = DocRoot::new();
-    let server = files_server(binary, &root.root());
+pub fn files_pipelined_keep_alive(target: &Target) {
+    let root = DocRoot::for_target(target);
+    let server = files_server(target, &root.root());
     let targets = [
         "/img/photo.jpg",
         "/style.css",
@@ -295,16 +365,16 @@ const BIG_FILE: usize = 50 * 1000 * 1000;
 /// server that read the file into memory would grow by 50 MB.
 const RSS_GROWTH_LIMIT: u64 = 12 * 1024 * 1024;
 
-pub fn files_large_file_keeps_memory_flat(binary: &str) {
-    let mut root = DocRoot::new();
+pub fn files_large_file_keeps_memory_flat(target: &Target) {
+    let mut root = DocRoot::for_target(target);
+    let server = files_server(target, &root.root());
+    let pid = server.process("reads the server's memory");
     root.add("big.bin", &binary_content(BIG_FILE, 9));
-    let server = files_server(binary, &root.root());
     let mut client = Client::connect(server.addr);
     // Warm up: threads and buffers that exist for any request.
     assert_eq!(client.get("/style.css").status, 200);
-    let before = resident_bytes(server.pid);
+    let before = resident_bytes(pid);
     let done = Arc::new(AtomicBool::new(false));
-    let pid = server.pid;
     let sampler = {
         let done = Arc::clone(&done);
         thread::spawn(move || {
@@ -349,10 +419,11 @@ pub fn files_large_file_keeps_memory_flat(binary: &str) {
 /// A file truncated while it is being sent: the server cannot keep the
 /// promise of `Content-Length`, so it logs and closes that connection, and
 /// goes on serving.
-pub fn files_shrinking_file_ends_only_its_connection(binary: &str) {
-    let mut root = DocRoot::new();
+pub fn files_shrinking_file_ends_only_its_connection(target: &Target) {
+    let mut root = DocRoot::for_target(target);
+    let server = files_server(target, &root.root());
+    server.process("reads the server's log");
     root.add("shrinks.bin", &binary_content(BIG_FILE, 5));
-    let server = files_server(binary, &root.root());
     let mut client = Client::connect(server.addr);
     client.send(&request("GET", "/shrinks.bin"));
     assert_eq!(client.read_response(true).status, 200);
@@ -378,9 +449,9 @@ pub fn files_shrinking_file_ends_only_its_connection(binary: &str) {
 
 /// What a browser does with a page: 6 keep-alive connections at once,
 /// fetching 40 files between them.
-pub fn files_browser_burst(binary: &str) {
-    let root = Arc::new(DocRoot::new());
-    let server = files_server(binary, &root.root());
+pub fn files_browser_burst(target: &Target) {
+    let root = Arc::new(DocRoot::for_target(target));
+    let server = files_server(target, &root.root());
     let connections = 6;
     let start = Arc::new(Barrier::new(connections));
     let fetchers: Vec<_> = (0..connections)
@@ -416,11 +487,11 @@ pub fn files_browser_burst(binary: &str) {
     assert_eq!(fetched, 40);
 }
 
-pub fn files_root_must_be_a_directory(binary: &str) {
+pub fn files_root_must_be_a_directory(target: &Target) {
     let root = DocRoot::new();
     let not_a_dir = root.path("style.css");
     for bad in [not_a_dir.to_str().expect("UTF-8"), "/no/such/dir"] {
-        let (status, stderr) = run_to_exit(binary, &["--mode", "files", "--root", bad]);
+        let (status, stderr) = target.run_to_exit(&["--mode", "files", "--root", bad]);
         assert_eq!(status.code(), Some(2), "--root {bad}: {stderr}");
         assert!(
             stderr.contains("--root") && stderr.contains("not a readable directory"),
@@ -433,8 +504,8 @@ pub fn files_root_must_be_a_directory(binary: &str) {
 pub const QUOTE_AUTHOR: &str = "Grace Hopper";
 pub const QUOTE: &str = "I've always been more interested in the future than in the past.";
 
-pub fn axum_quote(binary: &str) {
-    let server = Server::start(binary, &["--mode", "axum"]);
+pub fn axum_quote(target: &Target) {
+    let server = target.start(&["--mode", "axum"]);
     let mut client = Client::connect(server.addr);
     for _ in 0..2 {
         let response = client.get("/quote");

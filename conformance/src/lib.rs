@@ -10,10 +10,15 @@
 //! conformance::suite!(env!("CARGO_BIN_EXE_03-thread-pool"), Shape::AtMost(4), ["--workers", "4"]);
 //! ```
 //!
+//! The `check` binary runs the same checks (listed with their rules in
+//! [`catalog`]) against any server, started from any executable or
+//! already running: see [`Target`].
+//!
 //! Every server a test starts is a [`Server`] guard that kills the whole
 //! process group when dropped, also when the test panics, so a failing test
 //! never leaves a server (or a forked child of one) behind.
 
+pub mod catalog;
 mod checks;
 mod client;
 mod files;
@@ -23,6 +28,9 @@ pub mod procinfo;
 mod rpc;
 pub mod scale;
 mod server;
+mod skip;
+mod target;
+pub mod transcript;
 
 pub use checks::*;
 pub use client::{Client, Response};
@@ -30,7 +38,9 @@ pub use files::*;
 pub use lifecycle::*;
 pub use procinfo::process_exists;
 pub use rpc::*;
-pub use server::{Server, run_to_exit, says_it_cannot_run_here};
+pub use server::{QUIET, Server, kill_every_started_server, run_to_exit, says_it_cannot_run_here};
+pub use skip::{Skip, skip};
+pub use target::{Settings, Target};
 
 /// Expands to one `#[test]` per check, each starting its own server.
 /// Optional extra arguments are passed to the server in the shape test
@@ -46,6 +56,7 @@ macro_rules! suite {
             echo_many_sequential_clients, echo_backpressure_bounds_unread_output,
             non_reading_client_is_dropped,
             http_get, http_head, http_keep_alive, http_pipelined, http_1_0_closes,
+            http_connection_close_is_honoured,
             http_1_0_keep_alive, http_split_request, http_body_is_discarded,
             http_bad_request, http_not_found_keeps_connection, http_method_not_allowed,
             http_head_too_large, http_too_many_headers, http_chunked_body, http_framing_errors,
@@ -66,14 +77,14 @@ macro_rules! suite {
         );
         #[test]
         fn concurrency_shape() {
-            $crate::concurrency_shape($binary, $shape, &[$($shape_arg),*]);
+            $crate::concurrency_shape(&$crate::Target::exe($binary), $shape, &[$($shape_arg),*]);
         }
     };
     (@tests $binary:expr; $($check:ident),*) => {
         $(
             #[test]
             fn $check() {
-                $crate::$check($binary);
+                $crate::$check(&$crate::Target::exe($binary));
             }
         )*
     };

@@ -11,20 +11,22 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::Signal;
 use serde_json::{Value, json};
 
-use crate::client::IO_TIMEOUT;
+use crate::client::{IO_TIMEOUT, Recorded, send_all};
 use crate::server::Server;
+use crate::skip::skip;
+use crate::target::Target;
 
 /// The longest line a server must take (newline excluded): 1 MiB.
 const MAX_LINE: usize = 1024 * 1024;
 
 /// A fast fake DB, for checks about the protocol rather than the waiting.
-fn rpc_server(binary: &str) -> Server {
-    Server::start(binary, &["--mode", "rpc", "--db-latency", "20ms"])
+fn rpc_server(target: &Target) -> Server {
+    target.start(&["--mode", "rpc", "--db-latency", "20ms"])
 }
 
 /// One connection that speaks lines.
 struct Lines {
-    reader: BufReader<TcpStream>,
+    reader: BufReader<Recorded>,
     writer: TcpStream,
 }
 
@@ -37,12 +39,12 @@ impl Lines {
         stream.set_nodelay(true).expect("TCP_NODELAY");
         Lines {
             writer: stream.try_clone().expect("clone the stream"),
-            reader: BufReader::new(stream),
+            reader: BufReader::new(Recorded(stream)),
         }
     }
 
     fn send(&mut self, bytes: &[u8]) {
-        self.writer.write_all(bytes).expect("send to the server");
+        send_all(&self.writer, bytes).expect("send to the server");
     }
 
     /// Reads one reply line and parses it.
@@ -99,8 +101,8 @@ fn error_of(reply: &Value) -> (i64, &str) {
 
 /// The README's `nc -N` session: one line, the write side shut, the reply
 /// `9`, then the server closes.
-pub fn rpc_func1_returns_9(binary: &str) {
-    let server = rpc_server(binary);
+pub fn rpc_func1_returns_9(target: &Target) {
+    let server = rpc_server(target);
     let mut client = Lines::connect(&server);
     client.send(b"{\"jsonrpc\":\"2.0\",\"method\":\"func1\",\"params\":[1,2,3],\"id\":1}\n");
     client.writer.shutdown(Shutdown::Write).expect("half-close");
@@ -110,8 +112,8 @@ pub fn rpc_func1_returns_9(binary: &str) {
 }
 
 /// Positional and named params; ints, strings, lists and maps.
-pub fn rpc_params_and_types(binary: &str) {
-    let server = rpc_server(binary);
+pub fn rpc_params_and_types(target: &Target) {
+    let server = rpc_server(target);
     let mut client = Lines::connect(&server);
     let named = json!({"z": 3, "x": 1, "y": 2});
     assert_eq!(client.call("func1", named, 1)["result"], 9);
@@ -131,8 +133,8 @@ pub fn rpc_params_and_types(binary: &str) {
 }
 
 /// Failures carry the code and `data.type`; the connection stays usable.
-pub fn rpc_errors_have_codes_and_types(binary: &str) {
-    let server = rpc_server(binary);
+pub fn rpc_errors_have_codes_and_types(target: &Target) {
+    let server = rpc_server(target);
     let mut client = Lines::connect(&server);
     let reply = client.call("divide", json!([1, 0]), 1);
     assert_eq!(error_of(&reply), (-32000, "ZeroDivisionError"));
@@ -153,8 +155,8 @@ pub fn rpc_errors_have_codes_and_types(binary: &str) {
 }
 
 /// `rpc.list_methods` and `rpc.describe`, for `dir()` and `help()`.
-pub fn rpc_introspection(binary: &str) {
-    let server = rpc_server(binary);
+pub fn rpc_introspection(target: &Target) {
+    let server = rpc_server(target);
     let mut client = Lines::connect(&server);
     let names = client.call("rpc.list_methods", json!([]), 1)["result"].clone();
     for name in ["func1", "echo", "add", "sum", "upper", "divide", "query"] {
@@ -180,8 +182,8 @@ pub fn rpc_introspection(binary: &str) {
 
 /// A notification gets no reply; a batch gets one array, in order, without
 /// the notifications; an empty batch is -32600.
-pub fn rpc_notifications_and_batches(binary: &str) {
-    let server = rpc_server(binary);
+pub fn rpc_notifications_and_batches(target: &Target) {
+    let server = rpc_server(target);
     let mut client = Lines::connect(&server);
     client.send(&request("divide", json!([1, 0]), None));
     assert_eq!(
@@ -222,8 +224,8 @@ pub fn rpc_notifications_and_batches(binary: &str) {
 }
 
 /// Many requests in one write, queries among them: every reply, in order.
-pub fn rpc_pipelined_in_order(binary: &str) {
-    let server = rpc_server(binary);
+pub fn rpc_pipelined_in_order(target: &Target) {
+    let server = rpc_server(target);
     let mut client = Lines::connect(&server);
     let mut lines = Vec::new();
     for id in 0..200u64 {
@@ -250,9 +252,15 @@ pub fn rpc_pipelined_in_order(binary: &str) {
 
 /// `query` answers after --db-latency; pipelined queries wait together (a
 /// deadline each, not a sleep each): ten take one latency, not ten.
-pub fn rpc_query_waits_for_the_db(binary: &str) {
-    let latency = Duration::from_millis(300);
-    let server = Server::start(binary, &["--mode", "rpc", "--db-latency", "300ms"]);
+pub fn rpc_query_waits_for_the_db(target: &Target) {
+    let server = target.start(&["--mode", "rpc", "--db-latency", "300ms"]);
+    // A running server keeps its own latency, which must be measurable.
+    let latency = server.db_latency;
+    if latency < Duration::from_millis(100) {
+        skip(format!(
+            "needs a --db-latency of 100ms or more; the server's is {latency:?}"
+        ));
+    }
     let mut client = Lines::connect(&server);
     let started = Instant::now();
     assert_eq!(client.call("query", json!(["a"]), 1)["result"], "row for a");
@@ -279,8 +287,8 @@ pub fn rpc_query_waits_for_the_db(binary: &str) {
 
 /// Garbage, binary, JSON that is not a request, huge numbers, deep
 /// nesting: each an error reply, and the connection goes on.
-pub fn rpc_bad_input_is_answered(binary: &str) {
-    let server = rpc_server(binary);
+pub fn rpc_bad_input_is_answered(target: &Target) {
+    let server = rpc_server(target);
     let mut client = Lines::connect(&server);
     let deep = format!("{}{}\n", "[".repeat(100_000), "]".repeat(100_000));
     let cases: [(&[u8], i64); 9] = [
@@ -317,8 +325,8 @@ pub fn rpc_bad_input_is_answered(binary: &str) {
 
 /// A line over 1 MiB: -32600, then the server closes; it never takes much
 /// more than the line's first MiB from a client streaming one endless line.
-pub fn rpc_line_over_one_mebibyte_closes(binary: &str) {
-    let server = rpc_server(binary);
+pub fn rpc_line_over_one_mebibyte_closes(target: &Target) {
+    let server = rpc_server(target);
     // Exactly one byte too many and no newline: all of it is read, so the
     // close is a clean FIN after the reply.
     let mut client = Lines::connect(&server);
@@ -352,8 +360,8 @@ pub fn rpc_line_over_one_mebibyte_closes(binary: &str) {
 
 /// A client that sends and never reads: the server stops reading from it
 /// (bounded output), and once it reads, every reply is there.
-pub fn rpc_client_that_never_reads_is_bounded(binary: &str) {
-    let server = rpc_server(binary);
+pub fn rpc_client_that_never_reads_is_bounded(target: &Target) {
+    let server = rpc_server(target);
     let mut client = Lines::connect(&server);
     let line = request("func1", json!([1, 2, 3]), Some(1));
     let chunk: Vec<u8> = line
@@ -413,8 +421,8 @@ pub fn rpc_client_that_never_reads_is_bounded(binary: &str) {
 }
 
 /// A client that resets in the middle of a big batch affects only itself.
-pub fn rpc_reset_mid_batch_does_not_hurt_others(binary: &str) {
-    let server = rpc_server(binary);
+pub fn rpc_reset_mid_batch_does_not_hurt_others(target: &Target) {
+    let server = rpc_server(target);
     for _ in 0..3 {
         let rude = TcpStream::connect(server.addr).expect("connect");
         let call =
@@ -430,11 +438,8 @@ pub fn rpc_reset_mid_batch_does_not_hurt_others(binary: &str) {
 }
 
 /// SIGTERM while a `query` waits: its reply still arrives, then exit 0.
-pub fn rpc_sigterm_finishes_query_in_flight(binary: &str) {
-    let mut server = Server::start(
-        binary,
-        &["--mode", "rpc", "--db-latency", "1s", "--log", "debug"],
-    );
+pub fn rpc_sigterm_finishes_query_in_flight(target: &Target) {
+    let mut server = target.start(&["--mode", "rpc", "--db-latency", "1s", "--log", "debug"]);
     let mut client = Lines::connect(&server);
     client.send(&request("query", json!(["k"]), Some(1)));
     // In flight once the server has read it (it logs every recv).

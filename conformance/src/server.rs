@@ -1,37 +1,93 @@
 //! Starting a server binary as a child process and stopping it for sure.
 
+use std::collections::BTreeSet;
 use std::io::Read;
 use std::net::SocketAddr;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, ExitStatus, Stdio};
+use std::sync::{Mutex, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 
+use crate::skip::skip;
+
+/// The contract's defaults, assumed of a running server whose settings the
+/// user did not state.
+pub const DEFAULT_DB_LATENCY: Duration = Duration::from_millis(300);
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The value after `name` in a flag list.
+pub(crate) fn flag<'a>(flags: &[&'a str], name: &str) -> Option<&'a str> {
+    flags
+        .iter()
+        .position(|flag| *flag == name)
+        .and_then(|index| flags.get(index + 1).copied())
+}
+
+/// The duration a flag list sets with `name`, or `default`.
+pub(crate) fn duration_flag(flags: &[&str], name: &str, default: Duration) -> Duration {
+    flag(flags, name)
+        .and_then(|text| durations::parse_duration(text).ok())
+        .unwrap_or(default)
+}
+
 /// How long a server may take to print its start-up line.
 const START_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// A running server, started by the workspace's harness (the same one
-/// `bench compare` uses). Dropping it kills its whole process group (the
-/// server and any children it forked) and reaps it.
+/// The process groups of every server started and not yet stopped, so that
+/// the checker can kill them when a check overruns its deadline (its guard
+/// is stuck in the hung check's thread) or the user presses Ctrl-C.
+static STARTED: Mutex<BTreeSet<u32>> = Mutex::new(BTreeSet::new());
+
+fn started() -> std::sync::MutexGuard<'static, BTreeSet<u32>> {
+    STARTED.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Kills every server (and forked child of one) a check started that is
+/// still running. Their guards then find them gone.
+pub fn kill_every_started_server() {
+    for group in std::mem::take(&mut *started()) {
+        let _ = killpg(Pid::from_raw(group as i32), Signal::SIGKILL);
+    }
+}
+
+/// A server under test: started by the workspace's harness (the same one
+/// `bench compare` uses), or, for `check --addr`, one already running.
+/// Dropping a started one kills its whole process group (the server and any
+/// children it forked) and reaps it.
 #[derive(Debug)]
 pub struct Server {
-    inner: harness::Server,
+    /// `None` for a server the checks did not start.
+    inner: Option<harness::Server>,
     /// The address from the start-up line (the real port, not 0).
     pub addr: SocketAddr,
-    /// The pid from the start-up line.
+    /// The pid from the start-up line (0 if not started here).
     pub pid: u32,
+    /// The fake DB's latency and the idle timeout the server runs with:
+    /// what timing assertions must allow for.
+    pub db_latency: Duration,
+    pub idle_timeout: Duration,
 }
 
 impl Server {
     /// Starts `binary --addr 127.0.0.1:0 ARGS...` and waits for its
     /// start-up line `listening on ADDR model=... mode=... pid=PID`.
     pub fn start(binary: &str, args: &[&str]) -> Server {
-        let mut command = Command::new(binary);
-        command.args(["--addr", "127.0.0.1:0"]).args(args);
-        Server::spawn(binary, command)
+        Server::start_program(binary, &[], args)
+    }
+
+    /// Starts `program OWN_ARGS... --addr 127.0.0.1:0 ARGS...`: a program
+    /// that needs its own arguments first (`python3 my_server.py`).
+    pub(crate) fn start_program(program: &str, own_args: &[String], args: &[&str]) -> Server {
+        let mut command = Command::new(program);
+        command
+            .args(own_args)
+            .args(["--addr", "127.0.0.1:0"])
+            .args(args);
+        Server::spawn(program, command)
     }
 
     /// Like [`Server::start`], but the server runs with at most
@@ -50,25 +106,62 @@ impl Server {
     }
 
     fn spawn(binary: &str, command: Command) -> Server {
+        let flags: Vec<String> = command
+            .get_args()
+            .map(|arg| arg.to_string_lossy().into_owned())
+            .collect();
+        let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
         let inner = harness::Server::spawn(command, START_TIMEOUT)
             .unwrap_or_else(|error| panic!("{binary}: {error}"));
+        started().insert(inner.pid);
         Server {
             addr: inner.addr,
             pid: inner.pid,
-            inner,
+            db_latency: duration_flag(&flags, "--db-latency", DEFAULT_DB_LATENCY),
+            idle_timeout: duration_flag(&flags, "--idle-timeout", DEFAULT_IDLE_TIMEOUT),
+            inner: Some(inner),
         }
+    }
+
+    /// A server that is already listening on `addr`, with these settings.
+    pub(crate) fn running(
+        addr: SocketAddr,
+        db_latency: Duration,
+        idle_timeout: Duration,
+    ) -> Server {
+        Server {
+            inner: None,
+            addr,
+            pid: 0,
+            db_latency,
+            idle_timeout,
+        }
+    }
+
+    /// The started server, or a skip naming what the check needed it for.
+    fn started(&self, why: &str) -> &harness::Server {
+        self.inner
+            .as_ref()
+            .unwrap_or_else(|| skip(format!("needs --exe: {why}")))
+    }
+
+    /// The server's pid, for checks that read its memory or children: a
+    /// skip for a server the checks did not start.
+    pub fn process(&self, why: &str) -> u32 {
+        self.started(why).pid
     }
 
     /// Sends a signal to the server process itself (not its group).
     pub fn signal(&self, signal: Signal) {
-        self.inner
+        self.started("sends it a signal")
             .signal(signal)
             .expect("the server process exists");
     }
 
     /// Waits up to `limit` for the server to exit and returns its status.
     pub fn wait_for_exit(&mut self, limit: Duration) -> Option<ExitStatus> {
-        self.inner.wait_for_exit(limit)
+        self.started("waits for it to exit");
+        self.inner.as_mut()?.wait_for_exit(limit)
     }
 
     /// Waits up to `limit` until the server's stderr holds `needle` at
@@ -76,6 +169,7 @@ impl Server {
     /// connect and recv): the observable state a test waits for instead of
     /// sleeping and hoping. Panics with the log if it never comes.
     pub fn wait_for_log(&self, needle: &str, count: usize, limit: Duration) {
+        self.started("reads the server's log");
         let deadline = Instant::now() + limit;
         while self.stderr().matches(needle).count() < count {
             if Instant::now() > deadline {
@@ -88,25 +182,38 @@ impl Server {
         }
     }
 
-    /// The start-up line the server printed.
+    /// The start-up line the server printed (empty for a server the
+    /// checks did not start).
     pub fn startup_line(&self) -> &str {
-        &self.inner.startup_line
+        self.inner
+            .as_ref()
+            .map_or("", |inner| inner.startup_line.as_str())
     }
 
     /// What the server logged on stderr so far.
     pub fn stderr(&self) -> String {
-        self.inner.stderr()
+        self.inner
+            .as_ref()
+            .map(harness::Server::stderr)
+            .unwrap_or_default()
     }
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
         // The harness kills the group when `inner` drops, right after this.
-        if thread::panicking() {
-            eprintln!("--- server stderr ---\n{}---", self.stderr());
+        if let Some(inner) = &self.inner {
+            started().remove(&inner.pid);
+            if thread::panicking() && !QUIET.load(std::sync::atomic::Ordering::Relaxed) {
+                eprintln!("--- server stderr ---\n{}---", inner.stderr());
+            }
         }
     }
 }
+
+/// Set by the checker, which reports a failure itself: a failing check then
+/// does not also dump the server's log on the terminal.
+pub static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// Runs `binary ARGS...` to completion (at most 20 s) and returns its exit
 /// status and stderr, for the tests of bad flags and busy ports.
@@ -119,6 +226,9 @@ pub fn run_to_exit(binary: &str, args: &[&str]) -> (ExitStatus, String) {
         .process_group(0)
         .spawn()
         .unwrap_or_else(|error| panic!("cannot start {binary}: {error}"));
+    // Its own group (process_group(0) above): registered so that the
+    // checker's Ctrl-C reaches it.
+    started().insert(child.id());
     let mut stderr_pipe = child.stderr.take().expect("stderr is piped");
     let reader = thread::spawn(move || {
         let mut text = String::new();
@@ -133,10 +243,12 @@ pub fn run_to_exit(binary: &str, args: &[&str]) -> (ExitStatus, String) {
         if Instant::now() > deadline {
             let _ = killpg(Pid::from_raw(child.id() as i32), Signal::SIGKILL);
             let _ = child.wait();
+            started().remove(&child.id());
             panic!("{binary} {args:?} did not exit within 20 s");
         }
         thread::sleep(Duration::from_millis(20));
     };
+    started().remove(&child.id());
     (status, reader.join().unwrap_or_default())
 }
 

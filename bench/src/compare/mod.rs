@@ -30,7 +30,7 @@ pub mod sections;
 pub mod server;
 pub mod table;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -59,7 +59,7 @@ pub fn run_compare(options: &CompareOptions) -> anyhow::Result<Results> {
         .plan
         .models
         .iter()
-        .filter(|model| !options.bin_dir.join(model).is_file())
+        .filter(|model| !binary(&options.bin_dir, &options.outsiders, model).is_file())
         .collect();
     if missing.len() == options.plan.models.len() {
         bail!(
@@ -99,6 +99,7 @@ pub fn run_compare(options: &CompareOptions) -> anyhow::Result<Results> {
     };
     let place = Place {
         bin_dir: &options.bin_dir,
+        outsiders: &options.outsiders,
         docs: docs
             .as_ref()
             .map_or(Path::new(""), |docs| docs.path.as_path()),
@@ -223,6 +224,8 @@ fn progress_line(result: &CellResult, remaining_seconds: f64) -> String {
 struct Place<'a> {
     /// The model binaries.
     bin_dir: &'a Path,
+    /// Servers of other origins, by name.
+    outsiders: &'a [(String, PathBuf)],
     /// The files scenario's document root.
     docs: &'a Path,
     /// nginx, found once when the plan was made.
@@ -245,8 +248,43 @@ fn start_server(
         result.server_args = args;
         return Ok(server);
     }
-    let binary = place.bin_dir.join(&cell.model);
+    let binary = binary(place.bin_dir, place.outsiders, &cell.model);
     ModelServer::start(&binary, &result.server_args, STARTUP_TIMEOUT)
+}
+
+/// A model's binary in `bin_dir`, or an outside server's own path.
+fn binary(bin_dir: &Path, outsiders: &[(String, PathBuf)], model: &str) -> PathBuf {
+    outsiders
+        .iter()
+        .find(|(name, _)| name == model)
+        .map_or_else(|| bin_dir.join(model), |(_, path)| path.clone())
+}
+
+/// `--exe [NAME=]PATH` values -> (name, path); the name defaults to the
+/// file's, and must not be a model's.
+pub fn outsiders(values: &[String]) -> Result<Vec<(String, PathBuf)>, String> {
+    values
+        .iter()
+        .map(|value| {
+            let (name, path) = match value.split_once('=') {
+                Some((name, path)) => (name.to_string(), PathBuf::from(path)),
+                None => {
+                    let path = PathBuf::from(value);
+                    let name = path
+                        .file_name()
+                        .map_or_else(|| value.clone(), |name| name.to_string_lossy().into_owned());
+                    (name, path)
+                }
+            };
+            if scenarios::MODELS.contains(&name.as_str()) || name == scenarios::NGINX {
+                return Err(format!("--exe {value}: {name} is already a model's name"));
+            }
+            if !path.is_file() {
+                return Err(format!("--exe {value}: {} is not a file", path.display()));
+            }
+            Ok((name, path))
+        })
+        .collect()
 }
 
 /// Runs one cell; never fails: what went wrong is in the result.

@@ -13,6 +13,9 @@ pub struct CompareOptions {
     pub out: PathBuf,
     /// Where the model binaries are (`target/release`).
     pub bin_dir: PathBuf,
+    /// Servers the workspace did not build, by name: compared like models
+    /// (their names are in the plan's models too).
+    pub outsiders: Vec<(String, PathBuf)>,
     /// The command line, written into every results file.
     pub command: String,
     /// Worker threads of the load generator's runtime (default: one per
