@@ -4,9 +4,9 @@
 //! time; 05: a few threads); this file is the part that is the same.
 //!
 //! **Why the parent has no threads.** `fork(2)` copies only the thread that
-//! calls it. A lock another thread holds at that moment (the allocator's,
-//! stdout's, a logger's) stays locked forever in the child, whose first
-//! `malloc` may then hang. So the supervisor stays single-threaded: it does
+//! calls it. A lock another thread holds at that moment (stdout's, a
+//! logger's; glibc resets its own allocator locks) stays locked forever in
+//! the child, whose first log line may then hang. So the supervisor stays single-threaded: it does
 //! not use [`Shutdown::watch_signals`] (that starts a watcher thread) but
 //! receives SIGINT, SIGTERM and SIGCHLD through a descriptor it polls in
 //! its one loop (a signalfd on Linux, a self-pipe elsewhere: see
