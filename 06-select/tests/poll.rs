@@ -1,33 +1,14 @@
 //! `06-select --syscall poll`: the whole conformance suite again on poll(2),
 //! and the lesson of poll: descriptors past select's FD_SETSIZE are fine.
 
-use std::os::unix::fs::PermissionsExt;
-use std::sync::OnceLock;
-
-use conformance::Shape;
+use conformance::{Shape, Target};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_06-select");
 
-/// The suite starts a server by its path, with the check's own flags. This
-/// path is a two-line shell script that `exec`s 06-select with `--syscall
-/// poll` and those flags, so the pid, signals and exit status are the
-/// server's own. It is named `06-select` too: checks compare the `Server`
-/// header with the name of the binary they started.
-fn on_poll() -> &'static str {
-    static WRAPPER: OnceLock<String> = OnceLock::new();
-    WRAPPER.get_or_init(|| {
-        let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("06-on-poll");
-        std::fs::create_dir_all(&dir).expect("a scratch directory");
-        let path = dir.join("06-select");
-        let script = format!("#!/bin/sh\nexec '{BINARY}' --syscall poll \"$@\"\n");
-        std::fs::write(&path, script).expect("write the wrapper");
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
-            .expect("make the wrapper executable");
-        path.to_str().expect("a UTF-8 path").to_owned()
-    })
-}
-
-conformance::suite!(on_poll(), Shape::Unlimited);
+conformance::suite!(
+    Target::exe_with(BINARY, &["--syscall", "poll"]),
+    Shape::Unlimited
+);
 
 /// It really is poll: the start-up line says so.
 #[test]

@@ -42,7 +42,8 @@ pub use server::{QUIET, Server, kill_every_started_server, run_to_exit, says_it_
 pub use skip::{Skip, skip};
 pub use target::{Settings, Target};
 
-/// Expands to one `#[test]` per check, each starting its own server.
+/// Expands to one `#[test]` per check, each starting its own server: the
+/// binary's path, or a [`Target`] (e.g. one with arguments of its own).
 /// Optional extra arguments are passed to the server in the shape test
 /// (e.g. `["--workers", "4"]`).
 #[macro_export]
@@ -77,14 +78,14 @@ macro_rules! suite {
         );
         #[test]
         fn concurrency_shape() {
-            $crate::concurrency_shape(&$crate::Target::exe($binary), $shape, &[$($shape_arg),*]);
+            $crate::concurrency_shape(&$crate::Target::from($binary), $shape, &[$($shape_arg),*]);
         }
     };
     (@tests $binary:expr; $($check:ident),*) => {
         $(
             #[test]
             fn $check() {
-                $crate::$check(&$crate::Target::exe($binary));
+                $crate::$check(&$crate::Target::from($binary));
             }
         )*
     };

@@ -50,6 +50,13 @@ pub struct Settings {
     pub root: Option<PathBuf>,
 }
 
+/// A binary's path is that binary, as `suite!` is usually given it.
+impl From<&str> for Target {
+    fn from(binary: &str) -> Target {
+        Target::exe(binary)
+    }
+}
+
 impl Target {
     /// A model's binary, as its `tests/conformance.rs` names it.
     pub fn exe(binary: &str) -> Target {
@@ -61,6 +68,16 @@ impl Target {
             },
             server_name: Some(binary.rsplit('/').next().unwrap_or(binary).to_string()),
         }
+    }
+
+    /// A model's binary started with `args` before each check's flags,
+    /// e.g. `06-select --syscall poll`.
+    pub fn exe_with(binary: &str, args: &[&str]) -> Target {
+        let mut target = Target::exe(binary);
+        if let Kind::Exe { args: own, .. } = &mut target.kind {
+            own.extend(args.iter().map(ToString::to_string));
+        }
+        target
     }
 
     /// Any program that keeps the contract's flags and start-up line,
