@@ -14,6 +14,7 @@ use std::os::fd::AsRawFd;
 use std::time::Instant;
 
 use common::Session;
+use common::shutdown::half_close_writing;
 use io_uring::opcode;
 use io_uring::types::{Fd, Timespec};
 use nix::sys::socket::MsgFlags;
@@ -126,8 +127,7 @@ impl Connection {
         // FIN now (a plain, non-blocking syscall; no need for the ring),
         // then keep receiving until its EOF (lingering close).
         if self.session.take_half_close()
-            && let Err(error) = self.socket.shutdown(std::net::Shutdown::Write)
-            && error.kind() != io::ErrorKind::NotConnected
+            && let Err(error) = half_close_writing(self.socket.as_raw_fd())
         {
             self.fail(&error);
         }

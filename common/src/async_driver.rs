@@ -6,8 +6,9 @@ use std::io;
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
-use crate::driver::{READ_CHUNK, half_close};
+use crate::driver::READ_CHUNK;
 use crate::session::{Session, SessionConfig};
+use crate::shutdown::half_close_writing;
 use crate::shutdown::{Connection, Shutdown};
 
 /// How an async world waits. tokio (09) and the hand-written runtime (10)
@@ -104,7 +105,7 @@ async fn drive<Io: AsyncIo>(
         if session.take_half_close() {
             // The last response is out: FIN, then read until the client's
             // EOF (lingering close, see `Session`). Never blocks.
-            half_close(stream.as_raw_fd())?;
+            half_close_writing(stream.as_raw_fd())?;
         }
         if session.is_finished() {
             return Ok(());

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
 use crate::session::{Session, SessionConfig};
-use crate::shutdown::{ACCEPT_BACKOFF, AcceptErrors, Connection, Shutdown};
+use crate::shutdown::{ACCEPT_BACKOFF, AcceptErrors, Connection, Shutdown, half_close_writing};
 
 /// Bytes read per `read` call. On the heap, not the stack: a coroutine's
 /// stack (08) is only a few KiB.
@@ -177,7 +177,7 @@ fn drive<Io: BlockingIo>(
         if session.take_half_close() {
             // The last response is out: FIN, then read until the client's
             // EOF (lingering close, see `Session`).
-            half_close(stream.as_raw_fd())?;
+            half_close_writing(stream.as_raw_fd())?;
         }
         if session.is_finished() {
             return Ok(());
@@ -223,14 +223,3 @@ fn drive<Io: BlockingIo>(
     }
 }
 // ANCHOR_END: drive
-
-/// `shutdown(fd, SHUT_WR)`: the peer reads our last bytes, then EOF, while
-/// we can still read what it sends (the start of a lingering close). A
-/// peer already gone (`ENOTCONN`) needs no more.
-pub(crate) fn half_close(fd: std::os::fd::RawFd) -> io::Result<()> {
-    use nix::sys::socket::{Shutdown, shutdown};
-    match shutdown(fd, Shutdown::Write) {
-        Ok(()) | Err(nix::errno::Errno::ENOTCONN) => Ok(()),
-        Err(error) => Err(error.into()),
-    }
-}

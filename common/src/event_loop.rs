@@ -501,7 +501,7 @@ impl EventLoop {
         // The last response is out and the client may still be sending:
         // FIN now, then read and discard until its EOF (lingering close).
         if connection.session.take_half_close()
-            && let Err(error) = crate::driver::half_close(connection.stream.as_raw_fd())
+            && let Err(error) = crate::shutdown::half_close_writing(connection.stream.as_raw_fd())
         {
             connection.fail(&error);
         }

@@ -250,6 +250,17 @@ fn half_close_reading(fd: RawFd) {
     let _ = shutdown(fd, HalfClose::Read);
 }
 
+/// `shutdown(fd, SHUT_WR)`: the peer reads our last bytes, then EOF, while
+/// we can still read what it sends (the start of a lingering close, see
+/// `Session::take_half_close`). A peer already gone (`ENOTCONN`) needs no
+/// more.
+pub fn half_close_writing(fd: RawFd) -> io::Result<()> {
+    match shutdown(fd, HalfClose::Write) {
+        Ok(()) | Err(nix::errno::Errno::ENOTCONN) => Ok(()),
+        Err(error) => Err(error.into()),
+    }
+}
+
 /// Counts a run of failed `accept` calls so that it is logged once, not once
 /// per attempt, and says how long to pause.
 #[derive(Debug, Default)]
