@@ -162,15 +162,11 @@ pub fn raise_open_file_limit() -> io::Result<u64> {
 /// The whole of a model's `main` on a system it cannot run on (10 needs
 /// epoll, 11 io_uring, 08 a crate that does not build on FreeBSD): one line
 /// on stderr naming what it needs and what to try instead, and exit
-/// status 1.
+/// status 1: `11-io-uring needs Linux's io_uring; on this system try
+/// 07-epoll`.
 pub fn cannot_run_here(model: &str, needs: &str, instead: &str) -> ExitCode {
-    eprintln!("{}", cannot_run_here_message(model, needs, instead));
+    eprintln!("{model} needs {needs}; on this system try {instead}");
     ExitCode::FAILURE
-}
-
-/// `11-io-uring needs Linux's io_uring; on this system try 07-epoll`.
-pub fn cannot_run_here_message(model: &str, needs: &str, instead: &str) -> String {
-    format!("{model} needs {needs}; on this system try {instead}")
 }
 
 /// Turns a server's outcome into its exit status: an error becomes one line
