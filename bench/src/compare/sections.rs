@@ -79,38 +79,36 @@ pub(super) fn lab_section(results: &Results, text: &mut String) {
     let think_mean = (THINK.min + THINK.max).as_secs_f64() / 2.0;
     let hold = keepalive_hold();
     text.push_str("## lab\n\n");
-    anchored(text, "lab-setup", |text| {
-        let mut fields = vec![
-            ("users", first.cell.clients.to_string()),
-            (
-                "users started",
-                format!("{} per s", super::scenarios::LAB_SPAWN_RATE),
-            ),
-            ("think", THINK.to_string()),
-            ("fake DB", format!("{} ms", DB_LATENCY.as_millis())),
-            (
-                "mean think + DB",
-                format!("{} s", think_mean + DB_LATENCY.as_secs_f64()),
-            ),
-            ("asked for (Little's law)", format!("{demand:.1} req/s")),
-            (
-                "bound per worker",
-                format!("{} req/s", rate(1.0 / DB_LATENCY.as_secs_f64())),
-            ),
-            ("idle timeout", format!("{} s", IDLE_TIMEOUT.as_secs())),
-            (
-                "keep-alive: requests per hold",
-                format!("{:.1}", hold.requests),
-            ),
-            ("keep-alive: hold", format!("{:.1} s", hold.seconds)),
-            (
-                "keep-alive: req/s per worker",
-                format!("{:.2}", lab_keepalive_expectation(1)),
-            ),
-        ];
-        fields.extend(timing_fields(first));
-        write_row(text, &fields);
-    });
+    let mut fields = vec![
+        ("users", first.cell.clients.to_string()),
+        (
+            "users started",
+            format!("{} per s", super::scenarios::LAB_SPAWN_RATE),
+        ),
+        ("think", THINK.to_string()),
+        ("fake DB", format!("{} ms", DB_LATENCY.as_millis())),
+        (
+            "mean think + DB",
+            format!("{} s", think_mean + DB_LATENCY.as_secs_f64()),
+        ),
+        ("asked for (Little's law)", format!("{demand:.1} req/s")),
+        (
+            "bound per worker",
+            format!("{} req/s", rate(1.0 / DB_LATENCY.as_secs_f64())),
+        ),
+        ("idle timeout", format!("{} s", IDLE_TIMEOUT.as_secs())),
+        (
+            "keep-alive: requests per hold",
+            format!("{:.1}", hold.requests),
+        ),
+        ("keep-alive: hold", format!("{:.1} s", hold.seconds)),
+        (
+            "keep-alive: req/s per worker",
+            format!("{:.2}", lab_keepalive_expectation(1)),
+        ),
+    ];
+    fields.extend(timing_fields(first));
+    setup_row(text, "lab", &fields);
     for keepalive in [false, true] {
         let rows: Vec<&CellResult> = lab
             .iter()
@@ -192,6 +190,14 @@ fn capacity(result: &CellResult) -> String {
 /// The plots whose names start with `scenario`, above its tables. They
 /// stay outside the anchors: an image's path is relative to this file, so
 /// a page elsewhere shows the plots by its own links.
+/// A scenario's setup as a one-row table, in the anchor `SCENARIO-setup`
+/// the book includes.
+fn setup_row(text: &mut String, scenario: &str, fields: &[(&str, String)]) {
+    anchored(text, &format!("{scenario}-setup"), |text| {
+        write_row(text, fields)
+    });
+}
+
 fn plots_of(plots: &[String], scenario: &str, text: &mut String) {
     for plot in plots.iter().filter(|plot| plot.starts_with(scenario)) {
         let _ = writeln!(text, "![{plot}]({plot})\n");
@@ -204,19 +210,17 @@ pub(super) fn http_sweep_section(results: &Results, plots: &[String], text: &mut
         return;
     };
     text.push_str("## http-sweep\n\n");
-    anchored(text, "http-sweep-setup", |text| {
-        let mut fields = vec![
-            ("connections", "keep-alive".to_string()),
-            ("fake DB", format!("{} ms", DB_LATENCY.as_millis())),
-            ("think", "none".to_string()),
-            (
-                "bound",
-                format!("min(clients, capacity) / {} s", DB_LATENCY.as_secs_f64()),
-            ),
-        ];
-        fields.extend(timing_fields(first));
-        write_row(text, &fields);
-    });
+    let mut fields = vec![
+        ("connections", "keep-alive".to_string()),
+        ("fake DB", format!("{} ms", DB_LATENCY.as_millis())),
+        ("think", "none".to_string()),
+        (
+            "bound",
+            format!("min(clients, capacity) / {} s", DB_LATENCY.as_secs_f64()),
+        ),
+    ];
+    fields.extend(timing_fields(first));
+    setup_row(text, "http-sweep", &fields);
     plots_of(plots, "http-sweep", text);
     anchored(text, "http-sweep", |text| {
         write_table(
@@ -320,15 +324,13 @@ pub(super) fn files_section(results: &Results, text: &mut String) {
         return;
     };
     text.push_str("## files\n\n");
-    anchored(text, "files-setup", |text| {
-        let mut fields = vec![
-            ("connections", format!("{} keep-alive", first.cell.clients)),
-            ("small", format_bytes(FileKind::Small.bytes() as f64)),
-            ("large", format_bytes(FileKind::Large.bytes() as f64)),
-        ];
-        fields.extend(timing_fields(first));
-        write_row(text, &fields);
-    });
+    let mut fields = vec![
+        ("connections", format!("{} keep-alive", first.cell.clients)),
+        ("small", format_bytes(FileKind::Small.bytes() as f64)),
+        ("large", format_bytes(FileKind::Large.bytes() as f64)),
+    ];
+    fields.extend(timing_fields(first));
+    setup_row(text, "files", &fields);
     let nginx_rps = |file: Option<FileKind>| {
         cells
             .iter()
@@ -378,14 +380,12 @@ pub(super) fn http_open_section(results: &Results, text: &mut String) {
         return;
     };
     text.push_str("## http-open\n\n");
-    anchored(text, "http-open-setup", |text| {
-        let mut fields = vec![
-            ("connections", "a new one per request".to_string()),
-            ("fake DB", format!("{} ms", DB_LATENCY.as_millis())),
-        ];
-        fields.extend(timing_fields(first));
-        write_row(text, &fields);
-    });
+    let mut fields = vec![
+        ("connections", "a new one per request".to_string()),
+        ("fake DB", format!("{} ms", DB_LATENCY.as_millis())),
+    ];
+    fields.extend(timing_fields(first));
+    setup_row(text, "http-open", &fields);
     anchored(text, "http-open", |text| {
         write_table(
             text,
@@ -458,14 +458,12 @@ pub(super) fn echo_sweep_section(results: &Results, plots: &[String], text: &mut
         _ => super::scenarios::ECHO_MESSAGE_BYTES,
     };
     text.push_str("## echo-sweep\n\n");
-    anchored(text, "echo-sweep-setup", |text| {
-        let mut fields = vec![
-            ("message", format!("{size} B")),
-            ("fake DB", "none".to_string()),
-        ];
-        fields.extend(length_fields(first));
-        write_row(text, &fields);
-    });
+    let mut fields = vec![
+        ("message", format!("{size} B")),
+        ("fake DB", "none".to_string()),
+    ];
+    fields.extend(length_fields(first));
+    setup_row(text, "echo-sweep", &fields);
     plots_of(plots, "echo-sweep", text);
     anchored(text, "echo-sweep", |text| {
         write_table(
@@ -514,20 +512,19 @@ pub(super) fn c10k_section(results: &Results, plots: &[String], text: &mut Strin
         _ => 0,
     };
     text.push_str("## c10k\n\n");
-    anchored(text, "c10k-setup", |text| {
-        write_row(
-            text,
-            &[
-                ("connects", format!("{rate:.0} per s")),
-                ("checks", format!("about {sample} per s")),
-                ("check", format!("{} B echo", loadgen::hold::PROBE_LENGTH)),
-                (
-                    "RSS per connection",
-                    "(peak RSS - RSS at start) / held".to_string(),
-                ),
-            ],
-        );
-    });
+    setup_row(
+        text,
+        "c10k",
+        &[
+            ("connects", format!("{rate:.0} per s")),
+            ("checks", format!("about {sample} per s")),
+            ("check", format!("{} B echo", loadgen::hold::PROBE_LENGTH)),
+            (
+                "RSS per connection",
+                "(peak RSS - RSS at start) / held".to_string(),
+            ),
+        ],
+    );
     plots_of(plots, "c10k", text);
     anchored(text, "c10k", |text| {
         write_table(
@@ -587,15 +584,13 @@ pub(super) fn rpc_sweep_section(results: &Results, plots: &[String], text: &mut 
     }
     let first = cells[0];
     text.push_str("## rpc-sweep\n\n");
-    anchored(text, "rpc-sweep-setup", |text| {
-        let mut fields = vec![
-            ("calls", "one at a time per connection".to_string()),
-            ("query: fake DB", format!("{} ms", DB_LATENCY.as_millis())),
-            ("func1: fake DB", "none".to_string()),
-        ];
-        fields.extend(length_fields(first));
-        write_row(text, &fields);
-    });
+    let mut fields = vec![
+        ("calls", "one at a time per connection".to_string()),
+        ("query: fake DB", format!("{} ms", DB_LATENCY.as_millis())),
+        ("func1: fake DB", "none".to_string()),
+    ];
+    fields.extend(length_fields(first));
+    setup_row(text, "rpc-sweep", &fields);
     plots_of(plots, "rpc-sweep", text);
     for call in ["query", "func1"] {
         let of_call = of_variant(&cells, call);
