@@ -71,12 +71,7 @@ pub(super) fn cost_section(results: &Results, text: &mut String) {
         headers.push(format!("{name}: switches"));
     }
     anchored(text, "cost", |text| {
-        let _ = writeln!(
-            text,
-            "| {} |\n|{}",
-            headers.join(" | "),
-            "---|".repeat(headers.len())
-        );
+        write_header(text, &headers);
         for model in models {
             let mut row = vec![model.to_string()];
             for column in columns {

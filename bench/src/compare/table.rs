@@ -57,12 +57,7 @@ pub(super) fn write_table<'a>(
     cells: impl IntoIterator<Item = &'a CellResult>,
     row: impl Fn(&CellResult) -> Option<Vec<String>>,
 ) {
-    let _ = writeln!(
-        text,
-        "| {} |\n|{}",
-        headers.join(" | "),
-        "---|".repeat(headers.len())
-    );
+    write_header(text, headers);
     for result in cells {
         let line = match row(result) {
             Some(fields) => format!("| {} |", fields.join(" | ")),
@@ -158,16 +153,22 @@ pub(super) fn anchored(text: &mut String, name: &str, body: impl FnOnce(&mut Str
     let _ = writeln!(text, "<!-- ANCHOR_END: {name} -->\n");
 }
 
+/// A Markdown table's header row and the rule under it.
+pub(super) fn write_header<S: AsRef<str>>(text: &mut String, headers: &[S]) {
+    let names: Vec<&str> = headers.iter().map(AsRef::as_ref).collect();
+    let _ = writeln!(
+        text,
+        "| {} |\n|{}",
+        names.join(" | "),
+        "---|".repeat(names.len())
+    );
+}
+
 /// A table of one row: a scenario's setup and the numbers that follow from
 /// it, so that the book can quote them from the generated file.
 pub(super) fn write_row(text: &mut String, fields: &[(&str, String)]) {
     let headers: Vec<&str> = fields.iter().map(|(header, _)| *header).collect();
     let values: Vec<&str> = fields.iter().map(|(_, value)| value.as_str()).collect();
-    let _ = writeln!(
-        text,
-        "| {} |\n|{}\n| {} |\n",
-        headers.join(" | "),
-        "---|".repeat(headers.len()),
-        values.join(" | ")
-    );
+    write_header(text, &headers);
+    let _ = writeln!(text, "| {} |\n", values.join(" | "));
 }
