@@ -63,6 +63,16 @@ fn change(fd: RawFd, filter: EventFilter, flags: EvFlags, token: Token) -> KEven
     KEvent::new(ident, filter, flags, FilterFlag::empty(), 0, udata)
 }
 
+/// A slot of the event list for the kernel to fill in.
+fn blank() -> KEvent {
+    change(
+        0,
+        EventFilter::EVFILT_READ,
+        EvFlags::empty(),
+        Token::Listener,
+    )
+}
+
 /// `EV_ENABLE` to report a filter, `EV_DISABLE` to keep it registered but
 /// silent (epoll's empty mask).
 fn enabled(on: bool) -> EvFlags {
@@ -122,6 +132,8 @@ impl InterestList for KqueueInterests {
         self.changes.retain(|queued| queued.ident() != ident);
         let delete = EvFlags::EV_DELETE | EvFlags::EV_RECEIPT;
         let changes = [EventFilter::EVFILT_READ, EventFilter::EVFILT_WRITE]
+            // The token (udata) only comes back with events; a deletion
+            // produces none but its receipt, so any token will do.
             .map(|filter| change(fd, filter, delete, Token::Listener));
         // ENOENT: that filter was never registered (a listener has no
         // write filter). The goal, "not registered", holds either way.
@@ -132,16 +144,10 @@ impl InterestList for KqueueInterests {
 
 impl KqueueInterests {
     pub fn new() -> io::Result<KqueueInterests> {
-        let empty = change(
-            0,
-            EventFilter::EVFILT_READ,
-            EvFlags::empty(),
-            Token::Listener,
-        );
         Ok(KqueueInterests {
             kqueue: Kqueue::new()?,
             changes: Vec::new(),
-            events: vec![empty; EVENTS_PER_WAIT],
+            events: vec![blank(); EVENTS_PER_WAIT],
         })
     }
 
@@ -180,13 +186,7 @@ impl KqueueInterests {
         // A failed change takes a slot of the event list; with too few
         // slots kevent would fail as a whole instead.
         let slots = EVENTS_PER_WAIT.max(self.changes.len());
-        let empty = change(
-            0,
-            EventFilter::EVFILT_READ,
-            EvFlags::empty(),
-            Token::Listener,
-        );
-        self.events.resize(slots, empty);
+        self.events.resize(slots, blank());
         // None waits for ever; kevent wants a timespec, not milliseconds.
         let timeout = timeout.map(|wait| *TimeSpec::from(wait).as_ref());
         let result = self.kqueue.kevent(&self.changes, &mut self.events, timeout);
