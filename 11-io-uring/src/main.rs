@@ -99,7 +99,7 @@ fn main() -> ExitCode {
 fn run(args: &Args) -> anyhow::Result<()> {
     // Before the start-up line: a SIGTERM right after it must not kill us.
     // A blocking signalfd: the ring waits for it, we never read it directly.
-    let mask = common::shutdown::shutdown_signals();
+    let mask = common::signals::shutdown_signals();
     let signals = mask
         .thread_block()
         .and_then(|()| SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC))

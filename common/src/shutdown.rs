@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::socket::{Shutdown as HalfClose, shutdown};
 
-pub use crate::signals::shutdown_signals;
+use crate::signals::shutdown_signals;
 
 /// How long in-flight requests may take to finish after SIGINT/SIGTERM.
 pub const GRACE_PERIOD: Duration = Duration::from_secs(5);
