@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use hdrhistogram::Histogram;
-use loadgen::config::{CommonConfig, Config, HttpConfig, HttpLoad};
+use loadgen::config::{Close, CommonConfig, Config, HttpConfig, HttpLoad};
 use loadgen::observe::{LiveSecond, Observe, SecondRow};
 use loadgen::report::{Report, format_bytes, format_microseconds};
 use loadgen::stats::{Percentiles, new_histogram};
@@ -365,6 +365,7 @@ async fn race(options: &RaceOptions, entrants: &[Entrant]) -> anyhow::Result<Vec
             load: options.load.clone(),
             path: "/".to_string(),
             keepalive: options.keepalive,
+            close: Close::Fin,
         };
         let observe = Observe {
             progress: false,

@@ -10,7 +10,8 @@ use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::{
-    CommonConfig, Config, EchoConfig, HoldConfig, HttpConfig, HttpLoad, RpcCall, RpcConfig, THINK,
+    Close, CommonConfig, Config, EchoConfig, HoldConfig, HttpConfig, HttpLoad, RpcCall, RpcConfig,
+    THINK,
 };
 use crate::duration::{DurationRange, parse_duration};
 use crate::limits;
@@ -156,6 +157,16 @@ pub struct HttpArgs {
     #[arg(long)]
     pub no_keepalive: bool,
 
+    /// With --no-keepalive, how each connection ends. fin: the request
+    /// says Connection: close and the client waits for the server to close
+    /// first, so the TIME_WAIT stays on the server's side. reset: the
+    /// request keeps the connection and the client resets it right after
+    /// the reply (SO_LINGER 0), so the server sees ECONNRESET where it
+    /// waits for the next request (a client that crashes or gives up) and
+    /// no TIME_WAIT is left on either side.
+    #[arg(long, value_enum, default_value = "fin", requires = "no_keepalive")]
+    pub close: Close,
+
     /// Path to request.
     #[arg(long, default_value = "/")]
     pub path: String,
@@ -275,6 +286,7 @@ pub fn config_from(command: &Command) -> anyhow::Result<Config> {
             load: load_from(&args.load),
             path: args.path.clone(),
             keepalive: !args.no_keepalive,
+            close: args.close,
         }),
         Command::Rpc(args) => Config::Rpc(RpcConfig {
             common: common_config(&args.common)?,
@@ -397,6 +409,12 @@ mod tests {
             }
         );
         assert!(config.keepalive);
+        let reset = parse(&["loadgen", "http", "--no-keepalive", "--close", "reset"]);
+        let Ok(Config::Http(config)) = reset else {
+            panic!("{reset:?}")
+        };
+        assert_eq!((config.keepalive, config.close), (false, Close::Reset));
+        assert!(parse(&["loadgen", "http", "--close", "reset"]).is_err());
     }
 
     #[test]

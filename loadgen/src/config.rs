@@ -114,6 +114,24 @@ pub struct HttpConfig {
     pub path: String,
     /// Reuse connections (HTTP/1.1 keep-alive); `false` opens one per request.
     pub keepalive: bool,
+    /// Without keep-alive: how each connection ends.
+    #[serde(default)]
+    pub close: Close,
+}
+
+/// How a connection-per-request client ends its connection.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum Close {
+    /// The request says `Connection: close` and the client waits for the
+    /// server's close (FIN): the server's side keeps the TIME_WAIT.
+    #[default]
+    Fin,
+    /// The request leaves the connection open and the client resets it
+    /// right after the reply (`SO_LINGER` 0): the server meets
+    /// `ECONNRESET` on a connection it was keeping, and neither side keeps
+    /// a TIME_WAIT.
+    Reset,
 }
 
 /// Which function `loadgen rpc` calls: the homework's two extremes.
@@ -261,10 +279,10 @@ impl fmt::Display for Config {
             }
             Config::Http(config) => {
                 write_load(formatter, &config.load)?;
-                let keepalive = if config.keepalive {
-                    "keep-alive"
-                } else {
-                    "a connection per request"
+                let keepalive = match (config.keepalive, config.close) {
+                    (true, _) => "keep-alive",
+                    (false, Close::Fin) => "a connection per request",
+                    (false, Close::Reset) => "a connection per request, reset after the reply",
                 };
                 write!(formatter, ", GET {}, {keepalive}", config.path)
             }
@@ -305,6 +323,7 @@ mod tests {
             },
             path: "/".to_string(),
             keepalive: true,
+            close: Close::Fin,
         });
         let json = serde_json::to_value(&config).expect("serializes");
         assert_eq!(json["mode"], "http");

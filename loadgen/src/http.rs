@@ -18,7 +18,7 @@ use anyhow::ensure;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::config::{Config, HttpConfig, HttpLoad};
+use crate::config::{Close, Config, HttpConfig, HttpLoad};
 use crate::duration::DurationRange;
 use crate::limits;
 use crate::observe::Observe;
@@ -76,6 +76,7 @@ pub(crate) async fn run_http(config: HttpConfig, observe: &Observe) -> anyhow::R
         addr: config.common.addr,
         timeout: config.common.timeout,
         keepalive: config.keepalive,
+        close: config.close,
     };
     let client_recorder = Arc::clone(&recorder);
     let schedule = pacing.clone();
@@ -142,7 +143,9 @@ fn validate(config: &HttpConfig) -> anyhow::Result<()> {
 
 /// The request every client sends, built once.
 fn request_bytes(config: &HttpConfig) -> Arc<[u8]> {
-    let connection = if config.keepalive {
+    // A connection the client will reset must still be open on the server's
+    // side when the reset arrives, or the server never meets it.
+    let connection = if config.keepalive || config.close == Close::Reset {
         "keep-alive"
     } else {
         "close"
@@ -160,6 +163,7 @@ struct Target {
     addr: SocketAddr,
     timeout: Duration,
     keepalive: bool,
+    close: Close,
 }
 
 /// What a complete response looked like.
@@ -241,6 +245,25 @@ impl HttpClient {
                 while let Ok(1..) = stream.read(&mut scratch).await {}
             })
             .await;
+        }
+    }
+
+    /// Ends the connection with a reset: with `SO_LINGER` 0, `close` drops
+    /// whatever is unsent and sends RST instead of FIN, and the socket is
+    /// gone at once, with no TIME_WAIT.
+    fn reset(&mut self) {
+        if let Some(stream) = self.connection.take() {
+            // Fails only on a socket that is already broken; dropping it
+            // then closes it either way.
+            let _ = stream.set_zero_linger();
+        }
+    }
+
+    /// Ends a connection after its only request, as `--close` says.
+    async fn close(&mut self) {
+        match self.target.close {
+            Close::Fin => self.close_after_server().await,
+            Close::Reset => self.reset(),
         }
     }
 }
@@ -378,7 +401,9 @@ async fn user(
                 } else {
                     recorder.record_error(ErrorKind::BadStatus);
                 }
-                if reply.server_closes || !client.target.keepalive {
+                if !client.target.keepalive {
+                    client.close().await;
+                } else if reply.server_closes {
                     client.close_after_server().await;
                 }
             }

@@ -38,7 +38,7 @@ mod run;
 pub mod stats;
 
 pub use config::{
-    CommonConfig, Config, EchoConfig, HoldConfig, HttpConfig, HttpLoad, RpcCall, RpcConfig,
+    Close, CommonConfig, Config, EchoConfig, HoldConfig, HttpConfig, HttpLoad, RpcCall, RpcConfig,
 };
 pub use observe::Observe;
 pub use report::{Headline, Report};

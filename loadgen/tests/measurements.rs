@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use loadgen::duration::DurationRange;
 use loadgen::resources::ProcessTreeSampler;
-use loadgen::{Config, EchoConfig, HoldConfig, HttpConfig, HttpLoad, run};
+use loadgen::{Close, Config, EchoConfig, HoldConfig, HttpConfig, HttpLoad, run};
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use support::{Stall, closed_port, common, run_alone, show, start_echo_server, start_http_server};
@@ -21,6 +21,7 @@ fn http(addr: std::net::SocketAddr, duration: Duration, load: HttpLoad) -> HttpC
         load,
         path: "/".to_string(),
         keepalive: true,
+        close: Close::Fin,
     }
 }
 

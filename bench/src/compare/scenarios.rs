@@ -12,7 +12,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use loadgen::config::{
-    CommonConfig, Config, EchoConfig, HoldConfig, HttpConfig, HttpLoad, RpcCall, RpcConfig,
+    Close, CommonConfig, Config, EchoConfig, HoldConfig, HttpConfig, HttpLoad, RpcCall, RpcConfig,
 };
 use loadgen::duration::as_text;
 use serde::{Deserialize, Serialize};
@@ -421,6 +421,7 @@ impl Cell {
                 },
                 path: "/".to_string(),
                 keepalive: self.keepalive,
+                close: Close::Fin,
             }),
             Scenario::HttpOpen => Config::Http(HttpConfig {
                 common,
@@ -430,18 +431,21 @@ impl Cell {
                 },
                 path: "/".to_string(),
                 keepalive: false,
+                close: Close::Fin,
             }),
             Scenario::HttpSweep => Config::Http(HttpConfig {
                 common,
                 load: self.sweep_load(),
                 path: "/".to_string(),
                 keepalive: true,
+                close: Close::Fin,
             }),
             Scenario::Files => Config::Http(HttpConfig {
                 common,
                 load: self.sweep_load(),
                 path: format!("/{}", self.file.unwrap_or(FileKind::Small).file_name()),
                 keepalive: true,
+                close: Close::Fin,
             }),
             Scenario::RpcSweep => Config::Rpc(RpcConfig {
                 common,
