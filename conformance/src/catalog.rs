@@ -157,7 +157,13 @@ catalog! {
     files_browser_burst, "files", "files.md#the-rules",
         "6 keep-alive connections fetching 40 files at once are all served";
     files_shrinking_file_ends_only_its_connection, "files", "files.md#streaming-and-backpressure",
-        "a file that shrinks while sent ends only its connection, logged";
+        "a file that shrinks while sent ends only its connection, logged, cut but never padded";
+    files_deleted_file_is_sent_or_cut, "files", "files.md#streaming-and-backpressure",
+        "a file deleted while sent comes whole (the open descriptor keeps it) or cut; then 404";
+    files_unreadable_is_403, "files", "files.md#the-rules",
+        "a file or directory the server may not read (chmod 000) is 403; the rest is served";
+    files_stalled_reader_does_not_hurt_others, "files", "contract.md#stopping-and-surviving",
+        "a client that stops reading a 50 MB file delays none of 100 others past the idle timeout";
     files_root_must_be_a_directory, "files", "files.md#the-rules",
         "a --root that is not a readable directory: one line on stderr, exit 2";
     axum_quote, "axum", "apps.md#the-axum-app",

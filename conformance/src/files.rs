@@ -7,12 +7,14 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::os::unix::fs::symlink;
+use std::io::Write;
+use std::net::TcpStream;
+use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::client::{Client, Response};
 use crate::prefork::children_of;
@@ -441,10 +443,195 @@ pub fn files_shrinking_file_ends_only_its_connection(target: &Target) {
         first.len() + rest.len() < BIG_FILE,
         "the whole file came although it shrank"
     );
+    // What came is the file as it was, cut short: never padding (zeros
+    // where the file ended) nor another file's bytes.
+    let expected = root.content("/shrinks.bin");
+    assert!(
+        first == expected[..first.len()] && rest == expected[first.len()..][..rest.len()],
+        "the cut body differs from the file it was cut from"
+    );
     server.wait_for_log("could not be sent", 1, Duration::from_secs(10));
     // A new connection: 01 serves one at a time, so none could wait beside.
     let css = Client::connect(server.addr).get("/style.css");
     assert_file(&css, "/style.css", root.content("/style.css"), "text/css");
+}
+
+/// A file deleted while it is sent: the server's open descriptor keeps it
+/// alive, so the download completes as it was (a server that reopened it
+/// could only cut the body, never fill it with something else); the next
+/// request for it is 404 and the server goes on.
+pub fn files_deleted_file_is_sent_or_cut(target: &Target) {
+    let mut root = DocRoot::for_target(target);
+    let server = files_server(target, &root.root());
+    root.add("vanishes.bin", &binary_content(BIG_FILE, 6));
+    let expected = root.content("/vanishes.bin").to_vec();
+    let mut client = Client::connect(server.addr);
+    // Connection: close, so that the end of the body, whole or cut, is
+    // the server's close.
+    client.send(b"GET /vanishes.bin HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n");
+    let head = client.read_response(true);
+    assert_eq!(head.header("Content-Length"), Some("50000000"));
+    let mut body = vec![0; 1_000_000];
+    client.read_exact(&mut body);
+    fs::remove_file(root.path("vanishes.bin")).expect("delete the file");
+    body.extend(client.read_to_close());
+    assert!(
+        body.len() <= BIG_FILE && body == expected[..body.len()],
+        "the body of the deleted file ({} bytes) differs from the file",
+        body.len()
+    );
+    let mut next = Client::connect(server.addr);
+    assert_eq!(next.get("/vanishes.bin").status, 404);
+    let css = next.get("/style.css");
+    assert_file(&css, "/style.css", root.content("/style.css"), "text/css");
+}
+
+/// Restores the mode bits of the paths it holds when dropped, also when a
+/// check fails, so that the document root can be deleted.
+struct Locked(Vec<(PathBuf, fs::Permissions)>);
+
+impl Locked {
+    /// Takes every permission from `paths` (`chmod 000`).
+    fn new(paths: &[PathBuf]) -> Locked {
+        let mut locked = Locked(Vec::new());
+        for path in paths {
+            let before = fs::metadata(path).expect("stat").permissions();
+            fs::set_permissions(path, fs::Permissions::from_mode(0o000)).expect("chmod 000");
+            locked.0.push((path.clone(), before));
+        }
+        locked
+    }
+}
+
+impl Drop for Locked {
+    fn drop(&mut self) {
+        for (path, permissions) in self.0.drain(..) {
+            let _ = fs::set_permissions(path, permissions);
+        }
+    }
+}
+
+/// Whether this process reads a file whatever its mode bits: root with
+/// CAP_DAC_OVERRIDE, as tests often run in a container or CI. A server it
+/// starts could read too, and `chmod 000` would deny nothing.
+fn reads_despite_chmod_000() -> bool {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let probe = dir.path().join("probe");
+    fs::write(&probe, "x").expect("write");
+    let _locked = Locked::new(std::slice::from_ref(&probe));
+    fs::File::open(&probe).is_ok()
+}
+
+/// A file or directory under the root that the server may not read (its
+/// permissions changed while it runs) is 403, like any refusal; the rest of
+/// the tree is served meanwhile, and the file again once it is readable.
+pub fn files_unreadable_is_403(target: &Target) {
+    let root = DocRoot::for_target(target);
+    // As root, the server is started without the capabilities that ignore
+    // the mode bits (it keeps its uid), through util-linux's setpriv.
+    let target = if reads_despite_chmod_000() && target.is_started_here() {
+        let setpriv = std::process::Command::new("setpriv")
+            .arg("--version")
+            .output();
+        if !setpriv.is_ok_and(|output| output.status.success()) {
+            crate::procinfo::report_skip_because(
+                "files_unreadable_is_403",
+                "running as root, chmod 000 denies nothing, and setpriv (util-linux) \
+                 is not there to start the server without CAP_DAC_OVERRIDE",
+            );
+            return;
+        }
+        target.without_read_override()
+    } else {
+        target.clone()
+    };
+    let server = files_server(&target, &root.root());
+    let get = |path: &str| Client::connect(server.addr).get(path);
+    assert_eq!(get("/style.css").status, 200);
+    let locked = Locked::new(&[root.path("style.css"), root.path("nested/deep")]);
+    for path in ["/style.css", "/nested/deep/er/data.bin", "/nested/deep/er/"] {
+        let response = get(path);
+        assert_eq!(response.status, 403, "{path} unreadable: {response:?}");
+        assert_common_headers(&response, path);
+    }
+    let js = get("/app.js");
+    assert_file(
+        &js,
+        "/app.js",
+        root.content("/app.js"),
+        "application/javascript",
+    );
+    drop(locked);
+    let css = get("/style.css");
+    assert_file(&css, "/style.css", root.content("/style.css"), "text/css");
+    let deep = get("/nested/deep/er/data.bin");
+    assert_eq!(deep.body, root.content("/nested/deep/er/data.bin"));
+}
+
+/// How many clients are served beside a client that stopped reading.
+const OTHERS: usize = 100;
+
+/// A client that asks for a 50 MB file and never reads: the server's
+/// 64 KiB and the socket buffers fill, and it must wait for that client
+/// without making anyone else wait. 100 other clients each get their
+/// answer at once from a concurrent model; a model that serves one
+/// connection at a time (01) serves them once it gives the staller up at
+/// the idle timeout. Either way within 1.5 idle timeouts and some slack.
+pub fn files_stalled_reader_does_not_hurt_others(target: &Target) {
+    let mut root = DocRoot::for_target(target);
+    let server = target.start(&[
+        "--mode",
+        "files",
+        "--root",
+        root.root().to_str().expect("a UTF-8 temp path"),
+        "--idle-timeout",
+        "2s",
+    ]);
+    root.add("big.bin", &binary_content(BIG_FILE, 7));
+    let staller = TcpStream::connect(server.addr).expect("connect");
+    (&staller)
+        .write_all(&request("GET", "/big.bin"))
+        .expect("send the request");
+    // The observable state: 64 KiB and more wait unread in our socket.
+    staller
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("set a read timeout");
+    let mut pending = vec![0; 64 * 1024];
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while staller.peek(&mut pending).unwrap_or(0) < pending.len() {
+        assert!(Instant::now() < deadline, "the 50 MB file does not come");
+        thread::sleep(Duration::from_millis(10));
+    }
+    // 01 first waits out the idle timeout, then serves the 100 one by one.
+    let bound = server.idle_timeout * 3 / 2 + Duration::from_secs(5);
+    let root = Arc::new(root);
+    let started = Instant::now();
+    let others: Vec<_> = (0..OTHERS)
+        .map(|index| {
+            let (addr, root) = (server.addr, Arc::clone(&root));
+            thread::spawn(move || {
+                let response = Client::connect(addr).get("/style.css");
+                assert!(
+                    response.status == 200 && response.body == root.content("/style.css"),
+                    "client {index} beside a stalled reader: {}",
+                    response.status_line
+                );
+                started.elapsed()
+            })
+        })
+        .collect();
+    let slowest = others
+        .into_iter()
+        .map(|other| other.join().expect("a client beside the stalled one"))
+        .max()
+        .unwrap_or_default();
+    assert!(
+        slowest < bound,
+        "the slowest of {OTHERS} clients beside a stalled reader took {slowest:?} \
+         (idle timeout {:?})",
+        server.idle_timeout
+    );
+    drop(staller);
 }
 
 /// What a browser does with a page: 6 keep-alive connections at once,

@@ -74,6 +74,8 @@ macro_rules! suite {
             files_serve_the_tree, files_head_has_lengths_and_no_body, files_refusals,
             files_pipelined_keep_alive, files_large_file_keeps_memory_flat,
             files_browser_burst, files_shrinking_file_ends_only_its_connection,
+            files_deleted_file_is_sent_or_cut, files_unreadable_is_403,
+            files_stalled_reader_does_not_hurt_others,
             files_root_must_be_a_directory, axum_quote
         );
         #[test]

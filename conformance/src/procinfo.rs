@@ -88,11 +88,16 @@ fn unknown<T>(_pid: u32) -> Option<T> {
 /// Prints that part of a check is skipped on this system: to stderr
 /// directly, since the test harness hides `eprintln!` of passing tests.
 pub fn report_skip(check: &str, what: &str) {
-    use std::io::Write;
-    let _ = writeln!(
-        std::io::stderr(),
-        "SKIPPED: {check}: {what} cannot be measured on this system (needs /proc)"
+    report_skip_because(
+        check,
+        &format!("{what} cannot be measured on this system (needs /proc)"),
     );
+}
+
+/// Prints that part of a check, or all of it, is skipped, and why.
+pub fn report_skip_because(check: &str, reason: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "SKIPPED: {check}: {reason}");
 }
 
 #[cfg(target_os = "linux")]

@@ -106,6 +106,25 @@ impl Target {
         }
     }
 
+    /// The same program started through util-linux's `setpriv` without the
+    /// two capabilities that let root read and search whatever the mode
+    /// bits say (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH): tests often run as
+    /// root, where `chmod 000` would deny nothing. The server keeps its uid
+    /// and every other capability. A running server is what it is.
+    pub fn without_read_override(&self) -> Target {
+        let mut target = self.clone();
+        if let Kind::Exe { program, args, .. } = &mut target.kind {
+            let mut wrapped: Vec<String> =
+                ["--bounding-set", "-dac_override,-dac_read_search", "--"]
+                    .map(String::from)
+                    .into();
+            wrapped.push(std::mem::replace(program, "setpriv".to_string()));
+            wrapped.append(args);
+            *args = wrapped;
+        }
+        target
+    }
+
     /// Whether the checks start the server themselves.
     pub fn is_started_here(&self) -> bool {
         matches!(self.kind, Kind::Exe { .. })
