@@ -10,6 +10,10 @@
 #          where it waits for the next request (--close reset)
 # After a warm-up run, and again after COUNT connections, the server's RSS,
 # threads and open fds are read from /proc once its connections are gone.
+# The warm-up is 10 s because pools fill slowly: 08-coroutines' RSS rose
+# 1.5 MiB within the first 500,000 connections, then stayed flat to 3
+# million (may keeps up to 1,000 finished coroutines, stacks and all, for
+# reuse).
 # A model fails when loadgen saw any error or the end is above the warm-up
 # by more than the margins: RSS 10 % (at least 2 MiB: the allocator keeps
 # some freed memory), FD_MARGIN fds and THREAD_MARGIN threads (a runtime may
@@ -41,6 +45,7 @@
 #   COUNT        connections per model and variant (default 1000000)
 #   VARIANTS     fin, reset or both (default "fin reset")
 #   CONNECTIONS  concurrent clients (default 50)
+#   WARMUP       seconds of churn before the start values (default 10)
 #   MAX_SECONDS  give up on one model and variant after this (default 900)
 # Exits 1 if any model failed. Client and server share the machine's cores.
 set -euo pipefail
@@ -50,6 +55,7 @@ need_tool jq jq
 COUNT=${COUNT:-1000000}
 read -ra VARIANTS <<<"${VARIANTS:-fin reset}"
 CONNECTIONS=${CONNECTIONS:-50}
+WARMUP=${WARMUP:-10}
 MAX_SECONDS=${MAX_SECONDS:-900}
 FD_MARGIN=${FD_MARGIN:-2}
 THREAD_MARGIN=${THREAD_MARGIN:-2}
@@ -121,7 +127,7 @@ for model in "${models[@]}"; do
   for variant in "${VARIANTS[@]}"; do
     mapfile -t flags < <(model_flags "$model")
     start_model "$model" --mode http --db-latency 0ms --log warn "${flags[@]}"
-    churn "$variant" 3
+    churn "$variant" "$WARMUP"
     read -r rss0 threads0 fds0 <<<"$(settled "$MODEL_PID")"
     echo "$model $variant: after warm-up rss ${rss0} KiB, threads $threads0, fds $fds0" >&2
 
@@ -133,13 +139,17 @@ for model in "${models[@]}"; do
         errors=$((errors + 1))
         break
       fi
-      # Long enough for the rest at the rate seen so far, plus 2 %.
-      duration=$(awk -v n=$((COUNT - total)) -v r="$rate" 'BEGIN { d = int(n / r * 1.02) + 1; print (d > 1800 ? 1800 : d) }')
+      # Long enough for the rest at the rate seen so far, plus 2 %, but
+      # at most 30 s: the warm-up's rate can be far off the steady one, and
+      # each run corrects the estimate for the next.
+      duration=$(awk -v n=$((COUNT - total)) -v r="$rate" 'BEGIN { d = int(n / r * 1.02) + 1; print (d > 30 ? 30 : d) }')
       churn "$variant" "$duration"
       total=$((total + DONE)) errors=$((errors + RUN_ERRORS))
       seconds=$(awk -v a="$seconds" -v b="$RUN_SECONDS" 'BEGIN { print a + b }')
       rate=$(awk -v n="$DONE" -v s="$RUN_SECONDS" 'BEGIN { r = n / s; print (r < 100 ? 100 : r) }')
-      echo "$model $variant: $total of $COUNT connections, $RUN_ERRORS errors in this run" >&2
+      read -r rss threads fds <<<"$(usage "$MODEL_PID")"
+      echo "$model $variant: $total of $COUNT connections, $RUN_ERRORS errors in this run;" \
+        "now rss $rss KiB, threads $threads, fds $fds" >&2
     done
 
     rss_margin=$((rss0 / 10 > 2048 ? rss0 / 10 : 2048))
@@ -161,7 +171,7 @@ done
 cat <<EOF
 
 $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores shared by client and server; kernel $(uname -r).
-Warm-up 3 s; then at least $COUNT connections, $CONNECTIONS at a time; RSS in MiB.
+Warm-up ${WARMUP} s; then at least $COUNT connections, $CONNECTIONS at a time; RSS in MiB.
 
 | model | close | connections | per second | errors | RSS start / end | fds start / end | threads start / end | server log lines | |
 |---|---|---|---|---|---|---|---|---|---|
