@@ -18,8 +18,8 @@
 # against 07-epoll. A suite takes about 25 s and every mutant rebuilds the
 # model, so on 2 cores this is about a minute per mutant (137 in all).
 #
-# Results go to mutants.out/ (session) or mutants.out/DRIVER/ (drivers),
-# gitignored: missed.txt, caught.txt, timeout.txt, ...
+# Results go to mutants.out/ (session) or mutants.out-drivers/DRIVER/
+# mutants.out/ (drivers), gitignored: missed.txt, caught.txt, timeout.txt.
 # On 2 cores the session's ~280 mutants take about half an hour.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,9 +33,10 @@ if [ "${1:-}" = "--drivers" ]; then
   status=0
   for pair in driver:blocking async_driver:async-tokio event_loop:epoll; do
     driver=${pair%%:*} package=${pair#*:}
+    mkdir -p "mutants.out-drivers/$driver"
     echo "== common/src/$driver.rs against the conformance suite of $package" >&2
     cargo mutants --package common -f "common/src/$driver.rs" \
-      --test-package "$package" --output "mutants.out/$driver" "$@" || status=$?
+      --test-package "$package" --output "mutants.out-drivers/$driver" "$@" || status=$?
   done
   exit "$status"
 fi
