@@ -170,7 +170,7 @@ done
 
 cat <<EOF
 
-$(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores shared by client and server; kernel $(uname -r).
+$(machine_line).
 Warm-up ${WARMUP} s; then at least $COUNT connections, $CONNECTIONS at a time; RSS in MiB.
 
 | model | close | connections | per second | errors | RSS start / end | fds start / end | threads start / end | server log lines | |
