@@ -8,6 +8,7 @@
 //! session that owns it.
 
 use std::fmt::Debug;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// At most this much unsent data per connection. Past it the session stops
@@ -26,8 +27,9 @@ pub(super) struct Shared {
     /// Sent in the `Server` header: the binary's name, e.g. `07-epoll`.
     pub(super) server_name: &'static str,
     /// `pid=1234 thread=conn-7`, sent as `X-Worker` so clients can see who
-    /// served them.
-    pub(super) worker: String,
+    /// served them. Shared, not copied, where one label serves many
+    /// connections (an event loop).
+    pub(super) worker: Arc<str>,
     /// Bytes waiting to be written to the socket, never more than
     /// [`OUTPUT_LIMIT`].
     pub(super) output: Vec<u8>,
