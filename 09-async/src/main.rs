@@ -38,7 +38,7 @@ use clap::error::ErrorKind::ArgumentConflict;
 use clap::{CommandFactory, Parser, ValueEnum};
 use common::async_driver::{AsyncIo, serve_connection};
 use common::{AcceptErrors, GRACE_PERIOD, ServerArgs, Shutdown};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::task::JoinSet;
@@ -180,9 +180,13 @@ struct Tokio;
 impl AsyncIo for Tokio {
     type Stream = TcpStream;
 
-    async fn read(stream: &mut TcpStream, buffer: &mut [u8], wait: Duration) -> io::Result<usize> {
+    async fn readable(stream: &mut TcpStream, wait: Duration) -> io::Result<()> {
         // `Elapsed` converts into an `io::Error` of kind `TimedOut`.
-        timeout(wait, stream.read(buffer)).await?
+        timeout(wait, stream.readable()).await?
+    }
+
+    fn try_read(stream: &mut TcpStream, buffer: &mut [u8]) -> io::Result<usize> {
+        stream.try_read(buffer)
     }
 
     async fn write(stream: &mut TcpStream, bytes: &[u8], wait: Duration) -> io::Result<usize> {

@@ -82,15 +82,15 @@ struct MiniRuntime;
 impl AsyncIo for MiniRuntime {
     type Stream = Async<TcpStream>;
 
-    async fn read(
-        stream: &mut Self::Stream,
-        buffer: &mut [u8],
-        wait: Duration,
-    ) -> io::Result<usize> {
+    async fn readable(stream: &mut Self::Stream, wait: Duration) -> io::Result<()> {
         // `None` (the timer won) becomes an `io::Error` of kind `TimedOut`.
-        timeout(wait, stream.read(buffer))
+        timeout(wait, stream.readable())
             .await
-            .ok_or(io::ErrorKind::TimedOut)?
+            .ok_or(io::ErrorKind::TimedOut.into())
+    }
+
+    fn try_read(stream: &mut Self::Stream, buffer: &mut [u8]) -> io::Result<usize> {
+        stream.try_read(buffer)
     }
 
     async fn write(stream: &mut Self::Stream, bytes: &[u8], wait: Duration) -> io::Result<usize> {
