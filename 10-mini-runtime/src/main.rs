@@ -30,11 +30,12 @@ mod runtime;
 use {
     clap::Parser,
     common::async_driver::{AsyncIo, serve_connection},
+    common::sendfile::{FileRange, send_file},
     common::{AcceptErrors, GRACE_PERIOD, SessionConfig, Shutdown},
     runtime::{Async, TaskGroup, race, sleep, timeout},
     std::io,
     std::net::{TcpListener, TcpStream},
-    std::os::fd::BorrowedFd,
+    std::os::fd::{AsFd, BorrowedFd},
     std::process::ExitCode,
     std::time::Duration,
 };
@@ -95,6 +96,17 @@ impl AsyncIo for MiniRuntime {
 
     async fn write(stream: &mut Self::Stream, bytes: &[u8], wait: Duration) -> io::Result<usize> {
         timeout(wait, stream.write(bytes))
+            .await
+            .ok_or(io::ErrorKind::TimedOut)?
+    }
+
+    async fn send_file(
+        stream: &mut Self::Stream,
+        range: &FileRange<'_>,
+        wait: Duration,
+    ) -> io::Result<usize> {
+        let send = |socket: &TcpStream| send_file(socket.as_fd(), range);
+        timeout(wait, stream.write_with(send))
             .await
             .ok_or(io::ErrorKind::TimedOut)?
     }

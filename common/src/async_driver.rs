@@ -9,6 +9,7 @@ use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 use crate::driver::READ_CHUNK;
+use crate::sendfile::FileRange;
 use crate::session::{Session, SessionConfig};
 use crate::shutdown::half_close_writing;
 use crate::shutdown::{Connection, Shutdown};
@@ -66,6 +67,14 @@ pub trait AsyncIo {
     /// Writes some of `bytes`; `TimedOut` if none go out within `timeout`.
     async fn write(stream: &mut Self::Stream, bytes: &[u8], timeout: Duration)
     -> io::Result<usize>;
+
+    /// Sends some of a file (a response body) once the socket is writable,
+    /// with [`crate::sendfile::send_file`]; `TimedOut` as for `write`.
+    async fn send_file(
+        stream: &mut Self::Stream,
+        range: &FileRange<'_>,
+        timeout: Duration,
+    ) -> io::Result<usize>;
 
     /// Turns Nagle's algorithm off (TCP_NODELAY), see the blocking driver.
     fn set_nodelay(stream: &Self::Stream) -> io::Result<()>;
@@ -125,7 +134,10 @@ async fn drive<Io: AsyncIo>(
         // An awaited write returns once the kernel took some bytes; a client
         // that does not read makes us wait here, which is the backpressure.
         while session.wants_write() {
-            let sent = Io::write(stream, session.pending_output(), write_timeout).await?;
+            let sent = match session.pending_file() {
+                Some(range) => Io::send_file(stream, &range, write_timeout).await?,
+                None => Io::write(stream, session.pending_output(), write_timeout).await?,
+            };
             if sent == 0 {
                 return Err(io::ErrorKind::WriteZero.into());
             }

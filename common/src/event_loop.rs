@@ -209,7 +209,13 @@ impl Connection {
     /// loop asks for writability until it is gone.
     fn write_pending(&mut self, now: Instant) {
         while self.session.wants_write() {
-            match self.stream.write(self.session.pending_output()) {
+            // A response body's file goes from the file to the socket in
+            // the kernel, not through a buffer of ours (see `sendfile`).
+            let written = match self.session.pending_file() {
+                Some(range) => crate::sendfile::send_file(self.stream.as_fd(), &range),
+                None => self.stream.write(self.session.pending_output()),
+            };
+            match written {
                 Ok(0) => return self.fail(&io::ErrorKind::WriteZero.into()),
                 Ok(sent) => {
                     log::debug!("send {sent} bytes to {}", self.peer);

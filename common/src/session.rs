@@ -7,8 +7,9 @@
 //! 1. read at most [`Session::read_capacity`] bytes and hand them to
 //!    [`Session::receive`], or call [`Session::receive_eof`] when the peer
 //!    closed its side;
-//! 2. write [`Session::pending_output`] and report how much went out with
-//!    [`Session::consume_output`];
+//! 2. write [`Session::pending_output`], or once that is empty send
+//!    [`Session::pending_file`] (`sendfile(2)`, see [`crate::sendfile`]),
+//!    and report how much went out with [`Session::consume_output`];
 //! 3. wake up at [`Session::next_deadline`] (the fake DB's answer, a
 //!    request's deadline, the idle timeout) and call
 //!    [`Session::handle_timers`];
@@ -38,6 +39,7 @@ mod rpc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::sendfile::FileRange;
 use echo::Echo;
 pub use engine::OUTPUT_LIMIT;
 use engine::{Engine, Shared};
@@ -130,6 +132,7 @@ impl Session {
                 server_name: config.server_name,
                 worker: worker.into(),
                 output: Vec::new(),
+                file: None,
                 last_activity: now,
                 peer_closed: false,
                 closing: false,
@@ -198,7 +201,7 @@ impl Session {
 
     /// Whether there are bytes to write.
     pub fn wants_write(&self) -> bool {
-        !self.shared.output.is_empty() && !self.shared.abandoned
+        (!self.shared.output.is_empty() || self.shared.file.is_some()) && !self.shared.abandoned
     }
 
     /// Bytes received from the peer, at most [`Session::read_capacity`].
@@ -234,13 +237,42 @@ impl Session {
         &self.shared.output
     }
 
-    /// `count` bytes of [`Session::pending_output`] were written.
+    // ANCHOR: pending_file
+    /// Once [`Session::pending_output`] is all sent: the piece of a file to
+    /// send next (a response body), at most [`OUTPUT_LIMIT`] bytes. The
+    /// driver hands it to the kernel (`sendfile(2)`), so the file's bytes
+    /// never pass through the session, and reports the count with
+    /// [`Session::consume_output`].
+    pub fn pending_file(&self) -> Option<FileRange<'_>> {
+        let shared = &self.shared;
+        if !shared.output.is_empty() {
+            return None;
+        }
+        Some(shared.file.as_ref()?.next(OUTPUT_LIMIT))
+    }
+    // ANCHOR_END: pending_file
+
+    /// `count` bytes of [`Session::pending_output`] (or, when that is
+    /// empty, of [`Session::pending_file`]) were sent.
     pub fn consume_output(&mut self, count: usize, now: Instant) {
         if count == 0 {
             return;
         }
-        let count = count.min(self.shared.output.len());
-        self.shared.output.drain(..count);
+        let shared = &mut self.shared;
+        let count = match &mut shared.file {
+            Some(file) if shared.output.is_empty() => {
+                file.advance(count);
+                if file.is_done() {
+                    shared.file = None;
+                }
+                count
+            }
+            _ => {
+                let count = count.min(shared.output.len());
+                shared.output.drain(..count);
+                count
+            }
+        };
         // A client that reads is not idle, even if it sends nothing (a big
         // echo coming back).
         self.shared.last_activity = now;
@@ -324,7 +356,10 @@ impl Session {
     /// Everything that will ever be sent has been.
     fn is_done_sending(&self) -> bool {
         let shared = &self.shared;
-        shared.closing && shared.output.is_empty() && !self.fresh(|engine| engine.has_more_output())
+        shared.closing
+            && shared.output.is_empty()
+            && shared.file.is_none()
+            && !self.fresh(|engine| engine.has_more_output())
     }
 
     /// Starts lingering when the last response is out while the peer may

@@ -218,6 +218,12 @@ impl<T: AsFd> Async<T> {
         self.retry(Direction::Read, op, |_| false).await
     }
 
+    /// Tries `op` (a `sendfile`...); on `WouldBlock` waits for writable
+    /// and tries again.
+    pub async fn write_with<R>(&self, op: impl FnMut(&T) -> io::Result<R>) -> io::Result<R> {
+        self.retry(Direction::Write, op, |_| false).await
+    }
+
     /// The heart of it: one poll tries the call if the fd may be ready,
     /// and otherwise leaves the task's waker with the reactor.
     async fn retry<R>(

@@ -11,6 +11,8 @@ use std::fmt::Debug;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::app::FileBody;
+
 /// At most this much unsent data per connection. Past it the session stops
 /// asking for input, so a client that writes and never reads cannot make the
 /// server's memory grow: the kernel's socket buffers fill up and the client's
@@ -33,6 +35,10 @@ pub(super) struct Shared {
     /// Bytes waiting to be written to the socket, never more than
     /// [`OUTPUT_LIMIT`].
     pub(super) output: Vec<u8>,
+    /// A file to send after `output` (a response body), which the driver
+    /// sends from the file to the socket. Nothing is added to `output`
+    /// while it is there: it would overtake the file.
+    pub(super) file: Option<FileBody>,
     /// Last time the client sent bytes or took some of our output.
     pub(super) last_activity: Instant,
     /// The peer shut down its sending side (we read EOF).
