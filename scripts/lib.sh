@@ -42,8 +42,9 @@ build_models() {
   (cd "$ROOT" && cargo build $flag --workspace --quiet)
 }
 
-model_binary() {
+model_binary() { # model name, or a path to a binary (a build to compare)
   local binary="$ROOT/target/$PROFILE/$1"
+  [[ "$1" == */* ]] && binary=$1
   if [ ! -x "$binary" ]; then
     echo "error: no binary $binary; models are 01-blocking ... 11-io-uring" >&2
     exit 1
