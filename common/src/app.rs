@@ -6,12 +6,12 @@
 //! `start_response(status, headers)` and returns an iterable of byte
 //! strings. Here the request is an [`http::Request`], the answer an
 //! [`http::Response`] whose [`Body`] is either bytes or an open file that
-//! the engine streams (WSGI's `wsgi.file_wrapper`), and one thing WSGI
-//! lacks: a response may be *due later* ([`Reply::At`]). That is how the
-//! fake database waits without blocking anybody: the app does not sleep,
-//! it says when its answer is ready, and the engine keeps that instant as
-//! one more deadline. The engine stays sans-IO; the app never touches the
-//! socket.
+//! the driver sends with `sendfile` (WSGI's `wsgi.file_wrapper`), and one
+//! thing WSGI lacks: a response may be *due later* ([`Reply::At`]). That
+//! is how the fake database waits without blocking anybody: the app does
+//! not sleep, it says when its answer is ready, and the engine keeps that
+//! instant as one more deadline. The engine stays sans-IO; the app never
+//! touches the socket.
 //!
 //! The engine owns the connection-level headers: `Server`, `Date`,
 //! `Content-Length`, `Connection` and `X-Worker`. An app sets the status,
