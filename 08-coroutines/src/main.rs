@@ -34,7 +34,7 @@ use {
     common::shutdown::ACCEPT_BACKOFF,
     common::{AcceptErrors, BlockingIo, GRACE_PERIOD, ServerArgs, SessionConfig, Shutdown},
     may::coroutine::{self, JoinHandle},
-    std::io,
+    std::io::{self, Read},
     std::net::TcpListener,
     std::os::fd::{AsRawFd, IntoRawFd, RawFd},
     std::process::ExitCode,
@@ -65,7 +65,28 @@ struct Args {
     #[arg(long, value_name = "KiB", default_value_t = 64,
           value_parser = clap::value_parser!(u32).range(16..=65536))]
     stack_size: u32,
+
+    /// How the fake DB waits. `coroutine`: `may::coroutine::sleep` parks
+    /// only this coroutine. `thread`: `std::thread::sleep`, the mistake
+    /// gevent's `monkey.patch_all()` exists to prevent: it blocks the
+    /// worker thread, and every coroutine on it waits too (a lesson to
+    /// watch under load, not a mode to run).
+    #[arg(long, value_enum, default_value_t = DbSleep::Coroutine)]
+    db_sleep: DbSleep,
 }
+
+#[cfg(not(target_os = "freebsd"))]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum DbSleep {
+    Coroutine,
+    Thread,
+}
+
+/// `--db-sleep thread`, for `BlockingIo::sleep`, which has no `self` to
+/// carry it.
+#[cfg(not(target_os = "freebsd"))]
+static SLEEP_BLOCKS_THE_THREAD: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
 
 #[cfg(not(target_os = "freebsd"))]
 fn default_workers() -> u16 {
@@ -83,8 +104,27 @@ struct Coroutines;
 impl BlockingIo for Coroutines {
     type Stream = may::net::TcpStream;
 
-    fn set_read_timeout(stream: &Self::Stream, timeout: Option<Duration>) -> io::Result<()> {
-        stream.set_read_timeout(timeout)
+    fn read_within(
+        stream: &mut Self::Stream,
+        buffer: &mut [u8],
+        timeout: Duration,
+    ) -> io::Result<Option<usize>> {
+        // may's read timeout parks only this coroutine, on may's own timer.
+        // std and may refuse a zero timeout, so wait at least a millisecond.
+        stream.set_read_timeout(Some(timeout.max(Duration::from_millis(1))))?;
+        match stream.read(buffer) {
+            Ok(received) => Ok(Some(received)),
+            // A read timeout shows up as WouldBlock (or TimedOut elsewhere).
+            Err(error)
+                if matches!(
+                    error.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                Ok(None)
+            }
+            Err(error) => Err(error),
+        }
     }
 
     fn set_write_timeout(stream: &Self::Stream, timeout: Option<Duration>) -> io::Result<()> {
@@ -96,8 +136,13 @@ impl BlockingIo for Coroutines {
     }
 
     fn sleep(duration: Duration) {
-        // Not `std::thread::sleep`: that would stall the whole worker.
-        coroutine::sleep(duration);
+        // Not `std::thread::sleep`: that would stall the whole worker,
+        // unless `--db-sleep thread` asks to see exactly that.
+        if SLEEP_BLOCKS_THE_THREAD.load(std::sync::atomic::Ordering::Relaxed) {
+            std::thread::sleep(duration);
+        } else {
+            coroutine::sleep(duration);
+        }
     }
 
     /// `pid=1234 thread=coroutine-7`: the coroutine, because the OS thread
@@ -139,6 +184,8 @@ fn run(args: &Args) -> anyhow::Result<()> {
     may::config()
         .set_workers(usize::from(args.workers))
         .set_stack_size(stack_words);
+    let thread_sleep = args.db_sleep == DbSleep::Thread;
+    SLEEP_BLOCKS_THE_THREAD.store(thread_sleep, std::sync::atomic::Ordering::Relaxed);
     // Before may starts its worker threads: they inherit this thread's
     // blocked SIGINT/SIGTERM, so only the watcher thread receives them.
     let shutdown = Shutdown::watch_signals()?;
