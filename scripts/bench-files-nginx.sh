@@ -7,11 +7,15 @@
 # from other processes hits both alike; prints each run, the medians and the
 # ratios model / nginx. Targets: >= 1.0 on the small file, >= 0.8 on the
 # large one. Client and server share the machine's cores: say so next to
-# the numbers.
+# the numbers. The large runs also give each server's CPU time per request
+# (user + system, its whole process tree): where the copies went.
+# BASELINE=path/to/07-epoll adds a third server to every round, e.g. a
+# build from before a change.
 #
 # Usage: scripts/bench-files-nginx.sh               (07-epoll)
 #        MODEL=09-async ROUNDS=5 DURATION=20 scripts/bench-files-nginx.sh
 #        NGINX_SENDFILE=off scripts/bench-files-nginx.sh   (nginx copies too)
+#        BASELINE=/tmp/07-epoll-old scripts/bench-files-nginx.sh
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -21,6 +25,7 @@ REQUESTS=${REQUESTS:-50000}   # ab -n
 CONNECTIONS=${CONNECTIONS:-100}
 DURATION=${DURATION:-10}      # seconds per wrk run
 NGINX_SENDFILE=${NGINX_SENDFILE:-on}
+BASELINE=${BASELINE:-}
 
 need_tool ab apache2-utils
 need_tool wrk wrk
@@ -39,8 +44,17 @@ chmod -R a+rX "$SCRATCH"
 NGINX_PORT=$(free_port)
 start_nginx "$NGINX_PORT" "root $DOCS;" \
     "sendfile $NGINX_SENDFILE; types { text/html html; application/octet-stream bin; }" /small.html
+declare -A PORT PID
+PORT[nginx]=$NGINX_PORT; PID[nginx]=$NGINX_PID
+NAMES=(nginx "$MODEL")
 start_model "$MODEL" --mode files --root "$DOCS" --log warn
-for port in "$NGINX_PORT" "$MODEL_PORT"; do
+PORT[$MODEL]=$MODEL_PORT; PID[$MODEL]=$MODEL_PID
+if [ -n "$BASELINE" ]; then
+    NAMES+=(baseline)
+    start_model "$BASELINE" --mode files --root "$DOCS" --log warn
+    PORT[baseline]=$MODEL_PORT; PID[baseline]=$MODEL_PID
+fi
+for port in "${PORT[@]}"; do
     cmp -s <(curl -s "http://127.0.0.1:$port/large.bin") "$DOCS/large.bin" ||
         { echo "error: port $port does not serve large.bin correctly" >&2; exit 1; }
 done
@@ -50,18 +64,23 @@ ab_rps() { # port
         awk '/^Failed requests/ && $3 != 0 { print "failed requests: " $3 > "/dev/stderr" }
              /^Requests per second/ { print $4 }'
 }
-wrk_rps() { # port
-    wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" "http://127.0.0.1:$1/large.bin" |
-        awk '/^Requests\/sec:/ { print $2 }'
+wrk_rps() { # port pid: prints req/s and the server's CPU µs per request
+    local before after
+    before=$(cpu_ticks "$2")
+    wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" "http://127.0.0.1:$1/large.bin" >"$SCRATCH/wrk.out"
+    after=$(cpu_ticks "$2")
+    # 100 ticks per second: a tick is 10,000 µs.
+    awk -v t=$((after - before)) '/ requests in / { n = $1 }
+        /^Requests\/sec:/ { rps = $2 } END { printf "%s %.0f\n", rps, t * 10000 / n }' "$SCRATCH/wrk.out"
 }
 
 declare -A RESULTS
 for round in $(seq "$ROUNDS"); do
-    for name in nginx "$MODEL"; do
-        port=$NGINX_PORT; [ "$name" = nginx ] || port=$MODEL_PORT
-        small=$(ab_rps "$port"); large=$(wrk_rps "$port")
-        echo "round $round  $name: small $small req/s (ab), large $large req/s (wrk)" >&2
-        RESULTS[$name.small]+="$small "; RESULTS[$name.large]+="$large "
+    for name in "${NAMES[@]}"; do
+        port=${PORT[$name]}
+        small=$(ab_rps "$port"); read -r large cpu < <(wrk_rps "$port" "${PID[$name]}")
+        echo "round $round  $name: small $small req/s (ab), large $large req/s (wrk), $cpu µs CPU per large request" >&2
+        RESULTS[$name.small]+="$small "; RESULTS[$name.large]+="$large "; RESULTS[$name.cpu]+="$cpu "
     done
 done
 
@@ -70,11 +89,15 @@ echo "files: $MODEL vs nginx 1 worker (sendfile $NGINX_SENDFILE), medians of $RO
 echo "client and server sharing $(nproc) cores"
 echo "  small = ab -n $REQUESTS -c $CONNECTIONS http://127.0.0.1:PORT/small.html (a new connection each)"
 echo "  large = wrk -t1 -c$CONNECTIONS -d${DURATION}s http://127.0.0.1:PORT/large.bin (1 MiB, keep-alive)"
-for file in small large; do
-    # shellcheck disable=SC2086 # the rounds are words on purpose
-    nginx_median=$(median ${RESULTS[nginx.$file]})
-    # shellcheck disable=SC2086
-    model_median=$(median ${RESULTS[$MODEL.$file]})
-    awk -v file="$file" -v n="$nginx_median" -v m="$model_median" -v model="$MODEL" 'BEGIN {
-        printf "%-6s nginx %9.0f req/s   %s %9.0f req/s   ratio %.2f\n", file, n, model, m, m / n }'
+echo "  cpu   = the server's user + system CPU time per large request"
+for name in "${NAMES[@]:1}"; do
+    for measure in small large cpu; do
+        # shellcheck disable=SC2086 # the rounds are words on purpose
+        nginx_median=$(median ${RESULTS[nginx.$measure]})
+        # shellcheck disable=SC2086
+        model_median=$(median ${RESULTS[$name.$measure]})
+        unit="req/s"; [ "$measure" = cpu ] && unit="µs/req"
+        awk -v what="$measure" -v n="$nginx_median" -v m="$model_median" -v model="$name" -v unit="$unit" 'BEGIN {
+            printf "%-6s nginx %9.0f %s   %s %9.0f %s   ratio %.2f\n", what, n, unit, model, m, unit, m / n }'
+    done
 done

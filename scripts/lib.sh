@@ -43,8 +43,9 @@ build_models() {
   (cd "$ROOT" && cargo build $flag --workspace --quiet)
 }
 
-model_binary() {
+model_binary() { # model name, or a path to a binary (a build to compare)
   local binary="$ROOT/target/$PROFILE/$1"
+  [[ "$1" == */* ]] && binary=$1
   if [ ! -x "$binary" ]; then
     echo "error: no binary $binary; models are 01-blocking ... 11-io-uring" >&2
     exit 1
@@ -54,10 +55,11 @@ model_binary() {
 
 start_model() { # model [server flags...]
   local model=$1; shift
-  local binary out
+  local binary out name
   binary=$(model_binary "$model")
-  out="$SCRATCH/$model.out"
-  "$binary" --addr 127.0.0.1:0 "$@" >"$out" 2>"$SCRATCH/$model.err" &
+  name=$(basename "$model")
+  out="$SCRATCH/$name.out"
+  "$binary" --addr 127.0.0.1:0 "$@" >"$out" 2>"$SCRATCH/$name.err" &
   STARTED_PIDS+=($!)
   local line=""
   for _ in $(seq 100); do
@@ -68,7 +70,7 @@ start_model() { # model [server flags...]
   done
   if [ -z "$line" ]; then
     echo "error: $model did not start:" >&2
-    cat "$SCRATCH/$model.err" >&2
+    cat "$SCRATCH/$name.err" >&2
     exit 1
   fi
   echo "$line" >&2

@@ -30,6 +30,7 @@
 //! ```
 
 use std::io;
+use std::os::fd::AsFd;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -37,8 +38,9 @@ use std::time::Duration;
 use clap::error::ErrorKind::ArgumentConflict;
 use clap::{CommandFactory, Parser, ValueEnum};
 use common::async_driver::{AsyncIo, serve_connection};
+use common::sendfile::{FileRange, send_file};
 use common::{AcceptErrors, GRACE_PERIOD, ServerArgs, Shutdown};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncWriteExt, Interest};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::task::JoinSet;
@@ -180,13 +182,28 @@ struct Tokio;
 impl AsyncIo for Tokio {
     type Stream = TcpStream;
 
-    async fn read(stream: &mut TcpStream, buffer: &mut [u8], wait: Duration) -> io::Result<usize> {
+    async fn readable(stream: &mut TcpStream, wait: Duration) -> io::Result<()> {
         // `Elapsed` converts into an `io::Error` of kind `TimedOut`.
-        timeout(wait, stream.read(buffer)).await?
+        timeout(wait, stream.readable()).await?
+    }
+
+    fn try_read(stream: &mut TcpStream, buffer: &mut [u8]) -> io::Result<usize> {
+        stream.try_read(buffer)
     }
 
     async fn write(stream: &mut TcpStream, bytes: &[u8], wait: Duration) -> io::Result<usize> {
         timeout(wait, stream.write(bytes)).await?
+    }
+
+    async fn send_file(
+        stream: &mut TcpStream,
+        range: &FileRange<'_>,
+        wait: Duration,
+    ) -> io::Result<usize> {
+        // tokio has no sendfile: `async_io` waits for writability and
+        // retries our syscall while it says `WouldBlock`.
+        let send = || send_file(stream.as_fd(), range);
+        timeout(wait, stream.async_io(Interest::WRITABLE, send)).await?
     }
 
     fn set_nodelay(stream: &TcpStream) -> io::Result<()> {

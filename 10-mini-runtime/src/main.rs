@@ -30,11 +30,12 @@ mod runtime;
 use {
     clap::Parser,
     common::async_driver::{AsyncIo, serve_connection},
+    common::sendfile::{FileRange, send_file},
     common::{AcceptErrors, GRACE_PERIOD, SessionConfig, Shutdown},
     runtime::{Async, TaskGroup, race, sleep, timeout},
     std::io,
     std::net::{TcpListener, TcpStream},
-    std::os::fd::BorrowedFd,
+    std::os::fd::{AsFd, BorrowedFd},
     std::process::ExitCode,
     std::time::Duration,
 };
@@ -82,19 +83,30 @@ struct MiniRuntime;
 impl AsyncIo for MiniRuntime {
     type Stream = Async<TcpStream>;
 
-    async fn read(
-        stream: &mut Self::Stream,
-        buffer: &mut [u8],
-        wait: Duration,
-    ) -> io::Result<usize> {
+    async fn readable(stream: &mut Self::Stream, wait: Duration) -> io::Result<()> {
         // `None` (the timer won) becomes an `io::Error` of kind `TimedOut`.
-        timeout(wait, stream.read(buffer))
+        timeout(wait, stream.readable())
             .await
-            .ok_or(io::ErrorKind::TimedOut)?
+            .ok_or(io::ErrorKind::TimedOut.into())
+    }
+
+    fn try_read(stream: &mut Self::Stream, buffer: &mut [u8]) -> io::Result<usize> {
+        stream.try_read(buffer)
     }
 
     async fn write(stream: &mut Self::Stream, bytes: &[u8], wait: Duration) -> io::Result<usize> {
         timeout(wait, stream.write(bytes))
+            .await
+            .ok_or(io::ErrorKind::TimedOut)?
+    }
+
+    async fn send_file(
+        stream: &mut Self::Stream,
+        range: &FileRange<'_>,
+        wait: Duration,
+    ) -> io::Result<usize> {
+        let send = |socket: &TcpStream| send_file(socket.as_fd(), range);
+        timeout(wait, stream.write_with(send))
             .await
             .ok_or(io::ErrorKind::TimedOut)?
     }

@@ -259,6 +259,10 @@ impl TaskGroup {
     pub fn spawn(&self, future: impl Future<Output = ()> + 'static) {
         let group = Rc::clone(&self.0);
         group.live.set(group.live.get() + 1);
+        // Boxed first: an `async move` block that awaits a future it
+        // captured keeps room for it twice (the capture, and the future
+        // being awaited), which doubled every connection's task to 3 KiB.
+        let future = Box::pin(future);
         spawn(async move {
             future.await;
             group.live.set(group.live.get() - 1);

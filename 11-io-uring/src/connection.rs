@@ -137,8 +137,23 @@ impl Connection {
         let fd = Fd(self.socket.as_raw_fd());
         if !self.sending && self.session.wants_write() {
             self.send_buffer.clear();
-            self.send_buffer
-                .extend_from_slice(self.session.pending_output());
+            match self.session.pending_file() {
+                // A file body: the portable fallback, read into the send
+                // buffer and sent like bytes (a splice would spare the copy).
+                Some(range) => {
+                    self.send_buffer.resize(range.length, 0);
+                    match range.read(&mut self.send_buffer) {
+                        Ok(read) => self.send_buffer.truncate(read),
+                        Err(error) => {
+                            self.fail(&error);
+                            return self.cancel(slot, ring);
+                        }
+                    }
+                }
+                None => self
+                    .send_buffer
+                    .extend_from_slice(self.session.pending_output()),
+            }
             let length = u32::try_from(self.send_buffer.len()).unwrap_or(u32::MAX);
             let send = opcode::Send::new(fd, self.send_buffer.as_ptr(), length)
                 .flags(MsgFlags::MSG_NOSIGNAL.bits())

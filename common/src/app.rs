@@ -6,12 +6,12 @@
 //! `start_response(status, headers)` and returns an iterable of byte
 //! strings. Here the request is an [`http::Request`], the answer an
 //! [`http::Response`] whose [`Body`] is either bytes or an open file that
-//! the engine streams (WSGI's `wsgi.file_wrapper`), and one thing WSGI
-//! lacks: a response may be *due later* ([`Reply::At`]). That is how the
-//! fake database waits without blocking anybody: the app does not sleep,
-//! it says when its answer is ready, and the engine keeps that instant as
-//! one more deadline. The engine stays sans-IO; the app never touches the
-//! socket.
+//! the driver sends with `sendfile` (WSGI's `wsgi.file_wrapper`), and one
+//! thing WSGI lacks: a response may be *due later* ([`Reply::At`]). That
+//! is how the fake database waits without blocking anybody: the app does
+//! not sleep, it says when its answer is ready, and the engine keeps that
+//! instant as one more deadline. The engine stays sans-IO; the app never
+//! touches the socket.
 //!
 //! The engine owns the connection-level headers: `Server`, `Date`,
 //! `Content-Length`, `Connection` and `X-Worker`. An app sets the status,
@@ -25,7 +25,6 @@
 use std::fmt::{Debug, Display};
 use std::fs::File;
 use std::future::Future;
-use std::io::{self, Read};
 use std::marker::PhantomData;
 use std::pin::pin;
 use std::sync::Arc;
@@ -39,6 +38,7 @@ use http::{HeaderValue, Method, StatusCode};
 use http_body_util::BodyExt;
 
 use crate::files::{self, Refusal, Resolved, Root};
+use crate::sendfile::FileRange;
 
 /// A request as apps see it. The engine reads and discards request bodies
 /// (no mode needs one), so the body is `()`.
@@ -69,8 +69,8 @@ pub enum Reply {
 #[derive(Debug)]
 pub enum Body {
     Bytes(Vec<u8>),
-    /// An open file, sent in pieces no larger than the room left in the
-    /// connection's output buffer.
+    /// An open file, sent by the driver straight from the file to the
+    /// socket, in pieces no larger than the output bound.
     File(FileBody),
 }
 // ANCHOR_END: interface
@@ -84,32 +84,22 @@ impl Body {
         }
     }
 
-    /// Nothing (left) to send: `len` shrinks as `read_into` moves bytes.
+    /// Nothing (left) to send.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
-    }
-
-    /// Moves up to `room` bytes of the body to `output`: the engine calls
-    /// this whenever its output buffer has room, so a body of any size
-    /// costs at most the buffer. Fails only for a file that ended early.
-    pub fn read_into(&mut self, output: &mut Vec<u8>, room: usize) -> io::Result<()> {
-        match self {
-            Body::Bytes(bytes) => {
-                output.extend(bytes.drain(..room.min(bytes.len())));
-                Ok(())
-            }
-            Body::File(file) => file.read_into(output, room),
-        }
     }
 }
 
 // ANCHOR: file_body
-/// A file being sent: what is left of it. The engine calls
-/// [`FileBody::read_into`] whenever its output buffer has room, so a 2 GiB
-/// file costs no more memory than a small one.
+/// A file being sent: what is left of it. The engine does not read it:
+/// the driver sends it from the file to the socket ([`FileBody::next`],
+/// `sendfile(2)`, see [`crate::sendfile`]), so a 2 GiB file costs no more
+/// memory than a small one, and its bytes never pass through the server.
 #[derive(Debug)]
 pub struct FileBody {
     file: File,
+    /// Where the next byte to send is in the file.
+    offset: u64,
     remaining: u64,
 }
 
@@ -118,40 +108,28 @@ impl FileBody {
     pub fn new(file: File, length: u64) -> FileBody {
         FileBody {
             file,
+            offset: 0,
             remaining: length,
         }
     }
 
-    /// Appends up to `room` bytes of the file to `output`. Fails if the
-    /// file ends before its announced length (it shrank or was replaced
-    /// while we sent it): the engine can then only close the connection,
-    /// since the client counts on `Content-Length` bytes.
-    ///
-    /// This is a blocking disk read, even in the event loops: with a warm
-    /// page cache it is a memory copy; with a cold one it stalls every
-    /// connection of the loop (see the book's chapter on files mode).
-    pub fn read_into(&mut self, output: &mut Vec<u8>, room: usize) -> io::Result<()> {
-        let wanted = room.min(usize::try_from(self.remaining).unwrap_or(usize::MAX));
-        if wanted == 0 {
-            return Ok(());
+    /// The next piece to send: at most `limit` bytes (the output bound).
+    pub fn next(&self, limit: usize) -> FileRange<'_> {
+        FileRange {
+            file: &self.file,
+            offset: self.offset,
+            length: limit.min(usize::try_from(self.remaining).unwrap_or(usize::MAX)),
         }
-        let start = output.len();
-        output.resize(start + wanted, 0);
-        let result = self.file.read(&mut output[start..]);
-        let read = *result.as_ref().unwrap_or(&0);
-        output.truncate(start + read);
-        result?;
-        if read == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                format!("the file ended {} bytes early", self.remaining),
-            ));
-        }
-        self.remaining -= read as u64;
-        Ok(())
     }
 
-    /// Whether every announced byte was read.
+    /// `count` bytes of [`FileBody::next`] went out.
+    pub fn advance(&mut self, count: usize) {
+        let count = (count as u64).min(self.remaining);
+        self.offset += count;
+        self.remaining -= count;
+    }
+
+    /// Whether every announced byte was sent.
     pub fn is_done(&self) -> bool {
         self.remaining == 0
     }

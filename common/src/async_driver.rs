@@ -2,11 +2,14 @@
 //! line with `.await` at every wait. 09 runs it on tokio, 10 on the runtime
 //! it writes by hand; the model files only decide *who* polls it.
 
+use std::cell::Cell;
 use std::io;
+use std::ops::Deref;
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 use crate::driver::READ_CHUNK;
+use crate::sendfile::FileRange;
 use crate::session::{Session, SessionConfig};
 use crate::shutdown::half_close_writing;
 use crate::shutdown::{Connection, Shutdown};
@@ -23,18 +26,55 @@ pub trait AsyncIo {
     /// The connection type: tokio's `TcpStream` or the runtime's own.
     type Stream: AsRawFd;
 
-    /// Reads into `buffer`; gives up after `timeout` with `TimedOut`.
-    /// Async sockets have no timeout option, so the timeout is a timer
-    /// raced against the read.
+    /// Waits until `stream` is readable (bytes or EOF are there), for at
+    /// most `timeout`, then `TimedOut`. Waiting needs no buffer: tokio's
+    /// `readable()`, the readiness half of a read.
+    async fn readable(stream: &mut Self::Stream, timeout: Duration) -> io::Result<()>;
+
+    /// Reads what is there, without waiting: `WouldBlock` if the readiness
+    /// was stale (the runtime then forgets it, and the next
+    /// [`AsyncIo::readable`] waits for the kernel).
+    fn try_read(stream: &mut Self::Stream, buffer: &mut [u8]) -> io::Result<usize>;
+
+    // ANCHOR: read
+    /// Waits until `stream` is readable, and only then borrows a buffer to
+    /// read at most `capacity` bytes into; `TimedOut` after `timeout`.
+    /// A task waiting inside `read(&mut buffer)` would hold its buffer
+    /// for as long as its client is silent, as a blocked thread does: 8 KiB
+    /// for each of 10,000 idle connections. Waiting first and then reading
+    /// at once into a buffer of the thread's ([`Received`]) makes an idle
+    /// connection hold none, as 07's loop, which reads into one buffer
+    /// for the whole server.
     async fn read(
         stream: &mut Self::Stream,
-        buffer: &mut [u8],
+        capacity: usize,
         timeout: Duration,
-    ) -> io::Result<usize>;
+    ) -> io::Result<Received> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            Self::readable(stream, deadline.saturating_duration_since(Instant::now())).await?;
+            let mut received = Received::lend(capacity);
+            match Self::try_read(stream, received.space()) {
+                Ok(count) => return Ok(received.filled(count)),
+                // Readiness was stale: the buffer goes back, and we wait.
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
+                Err(error) => return Err(error),
+            }
+        }
+    }
+    // ANCHOR_END: read
 
     /// Writes some of `bytes`; `TimedOut` if none go out within `timeout`.
     async fn write(stream: &mut Self::Stream, bytes: &[u8], timeout: Duration)
     -> io::Result<usize>;
+
+    /// Sends some of a file (a response body) once the socket is writable,
+    /// with [`crate::sendfile::send_file`]; `TimedOut` as for `write`.
+    async fn send_file(
+        stream: &mut Self::Stream,
+        range: &FileRange<'_>,
+        timeout: Duration,
+    ) -> io::Result<usize>;
 
     /// Turns Nagle's algorithm off (TCP_NODELAY), see the blocking driver.
     fn set_nodelay(stream: &Self::Stream) -> io::Result<()>;
@@ -87,7 +127,6 @@ async fn drive<Io: AsyncIo>(
     shutdown: &Shutdown,
     write_timeout: Duration,
 ) -> io::Result<()> {
-    let mut buffer = vec![0; READ_CHUNK];
     loop {
         if shutdown.is_requested() {
             session.begin_shutdown(Instant::now());
@@ -95,7 +134,10 @@ async fn drive<Io: AsyncIo>(
         // An awaited write returns once the kernel took some bytes; a client
         // that does not read makes us wait here, which is the backpressure.
         while session.wants_write() {
-            let sent = Io::write(stream, session.pending_output(), write_timeout).await?;
+            let sent = match session.pending_file() {
+                Some(range) => Io::send_file(stream, &range, write_timeout).await?,
+                None => Io::write(stream, session.pending_output(), write_timeout).await?,
+            };
             if sent == 0 {
                 return Err(io::ErrorKind::WriteZero.into());
             }
@@ -127,12 +169,11 @@ async fn drive<Io: AsyncIo>(
         // The read waits at most until the session's deadline, which moves
         // (a response sent restarts the idle timeout; a new request starts
         // its own deadline).
-        let capacity = session.read_capacity().min(buffer.len());
-        match Io::read(stream, &mut buffer[..capacity], wait).await {
-            Ok(0) => session.receive_eof(Instant::now()),
+        match Io::read(stream, session.read_capacity(), wait).await {
+            Ok(received) if received.is_empty() => session.receive_eof(Instant::now()),
             Ok(received) => {
-                log::debug!("recv {received} bytes");
-                session.receive(&buffer[..received], Instant::now());
+                log::debug!("recv {} bytes", received.len());
+                session.receive(&received, Instant::now());
             }
             Err(error) if error.kind() == io::ErrorKind::TimedOut => {
                 session.handle_timers(Instant::now());
@@ -143,3 +184,97 @@ async fn drive<Io: AsyncIo>(
     }
 }
 // ANCHOR_END: drive
+
+// ANCHOR: received
+/// Bytes just read, in a buffer lent by the thread for this one read. Each
+/// thread keeps one spare buffer: a read takes it (or allocates one when a
+/// read on this thread already holds it), and dropping the bytes gives it
+/// back. The driver hands the bytes to the session before its next
+/// `.await`, so a thread lends out one buffer at a time, however many
+/// connections it serves: 07's one buffer per server, per thread.
+#[derive(Debug)]
+pub struct Received {
+    buffer: Box<[u8]>,
+    capacity: usize,
+    length: usize,
+}
+
+thread_local! {
+    /// The thread's spare read buffer, while no read holds it.
+    static SPARE: Cell<Option<Box<[u8]>>> = const { Cell::new(None) };
+}
+
+impl Received {
+    /// Borrows the thread's buffer for a read of at most `capacity` bytes.
+    pub fn lend(capacity: usize) -> Received {
+        let buffer = SPARE
+            .try_with(Cell::take)
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| vec![0; READ_CHUNK].into_boxed_slice());
+        Received {
+            capacity: capacity.min(buffer.len()),
+            buffer,
+            length: 0,
+        }
+    }
+
+    /// Where the read puts its bytes.
+    pub fn space(&mut self) -> &mut [u8] {
+        &mut self.buffer[..self.capacity]
+    }
+
+    /// The read put `count` bytes into [`Received::space`].
+    pub fn filled(mut self, count: usize) -> Received {
+        self.length = count.min(self.capacity);
+        self
+    }
+}
+
+impl Deref for Received {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        &self.buffer[..self.length]
+    }
+}
+
+impl Drop for Received {
+    fn drop(&mut self) {
+        let buffer = std::mem::take(&mut self.buffer);
+        // The thread is exiting: the buffer is freed instead.
+        let _ = SPARE.try_with(|spare| spare.set(Some(buffer)));
+    }
+}
+// ANCHOR_END: received
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_thread_lends_its_one_spare_buffer_again_and_again() {
+        let mut first = Received::lend(READ_CHUNK);
+        first.space()[..4].copy_from_slice(b"mark");
+        drop(first);
+        for _ in 0..3 {
+            // The same buffer, with what the last read left in it (a new
+            // one would be zeroed; its address proves nothing, as malloc
+            // hands a freed block out again).
+            let mut again = Received::lend(READ_CHUNK);
+            assert_eq!(&again.space()[..4], b"mark", "a new buffer per read");
+        }
+    }
+
+    #[test]
+    fn a_buffer_still_held_is_not_lent_twice() {
+        let mut held = Received::lend(4);
+        held.space().copy_from_slice(b"held");
+        let held = held.filled(4);
+        let mut other = Received::lend(READ_CHUNK);
+        other.space().fill(b'x');
+        assert_ne!(held.buffer.as_ptr(), other.buffer.as_ptr());
+        assert_eq!(&*held, b"held");
+        assert!(other.is_empty(), "nothing read yet");
+    }
+}

@@ -23,6 +23,7 @@ use std::collections::BinaryHeap;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::session::{OUTPUT_LIMIT, Session, SessionConfig};
@@ -208,7 +209,13 @@ impl Connection {
     /// loop asks for writability until it is gone.
     fn write_pending(&mut self, now: Instant) {
         while self.session.wants_write() {
-            match self.stream.write(self.session.pending_output()) {
+            // A response body's file goes from the file to the socket in
+            // the kernel, not through a buffer of ours (see `sendfile`).
+            let written = match self.session.pending_file() {
+                Some(range) => crate::sendfile::send_file(self.stream.as_fd(), &range),
+                None => self.stream.write(self.session.pending_output()),
+            };
+            match written {
                 Ok(0) => return self.fail(&io::ErrorKind::WriteZero.into()),
                 Ok(sent) => {
                     log::debug!("send {sent} bytes to {}", self.peer);
@@ -263,7 +270,8 @@ pub struct EventLoop {
     /// a time, and the session copies what it keeps.
     read_buffer: Box<[u8]>,
     config: SessionConfig,
-    worker: String,
+    /// Shared by every session: one thread serves them all.
+    worker: Arc<str>,
     draining: bool,
     grace_over: bool,
 }
@@ -292,7 +300,7 @@ impl EventLoop {
             read_buffer: vec![0; OUTPUT_LIMIT].into_boxed_slice(),
             config,
             // One thread serves everyone: the label is the same for all.
-            worker: crate::worker_label(),
+            worker: crate::worker_label().into(),
             draining: false,
             grace_over: false,
         })
@@ -428,7 +436,7 @@ impl EventLoop {
             self.connections.push(None);
             self.connections.len() - 1
         });
-        let session = Session::new(self.config, self.worker.clone(), now);
+        let session = Session::new(self.config, Arc::clone(&self.worker), now);
         if let Err(error) = interests.add(stream.as_fd(), Token::Connection(slot), Interest::READ) {
             // Dropping the stream closes it: the client sees EOF at once.
             log::warn!("closing the connection from {peer} at once: {error}");

@@ -32,6 +32,7 @@ pub mod logging;
 pub mod prefork;
 pub mod quote;
 pub mod rpc;
+pub mod sendfile;
 pub mod session;
 pub mod shutdown;
 pub mod signals;

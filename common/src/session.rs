@@ -7,8 +7,9 @@
 //! 1. read at most [`Session::read_capacity`] bytes and hand them to
 //!    [`Session::receive`], or call [`Session::receive_eof`] when the peer
 //!    closed its side;
-//! 2. write [`Session::pending_output`] and report how much went out with
-//!    [`Session::consume_output`];
+//! 2. write [`Session::pending_output`], or once that is empty send
+//!    [`Session::pending_file`] (`sendfile(2)`, see [`crate::sendfile`]),
+//!    and report how much went out with [`Session::consume_output`];
 //! 3. wake up at [`Session::next_deadline`] (the fake DB's answer, a
 //!    request's deadline, the idle timeout) and call
 //!    [`Session::handle_timers`];
@@ -35,8 +36,10 @@ mod engine;
 pub(crate) mod http;
 mod rpc;
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::sendfile::FileRange;
 use echo::Echo;
 pub use engine::OUTPUT_LIMIT;
 use engine::{Engine, Shared};
@@ -101,7 +104,16 @@ pub enum Protocol {
 #[derive(Debug)]
 pub struct Session {
     shared: Shared,
-    engine: Box<dyn Engine>,
+    protocol: Protocol,
+    // ANCHOR: lazy_engine
+    /// Built at the first event that changes it (usually the first byte),
+    /// not at accept: a connection waiting for its first byte holds no
+    /// heap memory at all (an HTTP engine is some 500 bytes, and a server
+    /// may hold 10,000 idle connections). Until then a fresh engine, made
+    /// on the stack, answers the questions that change nothing
+    /// ([`Session::fresh`]).
+    engine: Option<Box<dyn Engine>>,
+    // ANCHOR_END: lazy_engine
     /// Everything was sent and we will answer nothing more, but the peer
     /// may still be sending: discard its input for a while (see
     /// [`LINGER_TIME`]).
@@ -110,21 +122,17 @@ pub struct Session {
 
 impl Session {
     /// A new connection, accepted at `now`, served by `worker` (see
-    /// [`crate::logging::worker_label`]).
-    pub fn new(config: SessionConfig, worker: String, now: Instant) -> Session {
-        // The one place that looks at the protocol: from here on the
-        // session only talks to its engine.
-        let engine: Box<dyn Engine> = match config.protocol {
-            Protocol::Echo => Box::new(Echo),
-            Protocol::Http(settings) => Box::new(Http::new(settings)),
-            Protocol::Rpc { db_latency } => Box::new(Rpc::new(db_latency)),
-        };
+    /// [`crate::logging::worker_label`]). An event loop serving every
+    /// connection from one thread passes one shared label (an `Arc`), so
+    /// that creating a session allocates nothing.
+    pub fn new(config: SessionConfig, worker: impl Into<Arc<str>>, now: Instant) -> Session {
         Session {
             shared: Shared {
                 idle_timeout: config.idle_timeout,
                 server_name: config.server_name,
-                worker,
+                worker: worker.into(),
                 output: Vec::new(),
+                file: None,
                 last_activity: now,
                 peer_closed: false,
                 closing: false,
@@ -133,10 +141,38 @@ impl Session {
                 unread_input: false,
                 no_linger: false,
             },
-            engine,
+            protocol: config.protocol,
+            engine: None,
             linger: None,
         }
     }
+
+    // ANCHOR: fresh
+    /// The engine, built now if this is the first event that needs it,
+    /// and the shared state it works on.
+    fn engine(&mut self) -> (&mut dyn Engine, &mut Shared) {
+        let protocol = self.protocol;
+        let engine = self.engine.get_or_insert_with(|| match protocol {
+            Protocol::Echo => Box::new(Echo),
+            Protocol::Http(settings) => Box::new(Http::new(settings)),
+            Protocol::Rpc { db_latency } => Box::new(Rpc::new(db_latency)),
+        });
+        (engine.as_mut(), &mut self.shared)
+    }
+
+    /// Asks the engine a question that changes nothing. Before the engine
+    /// is built, a fresh one answers: made on the stack (none of them
+    /// allocates when new) and gone after the call. These are the only two
+    /// places that know which protocols there are.
+    fn fresh<R>(&self, question: impl FnOnce(&dyn Engine) -> R) -> R {
+        match (&self.engine, self.protocol) {
+            (Some(engine), _) => question(engine.as_ref()),
+            (None, Protocol::Echo) => question(&Echo),
+            (None, Protocol::Http(settings)) => question(&Http::new(settings)),
+            (None, Protocol::Rpc { db_latency }) => question(&Rpc::new(db_latency)),
+        }
+    }
+    // ANCHOR_END: fresh
 
     // ANCHOR: read_capacity
     /// How many bytes the session takes now; 0 means "do not read this
@@ -153,7 +189,7 @@ impl Session {
         if shared.closing {
             return 0;
         }
-        self.engine.read_capacity(shared)
+        self.fresh(|engine| engine.read_capacity(shared))
     }
     // ANCHOR_END: read_capacity
 
@@ -165,7 +201,7 @@ impl Session {
 
     /// Whether there are bytes to write.
     pub fn wants_write(&self) -> bool {
-        !self.shared.output.is_empty() && !self.shared.abandoned
+        (!self.shared.output.is_empty() || self.shared.file.is_some()) && !self.shared.abandoned
     }
 
     /// Bytes received from the peer, at most [`Session::read_capacity`].
@@ -181,7 +217,8 @@ impl Session {
             return;
         }
         self.shared.last_activity = now;
-        self.engine.receive(&mut self.shared, bytes, now);
+        let (engine, shared) = self.engine();
+        engine.receive(shared, bytes, now);
         self.maybe_linger(now);
     }
 
@@ -189,7 +226,8 @@ impl Session {
     /// then close (a half-closing client still gets its responses).
     pub fn receive_eof(&mut self, now: Instant) {
         self.shared.peer_closed = true;
-        self.engine.receive_eof(&mut self.shared, now);
+        let (engine, shared) = self.engine();
+        engine.receive_eof(shared, now);
         self.maybe_linger(now);
     }
 
@@ -199,18 +237,48 @@ impl Session {
         &self.shared.output
     }
 
-    /// `count` bytes of [`Session::pending_output`] were written.
+    // ANCHOR: pending_file
+    /// Once [`Session::pending_output`] is all sent: the piece of a file to
+    /// send next (a response body), at most [`OUTPUT_LIMIT`] bytes. The
+    /// driver hands it to the kernel (`sendfile(2)`), so the file's bytes
+    /// never pass through the session, and reports the count with
+    /// [`Session::consume_output`].
+    pub fn pending_file(&self) -> Option<FileRange<'_>> {
+        let shared = &self.shared;
+        if !shared.output.is_empty() {
+            return None;
+        }
+        Some(shared.file.as_ref()?.next(OUTPUT_LIMIT))
+    }
+    // ANCHOR_END: pending_file
+
+    /// `count` bytes of [`Session::pending_output`] (or, when that is
+    /// empty, of [`Session::pending_file`]) were sent.
     pub fn consume_output(&mut self, count: usize, now: Instant) {
         if count == 0 {
             return;
         }
-        let count = count.min(self.shared.output.len());
-        self.shared.output.drain(..count);
+        let shared = &mut self.shared;
+        let count = match &mut shared.file {
+            Some(file) if shared.output.is_empty() => {
+                file.advance(count);
+                if file.is_done() {
+                    shared.file = None;
+                }
+                count
+            }
+            _ => {
+                let count = count.min(shared.output.len());
+                shared.output.drain(..count);
+                count
+            }
+        };
         // A client that reads is not idle, even if it sends nothing (a big
         // echo coming back).
         self.shared.last_activity = now;
         // Room in the output may unblock pipelined requests.
-        self.engine.sent(&mut self.shared, count, now);
+        let (engine, shared) = self.engine();
+        engine.sent(shared, count, now);
         self.maybe_linger(now);
     }
 
@@ -224,7 +292,7 @@ impl Session {
             return Some(linger.until);
         }
         let idle = self.shared.last_activity + self.shared.idle_timeout;
-        Some(self.engine.next_deadline(idle))
+        Some(self.fresh(|engine| engine.next_deadline(idle)))
     }
 
     /// Time passed: deliver fake-DB answers that are due and enforce the
@@ -236,7 +304,8 @@ impl Session {
             }
             return;
         }
-        if self.engine.handle_timers(&mut self.shared, now) {
+        let (engine, shared) = self.engine();
+        if engine.handle_timers(shared, now) {
             self.maybe_linger(now);
             return;
         }
@@ -252,7 +321,8 @@ impl Session {
     /// connection is finished at once.
     pub fn begin_shutdown(&mut self, now: Instant) {
         self.shared.stopping = true;
-        self.engine.begin_shutdown(&mut self.shared, now);
+        let (engine, shared) = self.engine();
+        engine.begin_shutdown(shared, now);
         self.maybe_linger(now);
     }
 
@@ -286,7 +356,10 @@ impl Session {
     /// Everything that will ever be sent has been.
     fn is_done_sending(&self) -> bool {
         let shared = &self.shared;
-        shared.closing && shared.output.is_empty() && !self.engine.has_more_output()
+        shared.closing
+            && shared.output.is_empty()
+            && shared.file.is_none()
+            && !self.fresh(|engine| engine.has_more_output())
     }
 
     /// Starts lingering when the last response is out while the peer may

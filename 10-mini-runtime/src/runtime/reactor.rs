@@ -218,6 +218,12 @@ impl<T: AsFd> Async<T> {
         self.retry(Direction::Read, op, |_| false).await
     }
 
+    /// Tries `op` (a `sendfile`...); on `WouldBlock` waits for writable
+    /// and tries again.
+    pub async fn write_with<R>(&self, op: impl FnMut(&T) -> io::Result<R>) -> io::Result<R> {
+        self.retry(Direction::Write, op, |_| false).await
+    }
+
     /// The heart of it: one poll tries the call if the fd may be ready,
     /// and otherwise leaves the task's waker with the reactor.
     async fn retry<R>(
@@ -252,13 +258,35 @@ impl<T: AsFd> Async<T>
 where
     for<'a> &'a T: Read + Write,
 {
-    /// `read`, knowing that a read shorter than the buffer (but not EOF)
-    /// emptied the socket: the next one waits for epoll without a try.
-    pub async fn read(&self, buffer: &mut [u8]) -> io::Result<usize> {
+    /// Waits until a read may succeed (tokio's `readable()`): waiting
+    /// needs no buffer, so a silent connection holds none.
+    pub async fn readable(&self) {
+        let fd = self.as_raw_fd();
+        poll_fn(|context| {
+            let reactor = current();
+            if reactor.is_ready(fd, Direction::Read) {
+                return Poll::Ready(());
+            }
+            reactor.add_waiter(fd, Direction::Read, context.waker());
+            Poll::Pending
+        })
+        .await;
+    }
+
+    /// One `read`, without waiting. `WouldBlock`, or a read shorter than
+    /// the buffer (but not EOF), emptied the socket: the next `readable`
+    /// waits for epoll without a try.
+    pub fn try_read(&self, buffer: &mut [u8]) -> io::Result<usize> {
         let size = buffer.len();
-        let read = |mut io: &T| io.read(buffer);
-        self.retry(Direction::Read, read, |&count| count > 0 && count < size)
-            .await
+        let result = (&self.io).read(buffer);
+        let drained = match &result {
+            Ok(count) => *count > 0 && *count < size,
+            Err(error) => error.kind() == io::ErrorKind::WouldBlock,
+        };
+        if drained {
+            current().clear_ready(self.as_raw_fd(), Direction::Read);
+        }
+        result
     }
 
     /// `write`; a short write filled the socket's send buffer.

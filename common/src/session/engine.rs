@@ -8,7 +8,10 @@
 //! session that owns it.
 
 use std::fmt::Debug;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use crate::app::FileBody;
 
 /// At most this much unsent data per connection. Past it the session stops
 /// asking for input, so a client that writes and never reads cannot make the
@@ -26,11 +29,16 @@ pub(super) struct Shared {
     /// Sent in the `Server` header: the binary's name, e.g. `07-epoll`.
     pub(super) server_name: &'static str,
     /// `pid=1234 thread=conn-7`, sent as `X-Worker` so clients can see who
-    /// served them.
-    pub(super) worker: String,
+    /// served them. Shared, not copied, where one label serves many
+    /// connections (an event loop).
+    pub(super) worker: Arc<str>,
     /// Bytes waiting to be written to the socket, never more than
     /// [`OUTPUT_LIMIT`].
     pub(super) output: Vec<u8>,
+    /// A file to send after `output` (a response body), which the driver
+    /// sends from the file to the socket. Nothing is added to `output`
+    /// while it is there: it would overtake the file.
+    pub(super) file: Option<FileBody>,
     /// Last time the client sent bytes or took some of our output.
     pub(super) last_activity: Instant,
     /// The peer shut down its sending side (we read EOF).

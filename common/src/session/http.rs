@@ -256,6 +256,9 @@ impl Http {
     /// is due, skip request body bytes, parse the next request.
     fn advance(&mut self, shared: &mut Shared, now: Instant) {
         loop {
+            if shared.file.is_some() {
+                return; // the driver sends the file first; `sent` calls again
+            }
             if self.body.is_some() && !self.send_body(shared) {
                 return; // the rest once the client has read some
             }
@@ -458,27 +461,25 @@ impl Http {
     }
 
     /// Moves as much of the response body as fits to the output; returns
-    /// whether it is all out. A file that ends early (it shrank or was
-    /// replaced while being sent) breaks the promise of `Content-Length`:
-    /// the client cannot tell where this response ends, so only closing
-    /// this connection is left.
+    /// whether it is all out. A file is not read here: it is handed to the
+    /// driver whole, behind the head, and sent from the file to the socket.
     fn send_body(&mut self, shared: &mut Shared) -> bool {
-        let Some(body) = &mut self.body else {
-            return true;
-        };
-        let room = OUTPUT_LIMIT.saturating_sub(shared.output.len());
-        if let Err(error) = body.read_into(&mut shared.output, room) {
-            log::warn!("closing a connection: its file could not be sent: {error}");
-            self.body = None;
-            shared.abandoned = true;
-            shared.closing = true;
-            return false;
+        match self.body.take() {
+            None => true,
+            Some(app::Body::File(file)) => {
+                shared.file = Some(file);
+                true
+            }
+            Some(app::Body::Bytes(mut bytes)) => {
+                let room = OUTPUT_LIMIT.saturating_sub(shared.output.len());
+                shared.output.extend(bytes.drain(..room.min(bytes.len())));
+                if bytes.is_empty() {
+                    return true;
+                }
+                self.body = Some(app::Body::Bytes(bytes));
+                false
+            }
         }
-        if !body.is_empty() {
-            return false;
-        }
-        self.body = None;
-        true
     }
     // ANCHOR_END: app_response
 

@@ -88,11 +88,28 @@ impl Driver {
     fn take_output(&mut self) -> Vec<u8> {
         let mut output = Vec::new();
         while self.session.wants_write() {
-            let pending = self.session.pending_output();
-            output.extend_from_slice(pending);
-            self.session.consume_output(pending.len(), self.now);
+            let piece = self.peek_output(usize::MAX);
+            self.session.consume_output(piece.len(), self.now);
+            output.extend(piece);
         }
         output
+    }
+
+    /// Up to `limit` bytes of what the session offers next: its output, or
+    /// a piece of its file, read as the fallback of `sendfile` reads it.
+    fn peek_output(&self, limit: usize) -> Vec<u8> {
+        match self.session.pending_file() {
+            Some(range) => {
+                let mut piece = vec![0; range.length.min(limit)];
+                let read = range.read(&mut piece).expect("the file is all there");
+                piece.truncate(read);
+                piece
+            }
+            None => {
+                let pending = self.session.pending_output();
+                pending[..limit.min(pending.len())].to_vec()
+            }
+        }
     }
 
     /// The session reads nothing and has nothing to send: sleep until its

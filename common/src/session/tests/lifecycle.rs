@@ -27,6 +27,29 @@ fn a_connection_that_never_sends_closes_silently() {
 }
 
 #[test]
+fn a_connection_waiting_for_its_first_byte_holds_no_engine() {
+    let rpc = config(Protocol::Rpc {
+        db_latency: DB_LATENCY,
+    });
+    for mut driver in [Driver::http(), Driver::echo(), Driver::new(rpc)] {
+        // What every driver asks of an idle connection, again and again.
+        let capacity = driver.session.read_capacity();
+        assert!(capacity > 0);
+        assert!(!driver.session.wants_write());
+        assert!(!driver.session.is_finished());
+        assert!(driver.session.next_deadline().is_some());
+        assert!(
+            driver.session.engine.is_none(),
+            "an idle session built its engine"
+        );
+        // The fresh engine that answered is the one built at the first byte.
+        driver.session.receive(b"G", driver.now);
+        assert!(driver.session.engine.is_some());
+        assert_eq!(driver.session.read_capacity(), capacity - 1);
+    }
+}
+
+#[test]
 fn shutdown_while_idle_finishes_at_once() {
     for mut driver in [Driver::http(), Driver::echo()] {
         driver.session.begin_shutdown(driver.now);
