@@ -85,6 +85,7 @@ impl ProvidedBuffers {
         Ok(buffers)
     }
 
+    // ANCHOR: give_back
     /// The `length` bytes the kernel received into buffer `id`. Until the
     /// buffer is given back, the kernel does not touch it.
     pub fn received(&self, id: u16, length: usize) -> &[u8] {
@@ -126,6 +127,7 @@ impl ProvidedBuffers {
             AtomicU16::from_ptr(tail).store(self.tail, Ordering::Release);
         }
     }
+    // ANCHOR_END: give_back
 }
 
 impl Drop for ProvidedBuffers {
