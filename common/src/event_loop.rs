@@ -173,7 +173,8 @@ impl<T: Ord + Copy> Timers<T> {
             self.heap.pop();
         }
         if self.heap.len() > 2 * open + 64 {
-            self.heap.retain(|&Reverse((when, timer))| is_live(when, timer));
+            self.heap
+                .retain(|&Reverse((when, timer))| is_live(when, timer));
         }
     }
 }
