@@ -4,6 +4,12 @@
 # model" as a real diff of the real code. With --check, only verifies that
 # the committed diffs are current (the test suite runs this).
 #
+# A diff is about code: the book's `// ANCHOR:` markers are dropped before
+# diffing, and a hunk whose changed lines are all comments is left out
+# (diff -I), so a reworded comment does not read as a change of model. A
+# hunk that changes code shows its comments too. Line numbers in the hunk
+# headers count without the anchor lines.
+#
 #   scripts/book-diffs.sh            # regenerate
 #   scripts/book-diffs.sh --check    # exit 1 if any diff is stale
 set -euo pipefail
@@ -30,6 +36,8 @@ pairs=(
 
 # A model's code is its main.rs; a pair of files is diffed as it is.
 source_of() { if [ -f "$1" ]; then echo "$1"; else echo "$1/src/main.rs"; fi; }
+# The file without the book's anchor markers.
+without_anchors() { grep -v -E '^[[:space:]]*// ANCHOR(_END)?:' "$1" || true; }
 
 check=false
 [ "${1:-}" = "--check" ] && check=true
@@ -42,7 +50,8 @@ for pair in "${pairs[@]}"; do
   [ -f "$new" ] && [ -f "$old" ] || continue
   target="$out/$(basename "$model" .rs)-vs-$(basename "$previous" .rs).diff"
   # diff exits 1 when the files differ, which is the normal case here.
-  fresh=$(diff -u --label "$old" --label "$new" "$old" "$new" || true)
+  fresh=$(diff -u -I '^[[:space:]]*//' --label "$old" --label "$new" \
+    <(without_anchors "$old") <(without_anchors "$new") || true)
   if $check; then
     if [ ! -f "$target" ] || [ "$fresh" != "$(cat "$target")" ]; then
       echo "stale: $target" >&2

@@ -4,6 +4,7 @@
 #   start_model 07-epoll --mode http start it on a free port; sets
 #                                    MODEL_ADDR, MODEL_PORT, MODEL_PID
 #   stop_model                       stop that one and wait for its exit
+#   machine_line                     "machine: CPU, N cores ..." for output
 # Every server started here is stopped by pid when the script exits, also
 # on Ctrl-C or an error.
 
@@ -84,6 +85,16 @@ stop_model() {
 }
 
 now_ms() { date +%s%3N; }
+
+# One line naming the machine, for the head of every benchmark's output:
+# ratios differ between CPU kinds (an Intel Xeon and an AMD EPYC disagree),
+# and the load generator shares these cores with the server.
+machine_line() {
+  local cpu
+  cpu=$(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -1)
+  [ -n "$cpu" ] || cpu=$(sysctl -n machdep.cpu.brand_string hw.model 2>/dev/null | head -1)
+  echo "machine: ${cpu:-unknown CPU}, $(nproc 2>/dev/null || sysctl -n hw.ncpu) cores shared by client and server, $(uname -sr)"
+}
 
 # CPU time (user + system, clock ticks) of a server and its children (an
 # nginx worker, prefork's workers). Per request it depends far less on what

@@ -34,7 +34,7 @@ use {
     common::shutdown::ACCEPT_BACKOFF,
     common::{AcceptErrors, BlockingIo, GRACE_PERIOD, ServerArgs, SessionConfig, Shutdown},
     may::coroutine::{self, JoinHandle},
-    std::io,
+    std::io::{self, Read},
     std::net::TcpListener,
     std::os::fd::{AsRawFd, IntoRawFd, RawFd},
     std::process::ExitCode,
@@ -83,8 +83,27 @@ struct Coroutines;
 impl BlockingIo for Coroutines {
     type Stream = may::net::TcpStream;
 
-    fn set_read_timeout(stream: &Self::Stream, timeout: Option<Duration>) -> io::Result<()> {
-        stream.set_read_timeout(timeout)
+    fn read_within(
+        stream: &mut Self::Stream,
+        buffer: &mut [u8],
+        timeout: Duration,
+    ) -> io::Result<Option<usize>> {
+        // may's read timeout parks only this coroutine, on may's own timer.
+        // std and may refuse a zero timeout, so wait at least a millisecond.
+        stream.set_read_timeout(Some(timeout.max(Duration::from_millis(1))))?;
+        match stream.read(buffer) {
+            Ok(received) => Ok(Some(received)),
+            // A read timeout shows up as WouldBlock (or TimedOut elsewhere).
+            Err(error)
+                if matches!(
+                    error.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                Ok(None)
+            }
+            Err(error) => Err(error),
+        }
     }
 
     fn set_write_timeout(stream: &Self::Stream, timeout: Option<Duration>) -> io::Result<()> {

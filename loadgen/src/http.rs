@@ -176,11 +176,11 @@ struct Reply {
 /// The head of a response: its length, status, body length and whether the
 /// server closes after it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Head {
-    length: usize,
-    status: u16,
-    content_length: usize,
-    server_closes: bool,
+pub struct Head {
+    pub length: usize,
+    pub status: u16,
+    pub content_length: usize,
+    pub server_closes: bool,
 }
 
 /// A connection (or a connection per request) with a read buffer.
@@ -294,7 +294,12 @@ async fn read_more(stream: &mut TcpStream, buffer: &mut Vec<u8>) -> Result<(), E
 }
 
 /// Parses a response head; `Ok(None)` while it is incomplete.
-fn parse_head(buffer: &[u8]) -> Result<Option<Head>, ErrorKind> {
+///
+/// Strict where a lenient reading would misframe the next reply (RFC 9112
+/// section 6.3): the body length must be plain digits, repeated
+/// `Content-Length` headers must agree, and a `Transfer-Encoding` (which
+/// would override the length) is refused, as our servers never send one.
+pub fn parse_head(buffer: &[u8]) -> Result<Option<Head>, ErrorKind> {
     let mut headers = [httparse::EMPTY_HEADER; 32];
     let mut response = httparse::Response::new(&mut headers);
     let length = match response.parse(buffer) {
@@ -309,14 +314,21 @@ fn parse_head(buffer: &[u8]) -> Result<Option<Head>, ErrorKind> {
     for header in response.headers.iter() {
         let value = std::str::from_utf8(header.value).map_err(|_| ErrorKind::WrongReply)?;
         if header.name.eq_ignore_ascii_case("content-length") {
-            let parsed = value.trim().parse().map_err(|_| ErrorKind::WrongReply)?;
+            let parsed = parse_length(value).ok_or(ErrorKind::WrongReply)?;
+            if content_length.is_some_and(|earlier| earlier != parsed) {
+                return Err(ErrorKind::WrongReply);
+            }
             content_length = Some(parsed);
+        } else if header.name.eq_ignore_ascii_case("transfer-encoding") {
+            return Err(ErrorKind::WrongReply);
         } else if header.name.eq_ignore_ascii_case("connection") {
-            let value = value.trim();
-            if value.eq_ignore_ascii_case("close") {
-                server_closes = true;
-            } else if value.eq_ignore_ascii_case("keep-alive") {
-                server_closes = false;
+            // A list of tokens: `Connection: keep-alive, Upgrade` is legal.
+            for token in value.split(',').map(str::trim) {
+                if token.eq_ignore_ascii_case("close") {
+                    server_closes = true;
+                } else if token.eq_ignore_ascii_case("keep-alive") {
+                    server_closes = false;
+                }
             }
         }
     }
@@ -329,6 +341,16 @@ fn parse_head(buffer: &[u8]) -> Result<Option<Head>, ErrorKind> {
         content_length,
         server_closes,
     }))
+}
+
+/// `Content-Length = 1*DIGIT` (RFC 9110 section 8.6): `str::parse` alone
+/// would also take `+5`.
+fn parse_length(value: &str) -> Option<usize> {
+    let value = value.trim_matches([' ', '\t']);
+    if value.is_empty() || !value.bytes().all(|byte| byte.is_ascii_digit()) {
+        return None;
+    }
+    value.parse().ok()
 }
 
 /// One user (or connection): request, optionally think, repeat.
@@ -449,6 +471,34 @@ mod tests {
         assert_eq!(
             parse_head(b"HTTP/1.1 200 OK\r\nServer: x\r\n\r\n"),
             Err(ErrorKind::WrongReply)
+        );
+    }
+
+    #[test]
+    fn refuses_a_length_that_could_misframe_the_next_reply() {
+        for head in [
+            &b"HTTP/1.1 200 OK\r\nContent-Length: +5\r\n\r\n"[..],
+            b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999999\r\n\r\n",
+        ] {
+            assert_eq!(parse_head(head), Err(ErrorKind::WrongReply), "{head:?}");
+        }
+        let twice = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n";
+        assert_eq!(
+            parse_head(twice).map(|head| head.map(|h| h.content_length)),
+            Ok(Some(5))
+        );
+    }
+
+    #[test]
+    fn reads_connection_as_a_list_of_tokens() {
+        let head = b"HTTP/1.1 200 OK\r\nConnection: Upgrade, close\r\nContent-Length: 0\r\n\r\n";
+        assert!(
+            parse_head(head)
+                .expect("valid")
+                .expect("complete")
+                .server_closes
         );
     }
 }

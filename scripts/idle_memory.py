@@ -1,0 +1,86 @@
+"""Where an idle connection's memory goes, by kind of mapping.
+
+Opens N connections to a running server (echo mode), waits until the last
+one echoes (so every earlier one is accepted and waiting), and compares the
+server's RSS and /proc/PID/smaps before and after. Mappings are grouped by
+what they are in these servers: 2 MiB thread stacks (std's default size),
+small fixed-size stacks (may's coroutines, --stack-size), the main heap,
+and other anonymous memory (glibc's per-thread malloc arenas, 64 MiB each,
+where a thread's buffers live). Used by scripts/idle-memory.sh.
+
+    python3 scripts/idle_memory.py PID PORT N [STACK_KIB]
+"""
+
+import collections
+import re
+import socket
+import sys
+import time
+
+MAPPING = re.compile(r"^([0-9a-f]+)-([0-9a-f]+) \S+ \S+ \S+ \S+\s*(.*)$")
+
+
+def resident(pid):
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise SystemExit(f"no VmRSS for pid {pid}")
+
+
+def by_kind(pid, stack_kib):
+    """RSS bytes per kind of mapping."""
+    kinds = collections.Counter()
+    kind = "other"
+    with open(f"/proc/{pid}/smaps") as smaps:
+        for line in smaps:
+            mapping = MAPPING.match(line)
+            if mapping:
+                size_kib = (int(mapping[2], 16) - int(mapping[1], 16)) // 1024
+                name = mapping[3].strip()
+                if name == "[heap]":
+                    kind = "main heap"
+                elif name:
+                    kind = "files and other named"
+                elif size_kib in (2048, 2052):
+                    kind = "thread stacks (2 MiB each)"
+                elif stack_kib and stack_kib <= size_kib <= stack_kib + 8:
+                    kind = f"coroutine stacks ({stack_kib} KiB each)"
+                else:
+                    kind = "other anonymous (malloc arenas)"
+            elif line.startswith("Rss:"):
+                kinds[kind] += int(line.split()[1]) * 1024
+    return kinds
+
+
+def echoes(connection, byte):
+    connection.sendall(byte)
+    return connection.recv(1) == byte
+
+
+def main():
+    pid, port, count = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+    stack_kib = int(sys.argv[4]) if len(sys.argv) > 4 else 0
+    first = socket.create_connection(("127.0.0.1", port))
+    if not echoes(first, b"a"):
+        raise SystemExit("the server does not echo: start it with --mode echo")
+    before, kinds_before = resident(pid), by_kind(pid, stack_kib)
+    idle = []
+    for index in range(count):
+        idle.append(socket.create_connection(("127.0.0.1", port), timeout=10))
+        if index % 500 == 499:
+            time.sleep(0.01)  # a connect pace the listen queue keeps up with
+    # Accepts happen in order: once the last one echoes, all are served.
+    if not echoes(idle[-1], b"b"):
+        raise SystemExit("the last connection did not echo")
+    after, kinds_after = resident(pid), by_kind(pid, stack_kib)
+    print(f"{count} idle connections: RSS {before // 1024} -> {after // 1024} KiB,"
+          f" {(after - before) / count:.0f} B each")
+    for kind in sorted(kinds_after, key=lambda k: kinds_before[k] - kinds_after[k]):
+        grown = (kinds_after[kind] - kinds_before[kind]) / count
+        if abs(grown) >= 1:
+            print(f"  {kind:34} {grown:7.0f} B each")
+
+
+if __name__ == "__main__":
+    main()
