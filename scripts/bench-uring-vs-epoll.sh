@@ -40,7 +40,6 @@ DOCS="$SCRATCH/docs"
 mkdir -p "$DOCS"
 printf '<html><head><title>small</title></head><body>%s</body></html>\n' \
     "$(head -c 300 /dev/zero | tr '\0' 'x')" >"$DOCS/small.html"
-CPU=$(lscpu | sed -n 's/^Model name: *//p' | head -n 1)
 
 declare -A http cpu echoes echo_cpu small syscalls calls_detail rss_per_connection
 for round in $(seq "$ROUNDS"); do
@@ -124,7 +123,7 @@ s11=$(median ${small[11-io-uring]})
 
 cat <<EOF
 
-CPU: $CPU, $(nproc) cores shared by client and server; kernel $(uname -r); medians of $ROUNDS interleaved rounds.
+$(machine_line); medians of $ROUNDS interleaved rounds.
 
 | measure | 07-epoll | 11-io-uring | 11 / 07 |
 |---|---|---|---|
