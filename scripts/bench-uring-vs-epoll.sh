@@ -6,20 +6,25 @@
 #      and the server's CPU time per request in the same runs
 #   2. echo messages/s:              loadgen echo, 100 connections, interleaved,
 #      and again the server's CPU time per message
+#   2b. small file, files mode:      ab -n SMALL -c 100, a new connection per
+#      request (the accept and close path), interleaved
 #   3. syscalls per request:         strace -c -f over ab -k -n REQUESTS -c 50
 #   4. RSS per idle connection:      loadgen hold, HELD idle connections
 #
-# Medians over the rounds, and the ratio 11 / 07. Client and server share
-# the machine's cores (2 here), so read the ratios more than the numbers.
+# Medians over the rounds, and the ratio 11 / 07, printed beside the CPU
+# model and core count: the ratio depends on the CPU (an Intel Xeon and an
+# AMD EPYC disagreed). Client and server share the machine's cores, so read
+# the ratios more than the numbers.
 #
 # Usage: scripts/bench-uring-vs-epoll.sh
-#        ROUNDS=5 DURATION=10 REQUESTS=50000 HELD=10000 scripts/bench-uring-vs-epoll.sh
+#        ROUNDS=5 DURATION=10 REQUESTS=50000 SMALL=20000 HELD=10000 scripts/bench-uring-vs-epoll.sh
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
 ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-5}     # seconds per throughput run
 REQUESTS=${REQUESTS:-20000} # requests under strace
+SMALL=${SMALL:-20000}       # ab requests for the small file, per round
 HELD=${HELD:-10000}         # idle connections for the memory run
 MODELS=(07-epoll 11-io-uring)
 
@@ -30,8 +35,13 @@ need_tool jq jq
 echo "building release binaries ..." >&2
 (cd "$ROOT" && cargo build --release --quiet -p loadgen -p epoll -p io-uring-model)
 LOADGEN="$ROOT/target/release/loadgen"
+# The small file of scripts/bench-files-nginx.sh: a page of about 350 bytes.
+DOCS="$SCRATCH/docs"
+mkdir -p "$DOCS"
+printf '<html><head><title>small</title></head><body>%s</body></html>\n' \
+    "$(head -c 300 /dev/zero | tr '\0' 'x')" >"$DOCS/small.html"
 
-declare -A http cpu echoes echo_cpu syscalls calls_detail rss_per_connection
+declare -A http cpu echoes echo_cpu small syscalls calls_detail rss_per_connection
 for round in $(seq "$ROUNDS"); do
   for model in "${MODELS[@]}"; do
     echo "round $round/$ROUNDS: $model" >&2
@@ -55,6 +65,13 @@ for round in $(seq "$ROUNDS"); do
       tail -n 15 "$SCRATCH/echo.out" >&2
     fi
     echoes[$model]+="$rate "
+
+    start_model "$model" --mode files --root "$DOCS" --log warn
+    rate=$(ab -q -n "$SMALL" -c 100 "http://$MODEL_ADDR/small.html" 2>&1 |
+      awk '/^Failed requests/ && $3 != 0 { print "warning: failed requests: " $3 > "/dev/stderr" }
+           /^Requests per second/ { printf "%.0f", $4 }')
+    stop_model
+    small[$model]+="${rate:-0} "
   done
 done
 
@@ -101,10 +118,12 @@ c07=$(median ${cpu[07-epoll]})
 c11=$(median ${cpu[11-io-uring]})
 ec07=$(median ${echo_cpu[07-epoll]})
 ec11=$(median ${echo_cpu[11-io-uring]})
+s07=$(median ${small[07-epoll]})
+s11=$(median ${small[11-io-uring]})
 
 cat <<EOF
 
-$(nproc) cores shared by client and server; kernel $(uname -r); medians of $ROUNDS interleaved rounds.
+$(machine_line); medians of $ROUNDS interleaved rounds.
 
 | measure | 07-epoll | 11-io-uring | 11 / 07 |
 |---|---|---|---|
@@ -112,6 +131,7 @@ $(nproc) cores shared by client and server; kernel $(uname -r); medians of $ROUN
 | server CPU per HTTP request (same runs) | ${c07} µs | ${c11} µs | $(ratio "$c11" "$c07") |
 | echo msg/s, loadgen --threads 1 echo --connections 100 | $(printf '%.0f' "$e07") | $(printf '%.0f' "$e11") | $(ratio "$e11" "$e07") |
 | server CPU per echo message (same runs) | ${ec07} µs | ${ec11} µs | $(ratio "$ec11" "$ec07") |
+| small file req/s, --mode files, ab -n $SMALL -c 100 (new connection each) | $(printf '%.0f' "$s07") | $(printf '%.0f' "$s11") | $(ratio "$s11" "$s07") |
 | syscalls per request, strace -c -f, ab -k -n $REQUESTS -c 50 | ${syscalls[07-epoll]} | ${syscalls[11-io-uring]} | $(ratio "${syscalls[11-io-uring]}" "${syscalls[07-epoll]}") |
 | RSS per idle connection, loadgen hold --connections $HELD | ${rss_per_connection[07-epoll]} B | ${rss_per_connection[11-io-uring]} B | $(ratio "${rss_per_connection[11-io-uring]}" "${rss_per_connection[07-epoll]}") |
 
@@ -119,6 +139,7 @@ rounds, HTTP req/s: 07 ${http[07-epoll]}/ 11 ${http[11-io-uring]}
 rounds, server CPU µs per HTTP request: 07 ${cpu[07-epoll]}/ 11 ${cpu[11-io-uring]}
 rounds, echo msg/s: 07 ${echoes[07-epoll]}/ 11 ${echoes[11-io-uring]}
 rounds, server CPU µs per echo message: 07 ${echo_cpu[07-epoll]}/ 11 ${echo_cpu[11-io-uring]}
+rounds, small file req/s: 07 ${small[07-epoll]}/ 11 ${small[11-io-uring]}
 syscalls per request (>= 0.01):
   07-epoll:    ${calls_detail[07-epoll]}
   11-io-uring: ${calls_detail[11-io-uring]}

@@ -5,8 +5,10 @@
 //! we call `read` with a buffer of our choice, for the length of one
 //! syscall. With completions the buffer is handed over at submission and
 //! the kernel writes into it whenever the data arrives, maybe much later.
-//! So each connection owns its buffers, in a `Box` the table never moves,
-//! and frees them only after the last completion says the kernel let go.
+//! So each connection owns what it sends, in a `Box` the table never
+//! moves, and frees it only after the last completion says the kernel let
+//! go. What it receives lands in a buffer the kernel picks from the
+//! server's provided buffers (`buffers.rs`) only when bytes arrive.
 
 use std::io;
 use std::net::TcpStream;
@@ -14,37 +16,35 @@ use std::os::fd::AsRawFd;
 use std::time::Instant;
 
 use common::Session;
+use common::event_loop::Timers;
 use common::shutdown::half_close_writing;
 use io_uring::opcode;
-use io_uring::types::{Fd, Timespec};
+use io_uring::squeue::Flags;
+use io_uring::types::Fd;
 use nix::sys::socket::MsgFlags;
 
+use crate::buffers::{self, ProvidedBuffers};
 use crate::ring::{Completion, Io, Op, Ring};
 
-/// Each connection's receive buffer. Every idle connection has a receive
-/// in flight, so this is memory per *open* connection (epoll needs one
-/// buffer per *server*): small enough for 10,000 idle clients, large
-/// enough for a request head. Provided buffer rings remove the cost (see
-/// the book's exercises).
-const RECV_BUFFER: usize = 4096;
+/// `IORING_RECVSEND_POLL_FIRST` (Linux 5.19; the crate does not name it):
+/// skip the receive attempt at submission and wait for data first. We
+/// submit a receive right after answering, when the client has not sent
+/// its next request yet, so the attempt would nearly always find the
+/// socket empty (`EAGAIN`) and only then arm the wait: a wasted socket
+/// lock per request. Data already there is still received at once.
+const POLL_FIRST: u16 = 1 << 0;
 
 // ANCHOR: connection
 pub struct Connection {
     socket: TcpStream,
     session: Session,
-    /// The kernel writes into it while a receive is in flight.
-    recv_buffer: Box<[u8]>,
     /// A copy of the session's output being sent. The session's own buffer
     /// may grow, and so move, while the kernel reads from this one.
     send_buffer: Vec<u8>,
-    /// The kernel reads it when the timeout is submitted.
-    timeout: Timespec,
     receiving: bool,
     sending: bool,
-    /// The deadline of our timeout in flight, if one is.
+    /// The deadline of our entry in the loop's timer heap, if one is.
     timer_at: Option<Instant>,
-    /// An earlier deadline came up: the timeout is being removed.
-    timer_removing: bool,
     failed: bool,
     /// Everything in flight was cancelled; waiting for the completions.
     cancelled: bool,
@@ -56,35 +56,44 @@ impl Connection {
         Box::new(Connection {
             socket,
             session,
-            recv_buffer: vec![0; RECV_BUFFER].into_boxed_slice(),
             send_buffer: Vec::new(),
-            timeout: Timespec::new(),
             receiving: false,
             sending: false,
             timer_at: None,
-            timer_removing: false,
             failed: false,
             cancelled: false,
         })
     }
 
     fn in_flight(&self) -> bool {
-        self.receiving || self.sending || self.timer_at.is_some()
+        self.receiving || self.sending
     }
 
     // ANCHOR: complete
     /// The kernel finished one of our operations: the bytes are already in
-    /// the buffer (or out of it), no second syscall needed.
-    fn complete(&mut self, io: Io, completion: &Completion, now: Instant) {
+    /// a buffer (or out of it), no second syscall needed.
+    fn complete(
+        &mut self,
+        io: Io,
+        completion: &Completion,
+        buffers: &mut ProvidedBuffers,
+        now: Instant,
+    ) {
         match (io, completion.result()) {
             (_, Err(_)) if completion.is_cancelled() => {}
-            (Io::Timer, _) => {} // -ETIME: it fired
+            // Every provided buffer was taken: nothing was received, and
+            // `settle` submits the receive again.
+            (Io::Recv, Err(_)) if completion.is_out_of_buffers() => {}
             (_, Err(error)) => self.fail(&error),
             (Io::Recv, Ok(0)) => self.session.receive_eof(now),
             (Io::Recv, Ok(received)) => {
                 log::debug!("recv {received} bytes on fd {}", self.socket.as_raw_fd());
-                let received = &self.recv_buffer[..received as usize];
-                self.session.receive(received, now);
+                if let Some(id) = completion.buffer {
+                    // The session copies what it keeps: the buffer can go
+                    // straight back to the kernel.
+                    let bytes = buffers.received(id, received as usize);
+                    self.session.receive(bytes, now);
+                }
             }
             (Io::Send, Ok(0)) => self.fail(&io::ErrorKind::WriteZero.into()),
             // A short send is normal: the rest goes out with the next one.
@@ -93,16 +102,13 @@ impl Connection {
                 self.session.consume_output(sent as usize, now);
             }
         }
+        // Whatever the result, a buffer the kernel picked is ours to return.
+        if let Some(id) = completion.buffer {
+            buffers.give_back(id);
+        }
         match io {
             Io::Recv => self.receiving = false,
             Io::Send => self.sending = false,
-            Io::Timer => {
-                self.timer_at = None;
-                self.timer_removing = false;
-                // Fired (-ETIME) or removed for an earlier one: either way
-                // the session decides; calling it early is harmless.
-                self.session.handle_timers(now);
-            }
         }
     }
     // ANCHOR_END: complete
@@ -117,9 +123,16 @@ impl Connection {
 
     // ANCHOR: settle
     /// After anything happened: submit what the session wants now (a send,
-    /// a receive, a timeout), or cancel everything once it is finished.
-    /// True once nothing is in flight and the connection can be freed.
-    fn settle(&mut self, slot: usize, ring: &mut Ring, now: Instant) -> bool {
+    /// a receive), note its next deadline in the loop's timer heap, or
+    /// cancel everything once it is finished. True once nothing is in
+    /// flight and the connection can be freed.
+    fn settle(
+        &mut self,
+        slot: usize,
+        ring: &mut Ring,
+        timers: &mut Timers<usize>,
+        now: Instant,
+    ) -> bool {
         if !self.cancelled && self.session.next_deadline().is_some_and(|due| due <= now) {
             self.session.handle_timers(now); // due already: no timer needed
         }
@@ -168,44 +181,34 @@ impl Connection {
             self.sending = true;
         }
         if !self.receiving && self.session.wants_read() {
-            let capacity = self.session.read_capacity().min(RECV_BUFFER);
-            let buffer = self.recv_buffer.as_mut_ptr();
-            let recv = opcode::Recv::new(fd, buffer, capacity as u32).build();
-            // SAFETY: `recv_buffer` is a boxed slice that never moves or
-            // shrinks; it is read only after this receive completed, and
-            // freed only when nothing is in flight.
+            // No buffer of ours: the kernel takes one from the provided
+            // group when bytes arrive, at most `capacity` of them.
+            let capacity = self.session.read_capacity().min(buffers::BUFFER_SIZE);
+            let recv = opcode::Recv::new(fd, std::ptr::null_mut(), capacity as u32)
+                .buf_group(buffers::GROUP)
+                .ioprio(POLL_FIRST)
+                .build()
+                .flags(Flags::BUFFER_SELECT);
+            // SAFETY: the only memory is a provided buffer, which lives as
+            // long as the ring.
             #[allow(unsafe_code)]
             unsafe {
                 ring.push(Op::Connection(slot, Io::Recv), recv)
             };
             self.receiving = true;
         }
-        match (self.session.next_deadline(), self.timer_at) {
-            (Some(deadline), None) => {
-                self.timeout = Timespec::from(deadline.saturating_duration_since(now));
-                let timeout = opcode::Timeout::new(&raw const self.timeout).build();
-                // SAFETY: the kernel reads the timespec when the entry is
-                // submitted; it lives in this boxed connection, which is
-                // freed only after this timeout completes.
-                #[allow(unsafe_code)]
-                unsafe {
-                    ring.push(Op::Connection(slot, Io::Timer), timeout)
-                };
-                self.timer_at = Some(deadline);
-            }
-            // A DB query began: its answer is due before the idle timeout
-            // we are waiting for. Remove that; its completion sets this one.
-            // The kernel finds the timeout to remove by walking every
-            // pending timeout of the ring, so this costs O(connections) per
-            // request: at 5000 clients most of the server's time (the book's
-            // chapter measures it; its exercise 5 avoids the cancel).
-            (Some(deadline), Some(at)) if deadline < at && !self.timer_removing => {
-                ring.cancel(Op::Connection(slot, Io::Timer));
-                self.timer_removing = true;
-            }
-            // Later deadlines need nothing: the old timeout fires early,
-            // the session says "not yet", and we come back here.
-            _ => {}
+        // Deadlines are not operations: an entry in the loop's timer heap,
+        // as in 07. Only an earlier one (a DB query began) needs a new
+        // entry; for a later one the old entry comes up early, the
+        // session says "not yet", and we come back here. (Asking the
+        // kernel for a timeout per connection meant cancelling one per
+        // request, and the kernel finds it by walking every pending
+        // timeout: O(connections) per request.)
+        if let Some(deadline) = self.session.next_deadline()
+            && self.timer_at.is_none_or(|at| deadline < at)
+        {
+            timers.call_at(deadline, slot);
+            self.timer_at = Some(deadline);
         }
         false
     }
@@ -220,11 +223,7 @@ impl Connection {
         }
         if !self.cancelled {
             self.cancelled = true;
-            for (busy, io) in [
-                (self.receiving, Io::Recv),
-                (self.sending, Io::Send),
-                (self.timer_at.is_some(), Io::Timer),
-            ] {
+            for (busy, io) in [(self.receiving, Io::Recv), (self.sending, Io::Send)] {
                 if busy {
                     ring.cancel(Op::Connection(slot, io));
                 }
@@ -245,6 +244,8 @@ pub struct Table {
     /// Freed this round; reused from the next, after their cancellations
     /// were submitted, so none can hit a new connection in the same slot.
     released: Vec<usize>,
+    /// Every connection's next deadline, by slot: `common`'s heap, as 07's.
+    timers: Timers<usize>,
 }
 
 impl Table {
@@ -255,6 +256,36 @@ impl Table {
 
     pub fn next_round(&mut self) {
         self.free.append(&mut self.released);
+    }
+
+    /// The nearest deadline of any connection: the loop's one timer.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.timers.next()
+    }
+
+    /// Hands each due deadline to its session, after the completions of
+    /// the round. An entry whose connection moved its deadline (or closed)
+    /// is stale and skipped.
+    pub fn fire_due_timers(&mut self, ring: &mut Ring, now: Instant) {
+        while let Some((when, slot)) = self.timers.pop_due(now) {
+            let Some(connection) = self.slots.get_mut(slot).and_then(Option::as_mut) else {
+                continue; // closed since
+            };
+            if connection.timer_at != Some(when) {
+                continue; // superseded by an earlier entry
+            }
+            connection.timer_at = None;
+            connection.session.handle_timers(now);
+            self.settle(slot, ring, now);
+        }
+        let slots = &self.slots;
+        let open = slots.len() - self.free.len() - self.released.len();
+        self.timers.compact(open, |when, slot| {
+            slots
+                .get(slot)
+                .and_then(Option::as_ref)
+                .is_some_and(|connection| connection.timer_at == Some(when))
+        });
     }
 
     pub fn insert(&mut self, connection: Box<Connection>, ring: &mut Ring, now: Instant) {
@@ -276,8 +307,12 @@ impl Table {
         now: Instant,
     ) {
         if let Some(connection) = self.slots.get_mut(slot).and_then(Option::as_mut) {
-            connection.complete(io, done, now);
+            connection.complete(io, done, &mut ring.buffers, now);
             self.settle(slot, ring, now);
+        } else if let Some(id) = done.buffer {
+            // A slot is freed only with nothing in flight, so this should
+            // not come; if it does, the buffer still goes back.
+            ring.buffers.give_back(id);
         }
     }
 
@@ -295,7 +330,7 @@ impl Table {
         let Some(connection) = self.slots.get_mut(slot).and_then(Option::as_mut) else {
             return;
         };
-        if connection.settle(slot, ring, now) {
+        if connection.settle(slot, ring, &mut self.timers, now) {
             // Nothing in flight: the kernel holds none of its memory now.
             self.slots[slot] = None;
             self.released.push(slot);

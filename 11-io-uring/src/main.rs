@@ -10,16 +10,21 @@
 //! waits for the next results: no `epoll_ctl`, no `read`, no `write`.
 //!
 //! The price is ownership. A buffer handed to the kernel is the kernel's
-//! until its completion arrives: each connection owns its buffers in a box
-//! that never moves, and a finished connection first cancels what is in
-//! flight and frees its memory only after the last completion
-//! (`connection.rs`). Every idle connection holds a receive buffer; epoll
-//! needs one per server. What it buys: fewer syscalls per request, and the
-//! same interface for sockets and files (epoll cannot wait for a disk).
+//! until its completion arrives: each connection owns what it sends in a
+//! box that never moves, and a finished connection first cancels what is
+//! in flight and frees its memory only after the last completion
+//! (`connection.rs`). A receive, though, may wait for seconds on an idle
+//! socket, so it takes no buffer of its own: the kernel picks one from a
+//! ring of buffers the server *provides* (`buffers.rs`) when bytes arrive,
+//! and an idle connection costs little more than its session, as in
+//! epoll. What it buys: fewer syscalls per request, and the same
+//! interface for sockets and files (epoll cannot wait for a disk).
 //!
-//! The fake DB and idle deadlines are timeout operations; signals arrive
-//! as a signalfd read submitted to the ring. No thread ever sleeps
-//! elsewhere.
+//! The fake DB and idle deadlines wait in the same timer heap as 07's,
+//! and `io_uring_enter` waits at most until the nearest one (a kernel
+//! timeout per connection meant a cancellation per request, and the
+//! kernel's search for it grows with the connections). Signals arrive as
+//! a signalfd read submitted to the ring. No thread ever sleeps elsewhere.
 //!
 //! Linux only: on macOS and the BSDs the binary says so and exits 1.
 //!
@@ -31,6 +36,8 @@
 //! strace -f -e trace=io_uring_enter -p PID       # one syscall per round
 //! ```
 
+#[cfg(target_os = "linux")]
+mod buffers;
 #[cfg(target_os = "linux")]
 mod connection;
 #[cfg(target_os = "linux")]
@@ -129,15 +136,20 @@ fn run(args: &Args) -> anyhow::Result<()> {
     // ANCHOR: loop
     let mut completions = Vec::new();
     while !server.is_done() {
+        // One timer for the whole loop, as in 07: wait at most until the
+        // nearest deadline of any connection.
+        let timeout = (server.connections.next_deadline())
+            .map(|deadline| deadline.saturating_duration_since(Instant::now()));
         server
             .ring
-            .wait(&mut completions)
+            .wait(&mut completions, timeout)
             .context("io_uring_enter failed")?;
         server.connections.next_round();
         let now = Instant::now();
         for completion in completions.drain(..) {
             server.complete(&completion, now);
         }
+        (server.connections).fire_due_timers(&mut server.ring, now);
     }
     // ANCHOR_END: loop
     server.finish()
@@ -309,7 +321,7 @@ impl Server {
         let mut completions = Vec::new();
         while self.ring.in_flight() > 0 {
             self.ring
-                .wait(&mut completions)
+                .wait(&mut completions, None)
                 .context("io_uring_enter failed")?;
             // Before Linux 5.19 "any" is EINVAL. Then the process exit
             // cancels the rest, and the buffers must live until then.

@@ -9,10 +9,13 @@
 
 use std::collections::VecDeque;
 use std::io;
+use std::time::Duration;
 
-use io_uring::types::{CancelBuilder, Timespec};
+use io_uring::types::{CancelBuilder, SubmitArgs, Timespec};
 use io_uring::{IoUring, cqueue, opcode, squeue};
 use nix::errno::Errno;
+
+use crate::buffers::ProvidedBuffers;
 
 /// Requests handed to the kernel per batch. A fuller queue is submitted
 /// early and refilled, never dropped (see [`Ring::push`]).
@@ -39,11 +42,11 @@ pub enum Op {
 }
 
 /// The operations a connection can have in flight, at most one of each.
+/// (Its deadlines are not operations: they wait in the loop's timer heap.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Io {
     Recv,
     Send,
-    Timer,
 }
 
 impl Op {
@@ -78,7 +81,6 @@ impl Op {
         let io = match data & 3 {
             0 => Io::Recv,
             1 => Io::Send,
-            2 => Io::Timer,
             _ => return None,
         };
         Some(Op::Connection((data >> 2) as usize, io))
@@ -92,6 +94,9 @@ pub struct Completion {
     result: i32,
     /// A multishot operation stays armed and will complete again.
     pub more: bool,
+    /// The provided buffer the kernel picked for a receive (see
+    /// `buffers.rs`); ours again once handled.
+    pub buffer: Option<u16>,
 }
 
 impl Completion {
@@ -108,11 +113,20 @@ impl Completion {
     pub fn is_unsupported(&self) -> bool {
         self.result == -(Errno::EINVAL as i32)
     }
+
+    /// ENOBUFS: every provided buffer was taken when data came; nothing
+    /// was received, and the receive can simply be submitted again.
+    pub fn is_out_of_buffers(&self) -> bool {
+        self.result == -(Errno::ENOBUFS as i32)
+    }
 }
 
 /// The ring and the count of operations the kernel still holds.
 pub struct Ring {
+    /// Declared (so dropped) before `buffers`: the kernel lets go of the
+    /// buffer ring when this closes.
     uring: IoUring,
+    pub buffers: ProvidedBuffers,
     /// Entries that found the queue full even after a submit; they go
     /// first in the next round, in order.
     backlog: VecDeque<squeue::Entry>,
@@ -143,8 +157,10 @@ impl Ring {
                     .build(SUBMISSION_ENTRIES),
                 _ => Err(error),
             })?;
+        let buffers = ProvidedBuffers::register(&uring)?;
         Ok(Ring {
             uring,
+            buffers,
             backlog: VecDeque::new(),
             in_flight: 0,
         })
@@ -224,9 +240,15 @@ impl Ring {
 
     // ANCHOR: wait
     /// One round: submit everything queued and sleep in `io_uring_enter`
-    /// until at least one operation completed, then reap all completions.
+    /// until at least one operation completed or `timeout` passed (the
+    /// nearest deadline of the timer heap: like `epoll_wait`'s timeout, one
+    /// timer for the whole loop), then reap all completions.
     #[allow(unsafe_code)]
-    pub fn wait(&mut self, completions: &mut Vec<Completion>) -> io::Result<()> {
+    pub fn wait(
+        &mut self,
+        completions: &mut Vec<Completion>,
+        timeout: Option<Duration>,
+    ) -> io::Result<()> {
         while let Some(entry) = self.backlog.pop_front() {
             // SAFETY: pushed with `push`, whose caller keeps its memory alive.
             if !unsafe { self.try_push(&entry) } {
@@ -234,9 +256,21 @@ impl Ring {
                 break;
             }
         }
-        match self.uring.submit_and_wait(1) {
+        let waited = match timeout {
+            None => self.uring.submit_and_wait(1),
+            // The kernel reads the timespec during this call only
+            // (`IORING_ENTER_EXT_ARG`, Linux 5.11): a local does.
+            Some(timeout) => {
+                let timespec = Timespec::from(timeout);
+                let args = SubmitArgs::new().timespec(&timespec);
+                self.uring.submitter().submit_with_args(1, &args)
+            }
+        };
+        match waited {
             Err(error) if error.raw_os_error() == Some(Errno::EBUSY as i32) => {}
             Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+            // The timeout passed with nothing completed: timers are due.
+            Err(error) if error.raw_os_error() == Some(Errno::ETIME as i32) => {}
             result => {
                 result?;
             }
@@ -264,6 +298,7 @@ impl Ring {
                 op,
                 result: entry.result(),
                 more,
+                buffer: cqueue::buffer_select(entry.flags()),
             });
         }
         Ok(())
@@ -285,7 +320,7 @@ mod tests {
             Op::Cancel,
             Op::Connection(0, Io::Recv),
             Op::Connection(4999, Io::Send),
-            Op::Connection(1 << 40, Io::Timer),
+            Op::Connection(1 << 40, Io::Recv),
         ] {
             assert_eq!(Op::from_u64(op.to_u64()), Some(op));
         }
@@ -295,6 +330,7 @@ mod tests {
     fn unknown_tags_are_no_operation() {
         assert_eq!(Op::from_u64(Op::LOOP | 5), None);
         assert_eq!(Op::from_u64(u64::MAX), None);
+        assert_eq!(Op::from_u64(7 << 2 | 2), None);
         assert_eq!(Op::from_u64(7 << 2 | 3), None);
     }
 }

@@ -1,7 +1,7 @@
 //! What is particular to 11-io-uring: thousands of connections, each with a
-//! receive (and its buffer) in flight; surviving an exhausted descriptor
-//! table; and a shutdown that must cancel a thousand operations and reap
-//! their completions before it may free their buffers and exit.
+//! receive in flight but no buffer held for it; surviving an exhausted
+//! descriptor table; and a shutdown that must cancel a thousand operations
+//! and reap their completions before it may free their buffers and exit.
 
 mod available;
 
@@ -24,4 +24,40 @@ fn out_of_descriptors_is_logged_once_survived_and_does_not_spin() {
 #[test]
 fn shutdown_with_a_thousand_idle_connections_answers_those_in_flight() {
     conformance::scale::shutdown_with_idle_connections_answers_in_flight(binary_or_skip!(), &[]);
+}
+
+/// Idle connections cost little more than their sessions: a receive in
+/// flight holds no buffer (the kernel picks a provided one only when bytes
+/// come). With a 4 KiB buffer per receive this grew by 4.4 KiB each.
+#[test]
+fn idle_connections_hold_no_receive_buffer() {
+    const IDLE: usize = 2000;
+    const BOUND: u64 = 2048; // bytes of RSS per idle connection
+    let binary = binary_or_skip!();
+    conformance::scale::raise_own_open_file_limit();
+    let server = conformance::Server::start(binary, &["--mode", "echo", "--idle-timeout", "60s"]);
+    // Warm up: the first echo touches the code and one provided buffer.
+    let first = conformance::scale::connect(server.addr);
+    assert!(conformance::scale::echoes(&first, b'a'));
+    let Some(before) = conformance::procinfo::resident_bytes(server.pid) else {
+        return conformance::procinfo::report_skip("idle memory", "the server's RSS");
+    };
+    let idle: Vec<_> = (0..IDLE)
+        .map(|index| {
+            if index % 250 == 249 {
+                std::thread::sleep(std::time::Duration::from_millis(10)); // a sane connect pace
+            }
+            conformance::scale::connect(server.addr)
+        })
+        .collect();
+    // Accepts complete in order: once the last one echoes, every earlier
+    // connection is open and has its receive in flight.
+    assert!(conformance::scale::echoes(&idle[IDLE - 1], b'b'));
+    let after = conformance::procinfo::resident_bytes(server.pid).expect("the server's RSS");
+    let each = after.saturating_sub(before) / IDLE as u64;
+    assert!(
+        each <= BOUND,
+        "{each} bytes of RSS per idle connection ({before} -> {after} for {IDLE})"
+    );
+    drop(idle);
 }

@@ -122,33 +122,61 @@ enum Timer {
 /// The timer heap: a min-heap of (when, what). Entries are never removed
 /// when plans change (a heap cannot find them cheaply); an entry that no
 /// longer matches its connection is skipped when it comes up ("stale").
-#[derive(Debug, Default)]
-struct Timers {
-    heap: BinaryHeap<Reverse<(Instant, Timer)>>,
+/// Public for 11-io-uring, which keeps its deadlines here too rather than
+/// one kernel timeout per connection.
+#[derive(Debug)]
+pub struct Timers<T> {
+    heap: BinaryHeap<Reverse<(Instant, T)>>,
 }
 
-impl Timers {
+// By hand: the derive would ask for `T: Default`, which no timer needs.
+impl<T: Ord> Default for Timers<T> {
+    fn default() -> Self {
+        Timers {
+            heap: BinaryHeap::new(),
+        }
+    }
+}
+
+impl<T: Ord + Copy> Timers<T> {
     /// asyncio's `loop.call_at`: run `timer` at `when`.
-    fn call_at(&mut self, when: Instant, timer: Timer) {
+    pub fn call_at(&mut self, when: Instant, timer: T) {
         self.heap.push(Reverse((when, timer)));
     }
 
     /// asyncio's `loop.call_later`: run `timer` after `delay`.
-    fn call_later(&mut self, now: Instant, delay: Duration, timer: Timer) {
+    pub fn call_later(&mut self, now: Instant, delay: Duration, timer: T) {
         self.call_at(now + delay, timer);
     }
 
     /// The nearest deadline: how long the loop may wait.
-    fn next(&self) -> Option<Instant> {
+    pub fn next(&self) -> Option<Instant> {
         self.heap.peek().map(|Reverse((when, _))| *when)
     }
 
     /// The next timer due at `now`, earliest first.
-    fn pop_due(&mut self, now: Instant) -> Option<(Instant, Timer)> {
+    pub fn pop_due(&mut self, now: Instant) -> Option<(Instant, T)> {
         if self.next()? > now {
             return None;
         }
         self.heap.pop().map(|Reverse(entry)| entry)
+    }
+
+    /// Keeps stale entries from waking the loop early (the top) or piling
+    /// up (each keep-alive request leaves one idle-timeout entry behind):
+    /// drops those `is_live` rejects, all of them once the heap holds more
+    /// than two per `open` connection.
+    pub fn compact(&mut self, open: usize, is_live: impl Fn(Instant, T) -> bool) {
+        while let Some(&Reverse((when, timer))) = self.heap.peek() {
+            if is_live(when, timer) {
+                break;
+            }
+            self.heap.pop();
+        }
+        if self.heap.len() > 2 * open + 64 {
+            self.heap
+                .retain(|&Reverse((when, timer))| is_live(when, timer));
+        }
     }
 }
 // ANCHOR_END: timers
@@ -265,7 +293,7 @@ pub struct EventLoop {
     released_slots: Vec<usize>,
     open: usize,
     accepted: u64,
-    timers: Timers,
+    timers: Timers<Timer>,
     /// One read buffer for the whole server: one thread reads one socket at
     /// a time, and the session copies what it keeps.
     read_buffer: Box<[u8]>,
@@ -601,20 +629,11 @@ impl EventLoop {
         }
     }
 
-    /// Keeps stale entries from waking the loop early (the top) or piling up
-    /// (each keep-alive request leaves one idle-timeout entry behind).
     fn compact_timers(&mut self) {
-        while let Some(&Reverse((when, timer))) = self.timers.heap.peek() {
-            if self.is_live(when, timer) {
-                break;
-            }
-            self.timers.heap.pop();
-        }
-        if self.timers.heap.len() > 2 * self.open + 64 {
-            let mut heap = std::mem::take(&mut self.timers.heap);
-            heap.retain(|&Reverse((when, timer))| self.is_live(when, timer));
-            self.timers.heap = heap;
-        }
+        // Taken out for a moment: `is_live` looks at the rest of `self`.
+        let mut timers = std::mem::take(&mut self.timers);
+        timers.compact(self.open, |when, timer| self.is_live(when, timer));
+        self.timers = timers;
     }
 
     // ANCHOR: shutdown
