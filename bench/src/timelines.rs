@@ -355,6 +355,9 @@ pub fn measure(
     Ok((rows, log))
 }
 
+/// Where one kind of bar starts and ends in a row.
+type Span = fn(&Row) -> (f64, f64);
+
 const QUEUE: RGBColor = RGBColor(190, 190, 190);
 const DB_WAIT: RGBColor = RGBColor(255, 127, 14);
 const ANSWER: RGBColor = RGBColor(31, 119, 180);
@@ -403,7 +406,7 @@ pub fn draw(path: &Path, title: &str, caption: &[String], rows: &[Row]) -> anyho
     let bar = |from: f64, to: f64, y: f64, color: RGBColor| {
         Rectangle::new([(from, y - 0.22), (to.max(from), y + 0.22)], color.filled())
     };
-    let kinds: [(&str, RGBColor, fn(&Row) -> (f64, f64)); 3] = [
+    let kinds: [(&str, RGBColor, Span); 3] = [
         ("connected, not yet accepted (listen queue)", QUEUE, |row| {
             (row.connected, row.accepted)
         }),
@@ -494,7 +497,7 @@ pub fn run_timelines(options: &TimelineOptions) -> anyhow::Result<()> {
         flags.extend(["--addr".to_string(), "127.0.0.1:0".to_string()]);
         flags.extend(model_setup(model, machine.cores).flags);
         let binary = options.bin_dir.join(model);
-        let (rows, _) = measure(&binary, &flags, CLIENTS).with_context(|| format!("{model}"))?;
+        let (rows, _) = measure(&binary, &flags, CLIENTS).with_context(|| model.clone())?;
         let caption = vec![
             format!("{}; client and server share the cores", machine.describe()),
             format!("{model} {}; made by: {}", flags.join(" "), options.command),
@@ -517,7 +520,7 @@ pub fn run_timelines(options: &TimelineOptions) -> anyhow::Result<()> {
         machine.describe(),
         options.command
     ));
-    let path = options.out.join("timelines.md");
+    let path = options.out.join("table.md");
     std::fs::write(&path, table).with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())
 }
