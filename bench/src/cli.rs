@@ -1,6 +1,6 @@
-//! The command line of `bench`: `bench compare` and `bench race`. Each turns
-//! its flags into options and hands them to [`crate::compare`] or
-//! [`crate::race`].
+//! The command line of `bench`: `bench compare`, `bench race` and
+//! `bench timelines`. Each turns its flags into options and hands them to
+//! [`crate::compare`], [`crate::race`] or [`crate::timelines`].
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -13,6 +13,7 @@ use loadgen::duration::DurationRange;
 
 use crate::compare::{self, CompareOptions, PlanRequest, Scenario, scenarios};
 use crate::race::{Outsider, RaceOptions};
+use crate::timelines::TimelineOptions;
 
 /// Measures the eleven concurrency models with loadgen: one at a time
 /// (compare), or several at once for a room to watch (race).
@@ -39,6 +40,34 @@ pub enum Command {
     /// pipe); ends by itself after --duration with the final table.
     #[command(after_help = RACE_HELP)]
     Race(RaceArgs),
+    /// Draw who waits where: per model, three clients at once against
+    /// `--log debug`, one SVG per model from the server's own log lines.
+    Timelines(TimelinesArgs),
+}
+
+/// Flags of `bench timelines`.
+#[derive(Debug, Args)]
+pub struct TimelinesArgs {
+    /// Models to draw, comma-separated, by name or number, or all.
+    #[arg(
+        long,
+        value_name = "LIST",
+        value_delimiter = ',',
+        default_value = "all"
+    )]
+    pub models: Vec<String>,
+
+    /// The fake DB's wait per request.
+    #[arg(long, value_name = "DURATION", default_value = "300ms", value_parser = parse_duration)]
+    pub db_latency: Duration,
+
+    /// Where the SVGs and the table go (created if missing).
+    #[arg(long, value_name = "DIR", default_value = "timelines")]
+    pub out: PathBuf,
+
+    /// Where the model binaries are.
+    #[arg(long, value_name = "DIR", default_value = "target/release")]
+    pub bin_dir: PathBuf,
 }
 
 const RACE_HELP: &str = "\
@@ -333,6 +362,13 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     }
     match &cli.command {
         Command::Race(args) => crate::race::run_race(&race_options(args, cli.threads)?),
+        Command::Timelines(args) => crate::timelines::run_timelines(&TimelineOptions {
+            models: scenarios::resolve_models(&args.models).map_err(anyhow::Error::msg)?,
+            bin_dir: args.bin_dir.clone(),
+            out: args.out.clone(),
+            db_latency: args.db_latency,
+            command: command_line(),
+        }),
         Command::Compare(args) if args.redraw => {
             let results = compare::output::read_results(&args.out)?;
             compare::output::write_all(&results, &args.out)?;

@@ -4,6 +4,7 @@
 
 use std::cell::Cell;
 use std::io;
+use std::net::SocketAddr;
 use std::ops::Deref;
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
@@ -103,7 +104,7 @@ pub async fn serve_connection<Io: AsyncIo>(
     let mut session = Session::new(config, Io::worker_label(), Instant::now());
     log::debug!("connect {peer}");
     let result = match Io::set_nodelay(stream) {
-        Ok(()) => drive::<Io>(stream, &mut session, shutdown, config.idle_timeout).await,
+        Ok(()) => drive::<Io>(stream, peer, &mut session, shutdown, config.idle_timeout).await,
         Err(error) => Err(error),
     };
     match result {
@@ -123,6 +124,9 @@ pub async fn serve_connection<Io: AsyncIo>(
 /// with EOF, answers what is in flight and closes.
 async fn drive<Io: AsyncIo>(
     stream: &mut Io::Stream,
+    // Only for the debug lines: a thread may serve several connections at
+    // once (08-10), and `bench timelines` tells them apart by the peer.
+    peer: SocketAddr,
     session: &mut Session,
     shutdown: &Shutdown,
     write_timeout: Duration,
@@ -141,7 +145,7 @@ async fn drive<Io: AsyncIo>(
             if sent == 0 {
                 return Err(io::ErrorKind::WriteZero.into());
             }
-            log::debug!("send {sent} bytes");
+            log::debug!("send {sent} bytes to {peer}");
             session.consume_output(sent, Instant::now());
         }
         if session.take_half_close() {
@@ -172,7 +176,7 @@ async fn drive<Io: AsyncIo>(
         match Io::read(stream, session.read_capacity(), wait).await {
             Ok(received) if received.is_empty() => session.receive_eof(Instant::now()),
             Ok(received) => {
-                log::debug!("recv {} bytes", received.len());
+                log::debug!("recv {} bytes from {peer}", received.len());
                 session.receive(&received, Instant::now());
             }
             Err(error) if error.kind() == io::ErrorKind::TimedOut => {

@@ -3,7 +3,7 @@
 //! code on may coroutines; the model files only decide *who* runs it.
 
 use std::io::{self, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::fd::{AsFd, AsRawFd};
 use std::time::{Duration, Instant};
 
@@ -160,7 +160,9 @@ pub fn serve_connection<Io: BlockingIo>(
     let stream = &mut connection.stream;
     let mut session = Session::new(config, Io::worker_label(), Instant::now());
     log::debug!("connect {peer}");
-    match prepare::<Io>(stream, config).and_then(|()| drive::<Io>(stream, &mut session, shutdown)) {
+    match prepare::<Io>(stream, config)
+        .and_then(|()| drive::<Io>(stream, peer, &mut session, shutdown))
+    {
         Ok(()) => log::debug!("close {peer}"),
         Err(error) => log::debug!("close {peer}: {error}"),
     }
@@ -190,6 +192,9 @@ fn prepare<Io: BlockingIo>(stream: &Io::Stream, config: SessionConfig) -> io::Re
 /// sleep for the fake DB or read (with the idle timeout as read timeout).
 fn drive<Io: BlockingIo>(
     stream: &mut Io::Stream,
+    // Only for the debug lines: a thread may serve several connections at
+    // once (08-10), and `bench timelines` tells them apart by the peer.
+    peer: SocketAddr,
     session: &mut Session,
     shutdown: &Shutdown,
 ) -> io::Result<()> {
@@ -208,7 +213,7 @@ fn drive<Io: BlockingIo>(
             if sent == 0 {
                 return Err(io::ErrorKind::WriteZero.into());
             }
-            log::debug!("send {sent} bytes");
+            log::debug!("send {sent} bytes to {peer}");
             session.consume_output(sent, Instant::now());
         }
         if session.take_half_close() {
@@ -240,7 +245,7 @@ fn drive<Io: BlockingIo>(
         match Io::read_within(stream, &mut buffer[..capacity], wait) {
             Ok(Some(0)) => session.receive_eof(Instant::now()),
             Ok(Some(received)) => {
-                log::debug!("recv {received} bytes");
+                log::debug!("recv {received} bytes from {peer}");
                 session.receive(&buffer[..received], Instant::now());
             }
             Ok(None) => session.handle_timers(Instant::now()),

@@ -2,7 +2,7 @@
 //! start), which process and which thread, like the lecture's Python logs:
 //!
 //! ```text
-//!    0.312s DEBUG pid=4242 conn-3: recv 18 bytes
+//!    0.312s DEBUG pid=4242 conn-3: recv 18 bytes from 127.0.0.1:52110
 //! ```
 
 use std::io::Write;

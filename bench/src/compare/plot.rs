@@ -20,10 +20,10 @@ use plotters::prelude::*;
 use super::results::{CellResult, Results, of_variant};
 use super::scenarios::{DB_LATENCY, MODELS, Scenario};
 
-const WIDTH: u32 = 960;
+pub(crate) const WIDTH: u32 = 960;
 const HEIGHT: u32 = 640;
 /// Room under the chart for the caption line.
-const CAPTION_HEIGHT: u32 = 64;
+pub(crate) const CAPTION_HEIGHT: u32 = 64;
 
 /// One colour per model, the same in every chart.
 fn model_color(model: &str) -> RGBColor {
@@ -111,7 +111,7 @@ fn per_model(cells: &[&CellResult], value: impl Fn(&CellResult) -> Option<f64>) 
     series
 }
 
-fn text_style(size: u32) -> TextStyle<'static> {
+pub(crate) fn text_style(size: u32) -> TextStyle<'static> {
     ("sans-serif", size).into_font().color(&BLACK)
 }
 
@@ -196,12 +196,19 @@ where
         .label_font(text_style(13))
         .draw()
         .map_err(|error| failed(&error))?;
-    for (index, line) in spec.caption.iter().enumerate() {
-        caption_area
-            .draw_text(line, &text_style(12), (12, 4 + 18 * index as i32))
-            .map_err(|error| failed(&error))?;
-    }
+    draw_caption(&caption_area, &spec.caption).map_err(|error| failed(&error))?;
     root.present().map_err(|error| failed(&error))?;
+    Ok(())
+}
+
+/// The caption lines under a chart, small, one under the other.
+pub(crate) fn draw_caption<DB: DrawingBackend>(
+    area: &DrawingArea<DB, plotters::coord::Shift>,
+    lines: &[String],
+) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+    for (index, line) in lines.iter().enumerate() {
+        area.draw_text(line, &text_style(12), (12, 4 + 18 * index as i32))?;
+    }
     Ok(())
 }
 

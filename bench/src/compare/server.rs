@@ -87,9 +87,14 @@ impl ModelServer {
         &self.server.startup_line
     }
 
+    /// Everything the server wrote to stderr so far (its log).
+    pub fn stderr(&self) -> String {
+        self.server.stderr()
+    }
+
     /// The last lines the server wrote to stderr (its warnings).
     pub fn stderr_tail(&self) -> Vec<String> {
-        let stderr = self.server.stderr();
+        let stderr = self.stderr();
         let lines: Vec<&str> = stderr.lines().collect();
         let skip = lines.len().saturating_sub(STDERR_LINES_KEPT);
         lines[skip..].iter().map(ToString::to_string).collect()
