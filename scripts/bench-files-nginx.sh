@@ -26,6 +26,7 @@ need_tool ab apache2-utils
 need_tool wrk wrk
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need_tool nginx nginx
 (cd "$ROOT" && cargo build --release --quiet --bin "$MODEL")
+machine_line
 
 # The document root, readable by nginx's worker (it drops root to nobody).
 DOCS="$SCRATCH/docs"

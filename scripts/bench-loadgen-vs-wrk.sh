@@ -23,6 +23,8 @@ fi
 
 echo "building release binaries ..." >&2
 cargo build --release --quiet -p loadgen
+# The machine line only: this script keeps its own clean-up.
+(source "$(dirname "$0")/lib.sh" && machine_line)
 server_command=()
 if cargo build --release --quiet -p async-tokio 2>/dev/null && [[ -x target/release/09-async ]]; then
     server_command=(target/release/09-async --mode http --db-latency 0ms --addr 127.0.0.1:0 --log warn)

@@ -31,6 +31,7 @@ need_tool wrk wrk
 need_tool python3 python3
 echo "building release binaries ..." >&2
 (cd "$ROOT" && cargo build --release --quiet -p async-tokio -p mini-runtime -p loadgen)
+machine_line
 
 # nginx, as a fair in-memory reference: the page returned from memory.
 nginx_port=$(free_port)

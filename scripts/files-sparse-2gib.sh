@@ -21,6 +21,7 @@ if [ "${models[0]}" = all ]; then
     for dir in "$ROOT"/[0-9][0-9]-*/; do models+=("$(basename "$dir")"); done
 fi
 build_models
+machine_line
 
 DOCS="$SCRATCH/docs"
 mkdir -p "$DOCS"

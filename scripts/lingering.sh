@@ -18,6 +18,7 @@ models=("$@")
 [ ${#models[@]} -eq 0 ] && models=(01-blocking 02-thread-per-client 03-thread-pool 04-prefork
   05-prefork-threads 06-select 07-epoll 08-coroutines 09-async 10-mini-runtime 11-io-uring)
 build_models
+machine_line
 
 for model in "${models[@]}"; do
   start_model "$model" --mode http --db-latency 0ms

@@ -21,6 +21,7 @@ DURATION=${DURATION:-5}   # seconds sampled, after as long again of warm-up
 need_tool perf linux-perf
 echo "building $MODEL and loadgen (release)..." >&2
 (cd "$ROOT" && cargo build --release --quiet --bin "$MODEL" --bin loadgen)
+machine_line
 
 mapfile -t flags < <(model_flags "$MODEL")
 start_model "$MODEL" --mode http --db-latency 300ms --log warn --backlog 4096 "${flags[@]}"

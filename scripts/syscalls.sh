@@ -28,6 +28,7 @@ bins=()
 for model in "${models[@]}"; do bins+=(--bin "$model"); done
 echo "building ${models[*]} and loadgen (release)..." >&2
 (cd "$ROOT" && cargo build --release --quiet "${bins[@]}" --bin loadgen)
+machine_line
 
 echo "| model | requests | syscalls/request | by name (>= 0.05/request) |"
 echo "|---|---|---|---|"

@@ -65,7 +65,28 @@ struct Args {
     #[arg(long, value_name = "KiB", default_value_t = 64,
           value_parser = clap::value_parser!(u32).range(16..=65536))]
     stack_size: u32,
+
+    /// How the fake DB waits. `coroutine`: `may::coroutine::sleep` parks
+    /// only this coroutine. `thread`: `std::thread::sleep`, the mistake
+    /// gevent's `monkey.patch_all()` exists to prevent: it blocks the
+    /// worker thread, and every coroutine on it waits too (a lesson to
+    /// watch under load, not a mode to run).
+    #[arg(long, value_enum, default_value_t = DbSleep::Coroutine)]
+    db_sleep: DbSleep,
 }
+
+#[cfg(not(target_os = "freebsd"))]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum DbSleep {
+    Coroutine,
+    Thread,
+}
+
+/// `--db-sleep thread`, for `BlockingIo::sleep`, which has no `self` to
+/// carry it.
+#[cfg(not(target_os = "freebsd"))]
+static SLEEP_BLOCKS_THE_THREAD: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
 
 #[cfg(not(target_os = "freebsd"))]
 fn default_workers() -> u16 {
@@ -115,8 +136,13 @@ impl BlockingIo for Coroutines {
     }
 
     fn sleep(duration: Duration) {
-        // Not `std::thread::sleep`: that would stall the whole worker.
-        coroutine::sleep(duration);
+        // Not `std::thread::sleep`: that would stall the whole worker,
+        // unless `--db-sleep thread` asks to see exactly that.
+        if SLEEP_BLOCKS_THE_THREAD.load(std::sync::atomic::Ordering::Relaxed) {
+            std::thread::sleep(duration);
+        } else {
+            coroutine::sleep(duration);
+        }
     }
 
     /// `pid=1234 thread=coroutine-7`: the coroutine, because the OS thread
@@ -158,6 +184,8 @@ fn run(args: &Args) -> anyhow::Result<()> {
     may::config()
         .set_workers(usize::from(args.workers))
         .set_stack_size(stack_words);
+    let thread_sleep = args.db_sleep == DbSleep::Thread;
+    SLEEP_BLOCKS_THE_THREAD.store(thread_sleep, std::sync::atomic::Ordering::Relaxed);
     // Before may starts its worker threads: they inherit this thread's
     // blocked SIGINT/SIGTERM, so only the watcher thread receives them.
     let shutdown = Shutdown::watch_signals()?;

@@ -22,6 +22,18 @@ fn one_worker_serves_16_concurrent_requests_in_one_latency() {
     );
 }
 
+/// `--db-sleep thread` sleeps with `std::thread::sleep`, which blocks the
+/// worker thread itself: with two workers, two requests at a time, the
+/// shape of 03's pool of two (gevent without `monkey.patch_all()`).
+#[test]
+fn a_thread_sleep_stalls_every_coroutine_on_its_worker() {
+    conformance::concurrency_shape(
+        &conformance::Target::exe(BINARY),
+        Shape::AtMost(2),
+        &["--workers", "2", "--db-sleep", "thread"],
+    );
+}
+
 #[test]
 fn x_worker_names_the_coroutine() {
     let server = Server::start(BINARY, &["--mode", "http", "--db-latency", "0ms"]);

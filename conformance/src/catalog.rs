@@ -62,6 +62,8 @@ catalog! {
         "a client that never reads is given up after the idle timeout; others are served";
     http_get, "http", "contract.md#http-the-labs-fake-database-page",
         "GET / waits for the fake DB, then 200 with the lab's page and the contract's headers";
+    http_db_wait_costs_no_cpu, "http", "contract.md#http-the-labs-fake-database-page",
+        "a request waiting 1 s for the fake DB costs the server at most 0.2 s of CPU";
     http_head, "http", "contract.md#http-the-labs-fake-database-page",
         "HEAD / has GET's headers and no body";
     http_keep_alive, "http", "contract.md#http-the-labs-fake-database-page",

@@ -260,6 +260,34 @@ pub fn http_get(target: &Target) {
     );
 }
 
+/// Waiting is the model's whole job, and it must cost nothing: while a
+/// request waits a whole second for the fake DB, the server burns at most
+/// a fifth of a second of CPU. A driver that polls the clock instead of
+/// sleeping (a sleep that returns at once) spins a core for that second.
+pub fn http_db_wait_costs_no_cpu(target: &Target) {
+    let server = target.start(&["--mode", "http", "--db-latency", "1s"]);
+    let latency = server.db_latency;
+    if latency < Duration::from_millis(500) {
+        crate::skip(format!(
+            "needs a --db-latency of 500ms or more; the server's is {latency:?}"
+        ));
+    }
+    let Some(before) = crate::procinfo::cpu_ticks(server.pid) else {
+        return crate::procinfo::report_skip("a wait costs no CPU", "the server's CPU time");
+    };
+    let started = Instant::now();
+    let response = Client::connect(server.addr).get("/");
+    assert_eq!(response.status, 200);
+    let waited = started.elapsed();
+    let used = crate::procinfo::cpu_ticks(server.pid).unwrap_or(u64::MAX) - before;
+    let per_second = crate::procinfo::ticks_per_second();
+    assert!(
+        used * 5 <= per_second * waited.as_secs().max(1),
+        "{used} ticks of CPU ({per_second} a second) while one request waited {waited:?} \
+         for the fake DB"
+    );
+}
+
 pub fn http_head(target: &Target) {
     let server = http_server(target);
     let mut client = Client::connect(server.addr);

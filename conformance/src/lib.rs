@@ -56,7 +56,7 @@ macro_rules! suite {
             echo_round_trip, echo_megabyte_full_duplex, echo_byte_by_byte, echo_half_close,
             echo_many_sequential_clients, echo_backpressure_bounds_unread_output,
             non_reading_client_is_dropped,
-            http_get, http_head, http_keep_alive, http_pipelined, http_1_0_closes,
+            http_get, http_db_wait_costs_no_cpu, http_head, http_keep_alive, http_pipelined, http_1_0_closes,
             http_connection_close_is_honoured,
             http_1_0_keep_alive, http_split_request, http_body_is_discarded,
             http_bad_request, http_not_found_keeps_connection, http_method_not_allowed,

@@ -230,14 +230,22 @@ mod tests {
         assert!(children_of(me).contains(&child_pid));
         assert!(ps::children_of(me).contains(&child_pid));
 
-        let rss = resident_bytes(me).expect("rss from /proc");
-        let ps_rss = ps::kib(me, "rss").expect("rss from ps") * 1024;
+        // Sizes of the `sleep`, not of this process, whose other test
+        // threads allocate between the two reads; and only once it sleeps,
+        // so its start-up (the loader mapping libraries) is over.
+        let started = std::time::Instant::now();
+        while linux::state(child_pid) != Some('S') {
+            assert!(started.elapsed().as_secs() < 5, "sleep never slept");
+            std::thread::yield_now();
+        }
+        let rss = resident_bytes(child_pid).expect("rss from /proc");
+        let ps_rss = ps::kib(child_pid, "rss").expect("rss from ps") * 1024;
         assert!(
             ps_rss.abs_diff(rss) < rss / 2,
             "ps says {ps_rss} B resident, /proc {rss} B"
         );
-        let virtual_size = virtual_bytes(me).expect("vsize from /proc");
-        let ps_virtual = ps::kib(me, "vsz").expect("vsz from ps") * 1024;
+        let virtual_size = virtual_bytes(child_pid).expect("vsize from /proc");
+        let ps_virtual = ps::kib(child_pid, "vsz").expect("vsz from ps") * 1024;
         assert!(ps_virtual.abs_diff(virtual_size) < virtual_size / 2);
 
         child.kill().expect("kill sleep");

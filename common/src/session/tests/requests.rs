@@ -5,6 +5,7 @@ use super::*;
 
 #[test]
 fn get_is_answered_when_the_db_latency_has_passed_and_not_before() {
+    // ANCHOR: one_request
     let mut driver = Driver::http();
     let t0 = driver.t0;
     driver.session.receive(GET, t0);
@@ -22,6 +23,7 @@ fn get_is_answered_when_the_db_latency_has_passed_and_not_before() {
     driver.session.handle_timers(driver.now);
     let response = parse_one(&driver.take_output());
     assert_page(&response, false);
+    // ANCHOR_END: one_request
     assert_eq!(response.header("Connection"), None);
     let mut names: Vec<&str> = response
         .headers
