@@ -94,6 +94,8 @@ pub fn spawn(future: impl Future<Output = ()> + 'static) {
     current().spawn(Box::pin(future));
 }
 
+// ANCHOR_END: runtime
+// ANCHOR: run_loop
 impl Runtime {
     fn new() -> io::Result<Runtime> {
         let reactor = Reactor::new()?;
@@ -166,7 +168,7 @@ impl Runtime {
         self.batch.replace(batch);
     }
 }
-// ANCHOR_END: runtime
+// ANCHOR_END: run_loop
 
 // ANCHOR: waker
 /// What a task's `Waker` does: put the task back on the ready queue.

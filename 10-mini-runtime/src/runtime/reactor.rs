@@ -13,7 +13,7 @@ use std::time::Instant;
 use nix::fcntl::{FcntlArg, OFlag, fcntl};
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
 
-// ANCHOR: reactor
+// ANCHOR: reactor_table
 /// The selector under `add_reader`/`add_writer`: epoll, and for each
 /// watched fd what is known of it in each direction, in a table indexed
 /// by the fd's number (the kernel hands out the lowest free one, so the
@@ -46,6 +46,9 @@ struct Readiness {
     waiter: Option<Waker>,
 }
 
+// ANCHOR_END: reactor_table
+
+// ANCHOR: reactor_register
 impl Reactor {
     pub(super) fn new() -> io::Result<Reactor> {
         let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)?;
@@ -109,6 +112,8 @@ impl Reactor {
         }
     }
 
+    // ANCHOR_END: reactor_register
+    // ANCHOR: reactor_wait
     /// Waits for ready fds until `deadline` (`None`: for ever) and wakes
     /// their tasks.
     pub(super) fn wait(
@@ -193,6 +198,8 @@ fn current() -> Rc<Reactor> {
         .expect("async I/O works only inside block_on")
 }
 
+// ANCHOR_END: reactor_wait
+// ANCHOR: async_fd
 /// A non-blocking socket (or any fd) registered with the reactor, as
 /// async-io's `Async<T>`: `Async<TcpStream>`, `Async<TcpListener>`.
 pub struct Async<T: AsFd> {
@@ -254,6 +261,8 @@ impl<T: AsFd> Async<T> {
     }
 }
 
+// ANCHOR_END: async_fd
+// ANCHOR: async_retry
 impl<T: AsFd> Async<T>
 where
     for<'a> &'a T: Read + Write,
@@ -312,4 +321,4 @@ impl<T: AsFd> Drop for Async<T> {
         }
     }
 }
-// ANCHOR_END: reactor
+// ANCHOR_END: async_retry

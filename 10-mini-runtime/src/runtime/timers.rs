@@ -60,6 +60,8 @@ impl Timers {
     }
 }
 
+// ANCHOR_END: timers
+// ANCHOR: sleep
 /// `asyncio.sleep`: ready at `deadline`; registers a timer only when it
 /// actually has to wait, and cancels it when dropped early.
 pub struct Sleep {
@@ -136,4 +138,4 @@ pub async fn timeout<T>(duration: Duration, future: impl Future<Output = T>) -> 
     })
     .await
 }
-// ANCHOR_END: timers
+// ANCHOR_END: sleep
