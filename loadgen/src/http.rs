@@ -450,9 +450,14 @@ mod tests {
 
     const PAGE: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nServer: x\r\n\r\nhello";
 
+    /// The head of a response the test knows to be valid and whole.
+    fn complete(bytes: &[u8]) -> Head {
+        parse_head(bytes).expect("valid").expect("complete")
+    }
+
     #[test]
     fn parses_a_complete_head() {
-        let head = parse_head(PAGE).expect("valid").expect("complete");
+        let head = complete(PAGE);
         assert_eq!(head.status, 200);
         assert_eq!(head.content_length, 5);
         assert_eq!(head.length, PAGE.len() - 5);
@@ -468,23 +473,13 @@ mod tests {
     #[test]
     fn notices_close_and_http_1_0() {
         let close = b"HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";
-        let head = parse_head(close).expect("valid").expect("complete");
+        let head = complete(close);
         assert_eq!(head.status, 404);
         assert!(head.server_closes);
         let old = b"HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n";
-        assert!(
-            parse_head(old)
-                .expect("valid")
-                .expect("complete")
-                .server_closes
-        );
+        assert!(complete(old).server_closes);
         let kept = b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n";
-        assert!(
-            !parse_head(kept)
-                .expect("valid")
-                .expect("complete")
-                .server_closes
-        );
+        assert!(!complete(kept).server_closes);
     }
 
     #[test]
@@ -519,11 +514,6 @@ mod tests {
     #[test]
     fn reads_connection_as_a_list_of_tokens() {
         let head = b"HTTP/1.1 200 OK\r\nConnection: Upgrade, close\r\nContent-Length: 0\r\n\r\n";
-        assert!(
-            parse_head(head)
-                .expect("valid")
-                .expect("complete")
-                .server_closes
-        );
+        assert!(complete(head).server_closes);
     }
 }
