@@ -39,6 +39,7 @@ use {
     std::os::fd::{AsRawFd, IntoRawFd, RawFd},
     std::process::ExitCode,
     std::sync::Arc,
+    std::sync::atomic::{AtomicBool, Ordering},
     std::time::Duration,
 };
 
@@ -85,8 +86,7 @@ enum DbSleep {
 /// `--db-sleep thread`, for `BlockingIo::sleep`, which has no `self` to
 /// carry it.
 #[cfg(not(target_os = "freebsd"))]
-static SLEEP_BLOCKS_THE_THREAD: std::sync::atomic::AtomicBool =
-    std::sync::atomic::AtomicBool::new(false);
+static SLEEP_BLOCKS_THE_THREAD: AtomicBool = AtomicBool::new(false);
 
 #[cfg(not(target_os = "freebsd"))]
 fn default_workers() -> u16 {
@@ -138,7 +138,7 @@ impl BlockingIo for Coroutines {
     fn sleep(duration: Duration) {
         // Not `std::thread::sleep`: that would stall the whole worker,
         // unless `--db-sleep thread` asks to see exactly that.
-        if SLEEP_BLOCKS_THE_THREAD.load(std::sync::atomic::Ordering::Relaxed) {
+        if SLEEP_BLOCKS_THE_THREAD.load(Ordering::Relaxed) {
             std::thread::sleep(duration);
         } else {
             coroutine::sleep(duration);
@@ -184,8 +184,7 @@ fn run(args: &Args) -> anyhow::Result<()> {
     may::config()
         .set_workers(usize::from(args.workers))
         .set_stack_size(stack_words);
-    let thread_sleep = args.db_sleep == DbSleep::Thread;
-    SLEEP_BLOCKS_THE_THREAD.store(thread_sleep, std::sync::atomic::Ordering::Relaxed);
+    SLEEP_BLOCKS_THE_THREAD.store(args.db_sleep == DbSleep::Thread, Ordering::Relaxed);
     // Before may starts its worker threads: they inherit this thread's
     // blocked SIGINT/SIGTERM, so only the watcher thread receives them.
     let shutdown = Shutdown::watch_signals()?;
