@@ -25,6 +25,7 @@ import re
 import resource
 import signal
 import socket
+import stat
 import sys
 import time
 import urllib.parse
@@ -406,6 +407,16 @@ class LabServer:
             return 403, None
         return 200, full
 
+    @staticmethod
+    def stat_of(full):
+        """(status, st_mode): stat(2) refused is 403, absent is 404."""
+        try:
+            return 200, os.stat(full).st_mode
+        except PermissionError:
+            return 403, None
+        except OSError:  # ENOENT, ENOTDIR, ENAMETOOLONG, ELOOP
+            return 404, None
+
     def inside(self, root, full):
         # realpath has resolved `..` and symlinks: what is left must still
         # be under the root.
@@ -414,14 +425,20 @@ class LabServer:
     async def send_file(self, connection, request, path, keep_alive):
         status, full = self.resolve(path)
         headers = [("Content-Type", "text/plain")]
-        if status == 200 and os.path.isdir(full):
+        # os.path.isfile would say False for a file behind a directory we may
+        # not search (EACCES): that is a refusal (403), not an absence (404).
+        mode = None
+        if status == 200:
+            status, mode = self.stat_of(full)
+        if status == 200 and stat.S_ISDIR(mode):
+            index_status, index_mode = self.stat_of(os.path.join(full, "index.html"))
             if not path.endswith("/"):
                 status, headers = 301, headers + [("Location", path + "/")]
-            elif os.path.isfile(os.path.join(full, "index.html")):
+            elif index_status == 200 and stat.S_ISREG(index_mode):
                 full = os.path.join(full, "index.html")
             else:
                 status = 403
-        elif status == 200 and (path.endswith("/") or not os.path.isfile(full)):
+        elif status == 200 and (path.endswith("/") or not stat.S_ISREG(mode)):
             status = 404
         try:
             file = open(full, "rb") if status == 200 else None
