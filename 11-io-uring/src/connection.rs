@@ -257,7 +257,9 @@ impl Table {
     pub fn next_round(&mut self) {
         self.free.append(&mut self.released);
     }
+    // ANCHOR_END: table
 
+    // ANCHOR: table_timers
     /// The nearest deadline of any connection: the loop's one timer.
     pub fn next_deadline(&self) -> Option<Instant> {
         self.timers.next()
@@ -287,7 +289,9 @@ impl Table {
                 .is_some_and(|connection| connection.timer_at == Some(when))
         });
     }
+    // ANCHOR_END: table_timers
 
+    // ANCHOR: table_slots
     pub fn insert(&mut self, connection: Box<Connection>, ring: &mut Ring, now: Instant) {
         let slot = self.free.pop().unwrap_or_else(|| {
             self.slots.push(None);
@@ -338,4 +342,4 @@ impl Table {
         }
     }
 }
-// ANCHOR_END: table
+// ANCHOR_END: table_slots

@@ -485,7 +485,9 @@ impl EventLoop {
         self.open += 1;
         self.settle(slot, now, interests);
     }
+    // ANCHOR_END: accept
 
+    // ANCHOR: accept_pause
     fn pause_accepting(
         &mut self,
         now: Instant,
@@ -517,7 +519,7 @@ impl EventLoop {
             }
         }
     }
-    // ANCHOR_END: accept
+    // ANCHOR_END: accept_pause
 
     // ANCHOR: settle
     /// After anything happened to a connection: send new output at once,
