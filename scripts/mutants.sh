@@ -35,7 +35,7 @@ if [ "${1:-}" = "--drivers" ]; then
     driver=${pair%%:*} package=${pair#*:}
     mkdir -p "mutants.out-drivers/$driver"
     echo "== common/src/$driver.rs against the conformance suite of $package" >&2
-    cargo mutants --package common -f "common/src/$driver.rs" \
+    cargo mutants --package common -f "common/src/$driver.rs" --profile mutants \
       --test-package "$package" --output "mutants.out-drivers/$driver" "$@" || status=$?
   done
   exit "$status"
@@ -43,4 +43,4 @@ fi
 files=(-f 'common/src/session.rs' -f 'common/src/session/*.rs'
        -e 'common/src/session/tests.rs' -e 'common/src/session/tests/*')
 [ "${1:-}" = "--" ] && shift
-exec cargo mutants --package common "${files[@]}" --output . "$@" -- --lib
+exec cargo mutants --package common "${files[@]}" --profile mutants --output . "$@" -- --lib
