@@ -186,6 +186,17 @@ fn a_hung_server_fails_at_the_deadline_and_is_stopped() {
 
 #[test]
 fn ctrl_c_stops_the_servers_the_checker_started() {
+    ctrl_c_leaves_no_server_behind("0");
+}
+
+/// The Ctrl-C comes while the server has not printed its start-up line yet:
+/// the checker does not know its address, but must know its process.
+#[test]
+fn ctrl_c_stops_a_server_that_is_still_starting() {
+    ctrl_c_leaves_no_server_behind("30");
+}
+
+fn ctrl_c_leaves_no_server_behind(start_delay_seconds: &str) {
     use nix::sys::signal::{Signal, kill};
     use nix::unistd::Pid;
 
@@ -195,11 +206,22 @@ fn ctrl_c_stops_the_servers_the_checker_started() {
         .args(["--only", "http_get", "--exe"])
         .arg(broken("hangs.py"))
         .env("HANGS_PID_FILE", &pid_file)
+        .env("HANGS_START_DELAY", start_delay_seconds)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .expect("start the checker");
     let server = wait_for_pid_file(&pid_file);
+    // If the checker does leave it behind, the test must not.
+    struct KillIfFailed(i32);
+    impl Drop for KillIfFailed {
+        fn drop(&mut self) {
+            if thread::panicking() {
+                let _ = kill(Pid::from_raw(self.0), Signal::SIGKILL);
+            }
+        }
+    }
+    let _guard = KillIfFailed(server);
     kill(Pid::from_raw(checker.id() as i32), Signal::SIGINT).expect("Ctrl-C the checker");
     let status = checker.wait().expect("the checker exits");
     assert_eq!(status.code(), Some(130));

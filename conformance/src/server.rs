@@ -111,9 +111,18 @@ impl Server {
             .map(|arg| arg.to_string_lossy().into_owned())
             .collect();
         let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
-        let inner = harness::Server::spawn(command, START_TIMEOUT)
-            .unwrap_or_else(|error| panic!("{binary}: {error}"));
-        started().insert(inner.pid);
+        // Registered as soon as it exists: a Ctrl-C while the server is
+        // still starting must not leave it behind.
+        let mut group = 0;
+        let announce = |id| {
+            group = id;
+            started().insert(id);
+        };
+        let inner = harness::Server::spawn_announced(command, START_TIMEOUT, announce)
+            .unwrap_or_else(|error| {
+                started().remove(&group);
+                panic!("{binary}: {error}")
+            });
         Server {
             addr: inner.addr,
             pid: inner.pid,
@@ -203,7 +212,7 @@ impl Drop for Server {
     fn drop(&mut self) {
         // The harness kills the group when `inner` drops, right after this.
         if let Some(inner) = &self.inner {
-            started().remove(&inner.pid);
+            started().remove(&inner.group());
             if thread::panicking() && !QUIET.load(std::sync::atomic::Ordering::Relaxed) {
                 eprintln!("--- server stderr ---\n{}---", inner.stderr());
             }

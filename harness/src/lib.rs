@@ -43,7 +43,19 @@ impl Server {
     /// for its start-up line. On failure the server is killed and the error
     /// says why, with what it wrote to stderr.
     pub fn spawn(command: Command, timeout: Duration) -> Result<Server, String> {
+        Server::spawn_announced(command, timeout, |_| {})
+    }
+
+    /// [`Server::spawn`], telling `started` the new process group's id the
+    /// moment it exists, before the start-up line: a caller that must kill
+    /// its servers on Ctrl-C cannot miss one that is still starting.
+    pub fn spawn_announced(
+        command: Command,
+        timeout: Duration,
+        started: impl FnOnce(u32),
+    ) -> Result<Server, String> {
         let (program, mut server, stdout) = Server::start(command)?;
+        started(server.group());
         let (sender, receiver) = mpsc::channel();
         if let Some(stdout) = stdout {
             thread::spawn(move || {
@@ -185,6 +197,12 @@ impl Server {
                 _ => return None,
             }
         }
+    }
+
+    /// The server's process group: the id of the process started (0 once
+    /// it has been reaped).
+    pub fn group(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
     }
 
     /// Whether processes of the server's group are still alive (e.g. a

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Broken on purpose: says it listens, accepts, and never answers. For the
 checker's own tests: a check against it must end at its deadline, and no
-run may leave it behind. Writes its pid to $HANGS_PID_FILE."""
+run may leave it behind. Writes its pid to $HANGS_PID_FILE, then waits
+$HANGS_START_DELAY seconds (default 0) before its start-up line."""
 
 import os
 import socket
@@ -15,6 +16,7 @@ if "HANGS_PID_FILE" in os.environ:
     with open(os.environ["HANGS_PID_FILE"] + ".part", "w") as file:
         file.write(str(os.getpid()))
     os.rename(os.environ["HANGS_PID_FILE"] + ".part", os.environ["HANGS_PID_FILE"])
+time.sleep(float(os.environ.get("HANGS_START_DELAY", "0")))
 print(f"listening on {host}:{port} model=hangs mode=any pid={os.getpid()}", flush=True)
 connections = []
 while True:
