@@ -35,8 +35,11 @@ if [ "${1:-}" = "--drivers" ]; then
     driver=${pair%%:*} package=${pair#*:}
     mkdir -p "mutants.out-drivers/$driver"
     echo "== common/src/$driver.rs against the conformance suite of $package" >&2
+    # The timeout is explicit: cargo-mutants would derive it from the
+    # baseline's tests, which are common's (under a second), and cut every
+    # suite of 15-25 s at its 20 s minimum as a "timeout".
     cargo mutants --package common -f "common/src/$driver.rs" --profile mutants \
-      --test-package "$package" --output "mutants.out-drivers/$driver" "$@" || status=$?
+      --test-package "$package" --timeout 90 --output "mutants.out-drivers/$driver" "$@" || status=$?
   done
   exit "$status"
 fi
