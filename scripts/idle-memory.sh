@@ -8,6 +8,7 @@
 #
 # Usage: scripts/idle-memory.sh                         # 02, 08, 07, 09
 #        MODELS="02-thread-per-client" COUNT=5000 scripts/idle-memory.sh
+#        SAVE=1 scripts/idle-memory.sh   # and keep the numbers for the book
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -24,6 +25,8 @@ machine_line
 for model in $MODELS; do
   start_model "$model" --mode echo --idle-timeout 60s
   echo "== $model"
-  python3 "$ROOT/scripts/idle_memory.py" "$MODEL_PID" "$MODEL_PORT" "$COUNT" "$STACK_KIB"
+  python3 "$ROOT/scripts/idle_memory.py" "$MODEL_PID" "$MODEL_PORT" "$COUNT" "$STACK_KIB" \
+    "$MEASURED" "$model"
   stop_model
 done
+SAVED_SETTINGS="MODELS=\"$MODELS\" COUNT=$COUNT" save_measured idle-memory

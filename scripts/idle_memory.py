@@ -8,7 +8,10 @@ small fixed-size stacks (may's coroutines, --stack-size), the main heap,
 and other anonymous memory (glibc's per-thread malloc arenas, 64 MiB each,
 where a thread's buffers live). Used by scripts/idle-memory.sh.
 
-    python3 scripts/idle_memory.py PID PORT N [STACK_KIB]
+    python3 scripts/idle_memory.py PID PORT N [STACK_KIB [CSV MODEL]]
+
+With CSV and MODEL it also appends `MODEL.per_connection_bytes,B` and one
+`MODEL.KIND_bytes,B` line per kind to CSV (scripts/lib.sh's `measured`).
 """
 
 import collections
@@ -18,6 +21,15 @@ import sys
 import time
 
 MAPPING = re.compile(r"^([0-9a-f]+)-([0-9a-f]+) \S+ \S+ \S+ \S+\s*(.*)$")
+
+
+DESCRIBED = {
+    "main_heap": "main heap",
+    "files": "files and other named",
+    "thread_stacks": "thread stacks (2 MiB each)",
+    "coroutine_stacks": "coroutine stacks ({stack_kib} KiB each)",
+    "malloc_arenas": "other anonymous (malloc arenas)",
+}
 
 
 def resident(pid):
@@ -31,7 +43,7 @@ def resident(pid):
 def by_kind(pid, stack_kib):
     """RSS bytes per kind of mapping."""
     kinds = collections.Counter()
-    kind = "other"
+    kind = "files"
     with open(f"/proc/{pid}/smaps") as smaps:
         for line in smaps:
             mapping = MAPPING.match(line)
@@ -39,15 +51,15 @@ def by_kind(pid, stack_kib):
                 size_kib = (int(mapping[2], 16) - int(mapping[1], 16)) // 1024
                 name = mapping[3].strip()
                 if name == "[heap]":
-                    kind = "main heap"
+                    kind = "main_heap"
                 elif name:
-                    kind = "files and other named"
+                    kind = "files"
                 elif size_kib in (2048, 2052):
-                    kind = "thread stacks (2 MiB each)"
+                    kind = "thread_stacks"
                 elif stack_kib and stack_kib <= size_kib <= stack_kib + 8:
-                    kind = f"coroutine stacks ({stack_kib} KiB each)"
+                    kind = "coroutine_stacks"
                 else:
-                    kind = "other anonymous (malloc arenas)"
+                    kind = "malloc_arenas"
             elif line.startswith("Rss:"):
                 kinds[kind] += int(line.split()[1]) * 1024
     return kinds
@@ -74,12 +86,19 @@ def main():
     if not echoes(idle[-1], b"b"):
         raise SystemExit("the last connection did not echo")
     after, kinds_after = resident(pid), by_kind(pid, stack_kib)
+    each = (after - before) / count
     print(f"{count} idle connections: RSS {before // 1024} -> {after // 1024} KiB,"
-          f" {(after - before) / count:.0f} B each")
+          f" {each:.0f} B each")
+    rows = [("per_connection", each)]
     for kind in sorted(kinds_after, key=lambda k: kinds_before[k] - kinds_after[k]):
         grown = (kinds_after[kind] - kinds_before[kind]) / count
         if abs(grown) >= 1:
-            print(f"  {kind:34} {grown:7.0f} B each")
+            print(f"  {DESCRIBED[kind].format(stack_kib=stack_kib):34} {grown:7.0f} B each")
+            rows.append((kind, grown))
+    if len(sys.argv) > 6:
+        with open(sys.argv[5], "a") as csv:
+            for kind, grown in rows:
+                csv.write(f"{sys.argv[6]}.{kind}_bytes,{grown:.0f}\n")
 
 
 if __name__ == "__main__":

@@ -5,6 +5,11 @@
 #                                    MODEL_ADDR, MODEL_PORT, MODEL_PID
 #   stop_model                       stop that one and wait for its exit
 #   machine_line                     "machine: CPU, N cores ..." for output
+#   measured KEY VALUE               note a number the book may quote
+#   save_measured NAME               with SAVE=1, keep the noted numbers in
+#                                    docs/src/measured/NAME.csv, which the
+#                                    book's `<!-- n: @NAME KEY -->` markers
+#                                    are checked against
 # Every server started here is stopped by pid when the script exits, also
 # on Ctrl-C or an error.
 
@@ -96,6 +101,33 @@ machine_line() {
   cpu=$(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -1)
   [ -n "$cpu" ] || cpu=$(sysctl -n machdep.cpu.brand_string hw.model 2>/dev/null | head -1)
   echo "machine: ${cpu:-unknown CPU}, $(nproc 2>/dev/null || sysctl -n hw.ncpu) cores shared by client and server, $(uname -sr)"
+}
+
+# A number worth quoting, as key,value (key: no commas or spaces).
+MEASURED="$SCRATCH/measured.csv"
+measured() { # key value
+  echo "$1,$2" >>"$MEASURED"
+}
+
+# The run's numbers, kept for the book only when asked (SAVE=1): a plain
+# run must not leave the checkout changed. The header names the machine and
+# the command, so a reader can repeat it; the book test then lists every
+# sentence whose marked number moved.
+save_measured() { # name
+  local file="$ROOT/docs/src/measured/$1.csv"
+  [ -s "$MEASURED" ] || return 0
+  if [ "${SAVE:-0}" != 1 ]; then
+    echo "(SAVE=1 $0 keeps these numbers in docs/src/measured/$1.csv for the book)" >&2
+    return 0
+  fi
+  mkdir -p "$(dirname "$file")"
+  {
+    echo "# $(machine_line)"
+    echo "# SAVE=1 ${SAVED_SETTINGS:+$SAVED_SETTINGS }scripts/$(basename "$0") on $(date -u +%Y-%m-%d)"
+    echo "key,value"
+    cat "$MEASURED"
+  } >"$file"
+  echo "saved $(($(wc -l <"$MEASURED"))) numbers in docs/src/measured/$1.csv" >&2
 }
 
 # CPU time (user + system, clock ticks) of a server and its children (an

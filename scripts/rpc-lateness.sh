@@ -12,6 +12,7 @@
 #
 # Usage: scripts/rpc-lateness.sh                      # 01, 05, 07, 08, 09
 #        MODELS="01-blocking" DURATION=10s scripts/rpc-lateness.sh
+#        SAVE=1 scripts/rpc-lateness.sh   # and keep the numbers for the book
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -30,10 +31,12 @@ for model in $MODELS; do
   json="$SCRATCH/$model.json"
   "$ROOT/target/release/loadgen" rpc --addr "$MODEL_ADDR" --call query \
     --connections 1 --duration "$DURATION" --warmup 1s --json "$json" >/dev/null 2>&1
-  jq -r --arg model "$model" '[$model, .summary.requests,
-      (.latency.p50_us / 1000), (.latency.p99_us / 1000),
-      (.latency.p50_us / 1000 - 300)]
-    | "\(.[0]) \(.[1]) \(.[2]) \(.[3]) \(.[4])"' "$json" |
-    awk '{ printf "%-20s %8d %8.1f %8.1f %8.1f\n", $1, $2, $3, $4, $5 }'
+  read -r calls p50 p99 < <(jq -r '[.summary.requests, .latency.p50_us / 1000,
+      .latency.p99_us / 1000] | @tsv' "$json")
+  awk -v model="$model" -v calls="$calls" -v p50="$p50" -v p99="$p99" \
+    'BEGIN { printf "%-20s %8d %8.1f %8.1f %8.1f\n", model, calls, p50, p99, p50 - 300 }'
+  measured "$model.p50_ms" "$p50"
+  measured "$model.p99_ms" "$p99"
   stop_model
 done
+SAVED_SETTINGS="MODELS=\"$MODELS\" DURATION=$DURATION" save_measured rpc-lateness

@@ -12,6 +12,13 @@
 //! `x100`). The number is the last one before the marker; it must equal the
 //! scaled value rounded to as many decimals as the prose shows. After a new
 //! comparison run, this test lists every sentence whose number moved.
+//!
+//! A number from another script names the file that script keeps with
+//! `SAVE=1` (`docs/src/measured/NAME.csv`, key,value rows) and the key:
+//!
+//! ```text
+//! 17.8 KiB each<!-- n: @idle-memory 02-thread-per-client.per_connection_bytes /1024 -->
+//! ```
 
 use std::collections::HashMap;
 use std::fs;
@@ -70,10 +77,46 @@ fn number_before(text: &str) -> Option<&str> {
     Some(&text[start..end])
 }
 
-/// Checks one marker's claim; `Err` says what is wrong.
-fn check_claim(written: &str, marker: &str, rows: &Rows) -> Result<(), String> {
-    let words: Vec<&str> = marker.split_whitespace().collect();
-    let (key, column, scale) = match words.as_slice() {
+/// The numbers scripts kept for the book, by file name (`idle-memory`) and
+/// key.
+type Measured = HashMap<String, HashMap<String, String>>;
+
+fn read_measured(csv_text: &str) -> Result<HashMap<String, String>, String> {
+    let mut reader = csv::ReaderBuilder::new()
+        .comment(Some(b'#'))
+        .from_reader(csv_text.as_bytes());
+    let mut values = HashMap::new();
+    for record in reader.records() {
+        let record = record.map_err(|error| error.to_string())?;
+        match (record.get(0), record.get(1)) {
+            (Some(key), Some(value)) => values.insert(key.to_owned(), value.to_owned()),
+            _ => return Err(format!("not a key,value row: {record:?}")),
+        };
+    }
+    Ok(values)
+}
+
+/// Where a marker's number comes from, as (cell, description, scale).
+fn source<'a>(
+    words: &[&'a str],
+    rows: &'a Rows,
+    measured: &'a Measured,
+) -> Result<(&'a str, String, Option<&'a str>), String> {
+    if let Some(name) = words.first().and_then(|word| word.strip_prefix('@')) {
+        let (key, scale) = match words {
+            [_, key] => (*key, None),
+            [_, key, scale] => (*key, Some(*scale)),
+            _ => return Err("want: @SCRIPT KEY [/N|xN]".into()),
+        };
+        let values = measured
+            .get(name)
+            .ok_or(format!("no docs/src/measured/{name}.csv"))?;
+        let cell = values
+            .get(key)
+            .ok_or(format!("no key `{key}` in docs/src/measured/{name}.csv"))?;
+        return Ok((cell, format!("{name}.csv {key}"), scale));
+    }
+    let (key, column, scale) = match words {
         [model, scenario, clients, column] => {
             (format!("{model} {scenario} {clients}"), *column, None)
         }
@@ -88,9 +131,21 @@ fn check_claim(written: &str, marker: &str, rows: &Rows) -> Result<(), String> {
         .get(&key)
         .ok_or(format!("no row `{key}` in results.csv"))?;
     let cell = row.get(column).ok_or(format!("no column `{column}`"))?;
+    Ok((cell, format!("results.csv {key} {column}"), scale))
+}
+
+/// Checks one marker's claim; `Err` says what is wrong.
+fn check_claim(
+    written: &str,
+    marker: &str,
+    rows: &Rows,
+    measured: &Measured,
+) -> Result<(), String> {
+    let words: Vec<&str> = marker.split_whitespace().collect();
+    let (cell, described, scale) = source(&words, rows, measured)?;
     let mut value: f64 = cell
         .parse()
-        .map_err(|_| format!("`{key}` {column} is `{cell}`, not a number"))?;
+        .map_err(|_| format!("{described} is `{cell}`, not a number"))?;
     match scale.map(|scale| scale.split_at(1)) {
         None => {}
         Some(("/", divisor)) => value /= divisor.parse::<f64>().map_err(|_| "bad scale")?,
@@ -107,14 +162,18 @@ fn check_claim(written: &str, marker: &str, rows: &Rows) -> Result<(), String> {
     let tolerance = 0.5 * 10f64.powi(-(decimals as i32)) + 1e-9;
     if (value - shown).abs() > tolerance {
         return Err(format!(
-            "says {written}, results.csv says {value:.decimals$} ({key} {column})"
+            "says {written}, the run says {value:.decimals$} ({described})"
         ));
     }
     Ok(())
 }
 
 /// Every marker of every page, checked: one line per problem.
-fn check_pages(pages: &[(String, String)], rows: &Rows) -> (usize, Vec<String>) {
+fn check_pages(
+    pages: &[(String, String)],
+    rows: &Rows,
+    measured: &Measured,
+) -> (usize, Vec<String>) {
     let mut checked = 0;
     let mut problems = Vec::new();
     for (name, text) in pages {
@@ -136,7 +195,7 @@ fn check_pages(pages: &[(String, String)], rows: &Rows) -> (usize, Vec<String>) 
                 None => problems.push(format!("{name}:{line}: no number before `{marker}`")),
                 Some(written) => {
                     checked += 1;
-                    if let Err(problem) = check_claim(written, marker, rows) {
+                    if let Err(problem) = check_claim(written, marker, rows, measured) {
                         problems.push(format!("{name}:{line}: {problem}"));
                     }
                 }
@@ -167,16 +226,30 @@ fn numbers_marked_in_the_book_match_the_committed_results() {
     let csv_text =
         fs::read_to_string(source.join("results/results.csv")).expect("read results.csv");
     let rows = read_results(&csv_text);
+    let mut measured = Measured::new();
+    // No folder: no script kept numbers yet; a marker naming one says so.
+    let kept = fs::read_dir(source.join("measured")).into_iter().flatten();
+    for entry in kept.flatten() {
+        let path = entry.path();
+        if path.extension().is_some_and(|extension| extension == "csv") {
+            let name = path.file_stem().expect("a file name").to_string_lossy();
+            let text = fs::read_to_string(&path).expect("read a measured file");
+            let values =
+                read_measured(&text).unwrap_or_else(|error| panic!("{}: {error}", path.display()));
+            measured.insert(name.into_owned(), values);
+        }
+    }
     let mut pages = Vec::new();
     book_pages(&source, &mut pages);
-    let (checked, problems) = check_pages(&pages, &rows);
+    let (checked, problems) = check_pages(&pages, &rows, &measured);
     assert!(
         problems.is_empty(),
-        "{} of {checked} marked numbers disagree with docs/src/results/results.csv:\n{}",
+        "{} of {checked} marked numbers disagree with the runs they name \
+         (docs/src/results/results.csv, docs/src/measured/*.csv):\n{}",
         problems.len(),
         problems.join("\n")
     );
-    println!("{checked} marked numbers agree with results.csv");
+    println!("{checked} marked numbers agree with the runs they name");
 }
 
 /// The check itself, on a made-up row: right, rounded, scaled, wrong.
@@ -185,8 +258,13 @@ fn a_marked_number_is_compared_at_the_precision_it_is_written() {
     let rows = read_results(
         "# a comment\nmodel,scenario,variant,clients,rps,rss\n07-epoll,lab,keepalive,100,9.73,18227\n",
     );
+    let measured = Measured::from([(
+        "idle-memory".to_owned(),
+        read_measured("# machine\nkey,value\n07-epoll.per_connection_bytes,265\n")
+            .expect("a key,value file"),
+    )]);
     let page = |text: &str| vec![("page.md".to_owned(), text.to_owned())];
-    let check = |text: &str| check_pages(&page(text), &rows);
+    let check = |text: &str| check_pages(&page(text), &rows, &measured);
     assert_eq!(
         check("**9.7**<!-- n: 07-epoll lab:keepalive 100 rps -->"),
         (1, vec![])
@@ -200,9 +278,23 @@ fn a_marked_number_is_compared_at_the_precision_it_is_written() {
         (1, vec![])
     );
     let (_, wrong) = check("9.8 req/s<!-- n: 07-epoll lab:keepalive 100 rps -->");
+    assert!(wrong[0].contains("says 9.8, the run says 9.7"), "{wrong:?}");
+    assert_eq!(
+        check("265 B<!-- n: @idle-memory 07-epoll.per_connection_bytes -->"),
+        (1, vec![])
+    );
+    assert_eq!(
+        check("0.26 KiB<!-- n: @idle-memory 07-epoll.per_connection_bytes /1024 -->"),
+        (1, vec![])
+    );
+    let (_, moved) = check("275 B<!-- n: @idle-memory 07-epoll.per_connection_bytes -->");
+    assert!(moved[0].contains("says 275, the run says 265"), "{moved:?}");
+    let (_, unknown) = check("1 B<!-- n: @idle-memory 09-async.per_connection_bytes -->");
+    assert!(unknown[0].contains("no key"), "{unknown:?}");
+    let (_, no_file) = check("1 B<!-- n: @nothing key -->");
     assert!(
-        wrong[0].contains("says 9.8, results.csv says 9.7"),
-        "{wrong:?}"
+        no_file[0].contains("no docs/src/measured/nothing.csv"),
+        "{no_file:?}"
     );
     let (_, missing) = check("10<!-- n: 07-epoll lab 100 rps -->");
     assert!(missing[0].contains("no row"), "{missing:?}");
