@@ -712,6 +712,33 @@ mod tests {
         assert_eq!(timers.pop_due(later), None);
     }
 
+    /// Stale entries (each keep-alive request leaves one) leave from the
+    /// top at once, and from anywhere only once the heap holds more than two
+    /// per open connection plus 64: bounded, without a scan on every turn.
+    #[test]
+    fn compact_drops_stale_timers_from_the_top_and_all_past_the_bound() {
+        let start = Instant::now();
+        let filled = |count: u64| {
+            let mut timers = Timers::default();
+            for slot in 0..count {
+                timers.call_at(start + Duration::from_millis(slot), slot);
+            }
+            timers
+        };
+        let even = |_: Instant, slot: u64| slot % 2 == 0;
+        // 5 open connections: the bound is 2 * 5 + 64 = 74 entries.
+        let mut at_the_bound = filled(74);
+        at_the_bound.compact(5, even);
+        assert_eq!(at_the_bound.heap.len(), 74, "the top is live: nothing goes");
+        let mut past_the_bound = filled(75);
+        past_the_bound.compact(5, even);
+        assert_eq!(past_the_bound.heap.len(), 38, "every odd slot goes");
+        let mut stale_top = filled(10);
+        stale_top.compact(5, |_, slot| slot >= 3);
+        assert_eq!(stale_top.next(), Some(start + Duration::from_millis(3)));
+        assert_eq!(stale_top.heap.len(), 7);
+    }
+
     #[test]
     fn tokens_round_trip_through_epoll_data() {
         for token in [
