@@ -111,7 +111,7 @@ catalog! {
     http_stray_blank_line_is_not_a_request, "http", "contract.md#hardened-the-rules-a-public-server-needs",
         "a stray blank line is not a request: no 408, a silent close at the idle timeout";
     idle_connection_is_closed, "echo", "contract.md#flags",
-        "a connection silent for --idle-timeout is closed, not before";
+        "a connection silent for --idle-timeout is closed, not before, and waiting costs no CPU";
     reset_client_does_not_hurt_next, "echo", "contract.md#stopping-and-surviving",
         "a client that resets mid-response affects only its own connection";
     sigterm_finishes_in_flight_request, "http", "contract.md#stopping-and-surviving",

@@ -36,6 +36,11 @@ pub fn idle_connection_is_closed(target: &Target) {
     let mut answer = [0; 4];
     client.read_exact(&mut answer);
     let idle_since = Instant::now();
+    let cpu_before = crate::procinfo::cpu_ticks(server.pid);
+    let wakeups_before = crate::procinfo::wakeups(server.pid);
+    // And one that never sends a byte: its wait may differ (nothing read
+    // yet), and must be as cheap.
+    let mut silent = Client::connect(server.addr);
     assert!(
         client.is_closed_within(server.idle_timeout + Duration::from_secs(7)),
         "the idle connection was closed"
@@ -44,6 +49,28 @@ pub fn idle_connection_is_closed(target: &Target) {
         idle_since.elapsed() >= server.idle_timeout * 9 / 10,
         "not before the idle timeout"
     );
+    assert!(
+        silent.is_closed_within(server.idle_timeout * 2 + Duration::from_secs(7)),
+        "the silent connection was closed"
+    );
+    if let Some(before) = cpu_before {
+        assert_waiting_cost_no_cpu(&server, before, idle_since, "two clients were silent");
+    }
+    // A wait that became a poll (a deadline in the past turned into tokio's
+    // 1 ms timer: 526 wakeups in 1.04 s) costs little CPU but wakes the
+    // server hundreds of times a second. The models sleep until something
+    // happens (0 to 20 wakeups here), except that may's workers (08) at
+    // times wait in epoll_wait 10 ms at a time (100 a second): the bound
+    // lies between.
+    if let (Some(before), Some(after)) = (wakeups_before, crate::procinfo::wakeups(server.pid)) {
+        let waited = idle_since.elapsed();
+        let woken = after.saturating_sub(before);
+        assert!(
+            woken as f64 <= 250.0 * waited.as_secs_f64().max(1.0),
+            "the server was woken {woken} times in {waited:?} while two clients were silent: \
+             an idle wait should sleep, not poll"
+        );
+    }
     // And the server still serves others.
     let mut next = Client::connect(server.addr);
     next.send(b"pong");

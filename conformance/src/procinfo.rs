@@ -62,6 +62,17 @@ pub fn cpu_ticks(pid: u32) -> Option<u64> {
     return unknown(pid);
 }
 
+/// How often the threads of a process and of its children went to sleep
+/// and were woken again (voluntary context switches, summed): a server
+/// that only waits adds next to none, one that polls a timer adds one per
+/// tick. `None`: not knowable on this system.
+pub fn wakeups(pid: u32) -> Option<u64> {
+    #[cfg(target_os = "linux")]
+    return linux::wakeups(pid);
+    #[cfg(not(target_os = "linux"))]
+    return unknown(pid);
+}
+
 /// Clock ticks per second, the unit of [`cpu_ticks`].
 pub fn ticks_per_second() -> u64 {
     #[cfg(target_os = "linux")]
@@ -147,6 +158,20 @@ mod linux {
 
     pub fn open_descriptors(pid: u32) -> Option<usize> {
         process(pid)?.fd_count().ok()
+    }
+
+    pub fn wakeups(pid: u32) -> Option<u64> {
+        let mut total = 0;
+        for pid in std::iter::once(pid).chain(children_of(pid)) {
+            for task in process(pid)?.tasks().ok()?.flatten() {
+                // A thread that exited meanwhile has no status: skip it.
+                let status = task.status().ok();
+                total += status
+                    .and_then(|status| status.voluntary_ctxt_switches)
+                    .unwrap_or(0);
+            }
+        }
+        Some(total)
     }
 }
 
