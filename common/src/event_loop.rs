@@ -725,7 +725,7 @@ mod tests {
             }
             timers
         };
-        let even = |_: Instant, slot: u64| slot % 2 == 0;
+        let even = |_: Instant, slot: u64| slot.is_multiple_of(2);
         // 5 open connections: the bound is 2 * 5 + 64 = 74 entries.
         let mut at_the_bound = filled(74);
         at_the_bound.compact(5, even);
