@@ -14,7 +14,8 @@
 # The drivers are tested over real sockets by the conformance suite, which
 # lives in the models' packages, so each driver's mutants are run against
 # models that use it, and against common's unit tests: driver.rs (01-05,
-# 08) against 01-blocking, async_driver.rs (09, 10) against 09-async,
+# 08) against 01-blocking and 08-coroutines (whose file sending is the
+# trait's portable default), async_driver.rs (09, 10) against 09-async,
 # event_loop.rs against 07-epoll and 06-select (only 06 asks the loop for
 # its `watched` list). A suite takes 15-30 s and every mutant rebuilds the
 # model; with `-- -j 2` on 2 cores, about 25 s per mutant (160 in all).
@@ -40,7 +41,7 @@ if [ "${1:-}" = "--drivers" ]; then
   reaper=$!
   trap 'kill "$reaper" 2>/dev/null || true' EXIT
   status=0
-  for pair in driver:blocking async_driver:async-tokio event_loop:epoll,select; do
+  for pair in driver:blocking,coroutines async_driver:async-tokio event_loop:epoll,select; do
     driver=${pair%%:*} packages=${pair#*:}
     tests=(--test-package common)
     for package in ${packages//,/ }; do tests+=(--test-package "$package"); done
