@@ -16,6 +16,7 @@
 #        MODEL=09-async ROUNDS=5 DURATION=20 scripts/bench-files-nginx.sh
 #        NGINX_SENDFILE=off scripts/bench-files-nginx.sh   (nginx copies too)
 #        BASELINE=/tmp/07-epoll-old scripts/bench-files-nginx.sh
+#        SAVE=1 scripts/bench-files-nginx.sh   # and keep the numbers for the book
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -99,5 +100,10 @@ for name in "${NAMES[@]:1}"; do
         unit="req/s"; [ "$measure" = cpu ] && unit="µs/req"
         awk -v what="$measure" -v n="$nginx_median" -v m="$model_median" -v model="$name" -v unit="$unit" 'BEGIN {
             printf "%-6s nginx %9.0f %s   %s %9.0f %s   ratio %.2f\n", what, n, unit, model, m, unit, m / n }'
+        measured "$measure.nginx" "$nginx_median"
+        measured "$measure.$name" "$model_median"
+        measured "$measure.$name.of_nginx" "$(awk -v n="$nginx_median" -v m="$model_median" 'BEGIN { printf "%.2f", m / n }')"
     done
 done
+SAVED_SETTINGS="MODEL=$MODEL ROUNDS=$ROUNDS REQUESTS=$REQUESTS CONNECTIONS=$CONNECTIONS DURATION=$DURATION NGINX_SENDFILE=$NGINX_SENDFILE" \
+    save_measured files-nginx

@@ -18,6 +18,7 @@
 #
 # Usage: scripts/bench-uring-vs-epoll.sh
 #        ROUNDS=5 DURATION=10 REQUESTS=50000 SMALL=20000 HELD=10000 scripts/bench-uring-vs-epoll.sh
+#        SAVE=1 scripts/bench-uring-vs-epoll.sh   # and keep the numbers for the book
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -144,3 +145,21 @@ syscalls per request (>= 0.01):
   07-epoll:    ${calls_detail[07-epoll]}
   11-io-uring: ${calls_detail[11-io-uring]}
 EOF
+
+# The numbers the 11 chapter quotes, kept with SAVE=1.
+# shellcheck disable=SC2086 # the rounds are words on purpose
+for model in "${MODELS[@]}"; do
+  key=${model%%-*}
+  measured "page.$key.rps" "$(median ${http[$model]})"
+  measured "page.$key.cpu_us_per_request" "$(median ${cpu[$model]})"
+  measured "echo.$key.rps" "$(median ${echoes[$model]})"
+  measured "echo.$key.cpu_us_per_message" "$(median ${echo_cpu[$model]})"
+  measured "small.$key.rps" "$(median ${small[$model]})"
+  measured "syscalls.$key.per_request" "${syscalls[$model]}"
+  measured "hold.$key.rss_per_connection_bytes" "${rss_per_connection[$model]}"
+done
+measured page.11_of_07 "$(ratio "$h11" "$h07")"
+measured echo.11_of_07 "$(ratio "$e11" "$e07")"
+measured small.11_of_07 "$(ratio "$s11" "$s07")"
+SAVED_SETTINGS="ROUNDS=$ROUNDS DURATION=$DURATION REQUESTS=$REQUESTS SMALL=$SMALL HELD=$HELD" \
+  save_measured uring-vs-epoll

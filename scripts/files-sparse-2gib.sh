@@ -8,6 +8,7 @@
 # Usage: scripts/files-sparse-2gib.sh                 (07-epoll)
 #        scripts/files-sparse-2gib.sh 01-blocking 09-async
 #        scripts/files-sparse-2gib.sh all
+#        SAVE=1 scripts/files-sparse-2gib.sh all   # and keep the numbers for the book
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -56,6 +57,9 @@ for model in "${models[@]}"; do
     verdict=ok
     if [ "$got" != "$SIZE" ] || [ "$peak" -ge "$LIMIT_KIB" ]; then verdict=FAILED; failed=1; fi
     echo "$model: downloaded $got of $SIZE bytes in ${seconds}s, peak RSS $peak KiB (limit $LIMIT_KIB): $verdict"
+    measured "$model.seconds" "$seconds"
+    measured "$model.peak_rss_kib" "$peak"
     stop_model
 done
+SAVED_ARGS="$*" save_measured files-sparse
 exit "$failed"

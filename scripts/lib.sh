@@ -5,6 +5,8 @@
 #                                    MODEL_ADDR, MODEL_PORT, MODEL_PID
 #   stop_model                       stop that one and wait for its exit
 #   machine_line                     "machine: CPU, N cores ..." for output
+#   cpu_ticks PID, context_switches PID   what a server (and its children)
+#                                    spent so far, to divide by requests
 #   measured KEY VALUE               note a number the book may quote
 #   save_measured NAME               with SAVE=1, keep the noted numbers in
 #                                    docs/src/measured/NAME.csv, which the
@@ -123,7 +125,7 @@ save_measured() { # name
   mkdir -p "$(dirname "$file")"
   {
     echo "# $(machine_line)"
-    echo "# SAVE=1 ${SAVED_SETTINGS:+$SAVED_SETTINGS }scripts/$(basename "$0") on $(date -u +%Y-%m-%d)"
+    echo "# SAVE=1 ${SAVED_SETTINGS:+$SAVED_SETTINGS }scripts/$(basename "$0")${SAVED_ARGS:+ $SAVED_ARGS} on $(date -u +%Y-%m-%d)"
     echo "key,value"
     cat "$MEASURED"
   } >"$file"
@@ -139,6 +141,16 @@ cpu_ticks() { # pid
     total=$((total + $(awk '{ print $14 + $15 }' "/proc/$process/stat")))
   done
   echo "$total"
+}
+
+# Context switches (voluntary + involuntary) of a server's threads and of
+# its children's: a thread that waited, or was preempted. Per request they
+# show a model's hand-offs between threads.
+context_switches() { # pid
+  local process
+  for process in "$1" $(pgrep -P "$1" || true); do
+    cat "/proc/$process/task/"*/status 2>/dev/null
+  done | awk '/^(voluntary|nonvoluntary)_ctxt_switches:/ { total += $2 } END { print total + 0 }'
 }
 
 # The median of the numbers given as words (the mean of the middle two for
