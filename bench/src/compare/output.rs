@@ -106,7 +106,14 @@ mod tests {
             text.contains("| 03-thread-pool | 1.1 | 1.1 | -2 % | 9.7 | 0.11 |"),
             "{text}"
         );
-        assert!(text.contains("| 07-epoll | 10000 | unlimited | 32862 | 33333 | 99 % |"));
+        // The bound is arithmetic; the measured rate beside it is whatever
+        // the committed run measured, so only its place is checked.
+        assert!(
+            text.lines()
+                .any(|line| line.starts_with("| 07-epoll | 10000 | unlimited | ")
+                    && line.contains(" | 33333 | ")),
+            "no c10k-style row for 07-epoll at 10000 with its bound"
+        );
     }
 
     #[test]
