@@ -24,8 +24,7 @@ import pathlib
 import re
 import sys
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
-DOCS = ROOT / "docs" / "src"
+DOCS = pathlib.Path(__file__).resolve().parent.parent / "docs" / "src"
 MARKER = re.compile(r"<!-- n:(.*?)-->")
 # A number as the book test reads it: digits, with commas or points
 # between digits.
@@ -37,17 +36,17 @@ def uncommented(path):
         return [line for line in file if not line.startswith("#")]
 
 
-def read_results():
+def read_results(docs):
     rows = {}
-    for cell in csv.DictReader(uncommented(DOCS / "results" / "results.csv")):
+    for cell in csv.DictReader(uncommented(docs / "results" / "results.csv")):
         scenario = cell["scenario"] + (f":{cell['variant']}" if cell["variant"] else "")
         rows[f"{cell['model']} {scenario} {cell['clients']}"] = cell
     return rows
 
 
-def read_measured():
+def read_measured(docs):
     kept = {}
-    for path in sorted((DOCS / "measured").glob("*.csv")):
+    for path in sorted((docs / "measured").glob("*.csv")):
         reader = csv.reader(uncommented(path))
         next(reader, None)  # key,value
         kept[path.stem] = {row[0]: row[1] for row in reader if len(row) >= 2}
@@ -122,16 +121,16 @@ def requote(text, rows, kept, page, changes, problems):
 
 
 def main():
-    global DOCS
     arguments = sys.argv[1:]
     check = "--check" in arguments
+    docs = DOCS
     if "--docs" in arguments:
-        DOCS = pathlib.Path(arguments[arguments.index("--docs") + 1]).resolve()
-    rows, kept = read_results(), read_measured()
+        docs = pathlib.Path(arguments[arguments.index("--docs") + 1]).resolve()
+    rows, kept = read_results(docs), read_measured(docs)
     changes, problems = [], []
-    for path in sorted(DOCS.rglob("*.md")):
+    for path in sorted(docs.rglob("*.md")):
         text = path.read_text()
-        page = path.relative_to(DOCS)
+        page = path.relative_to(docs)
         new = requote(text, rows, kept, page, changes, problems)
         if new != text and not check:
             path.write_text(new)
