@@ -2,7 +2,9 @@
 # Files mode against nginx on the same document root: the lab's target.
 # One worker each (nginx `worker_processes 1`; 07-epoll is one thread):
 #   small file, a new connection per request:  ab -n 50000 -c 100
-#   ~1 MB file, keep-alive:                     wrk -t1 -c 100 -d 10s
+#   ~1 MB file, keep-alive:                     loadgen http, 100 connections, 10 s
+# (wrk -t1 was the client here once: its one thread reads about 2 GB/s,
+# and nginx and 07 both stopped at that, so the ratio said nothing.)
 # Three rounds, interleaved (nginx, model, nginx, model, ...) so that noise
 # from other processes hits both alike; prints each run, the medians and the
 # ratios model / nginx. Targets: >= 1.0 on the small file, >= 0.8 on the
@@ -24,14 +26,14 @@ MODEL=${MODEL:-07-epoll}
 ROUNDS=${ROUNDS:-3}
 REQUESTS=${REQUESTS:-50000}   # ab -n
 CONNECTIONS=${CONNECTIONS:-100}
-DURATION=${DURATION:-10}      # seconds per wrk run
+DURATION=${DURATION:-10}      # seconds per large-file run
 NGINX_SENDFILE=${NGINX_SENDFILE:-on}
 BASELINE=${BASELINE:-}
 
 need_tool ab apache2-utils
-need_tool wrk wrk
+need_tool jq jq
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need_tool nginx nginx
-(cd "$ROOT" && cargo build --release --quiet --bin "$MODEL")
+(cd "$ROOT" && cargo build --release --quiet --bin "$MODEL" --bin loadgen)
 machine_line
 
 # The document root, readable by nginx's worker (it drops root to nobody).
@@ -65,22 +67,24 @@ ab_rps() { # port
         awk '/^Failed requests/ && $3 != 0 { print "failed requests: " $3 > "/dev/stderr" }
              /^Requests per second/ { print $4 }'
 }
-wrk_rps() { # port pid: prints req/s and the server's CPU µs per request
+large_rps() { # port pid: prints req/s and the server's CPU µs per request
     local before after
     before=$(cpu_ticks "$2")
-    wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" "http://127.0.0.1:$1/large.bin" >"$SCRATCH/wrk.out"
+    "$ROOT/target/release/loadgen" http --addr "127.0.0.1:$1" --connections "$CONNECTIONS" \
+        --duration "${DURATION}s" --path /large.bin --json "$SCRATCH/large.json" >/dev/null 2>&1
     after=$(cpu_ticks "$2")
     # 100 ticks per second: a tick is 10,000 µs.
-    awk -v t=$((after - before)) '/ requests in / { n = $1 }
-        /^Requests\/sec:/ { rps = $2 } END { printf "%s %.0f\n", rps, t * 10000 / n }' "$SCRATCH/wrk.out"
+    jq -r --argjson ticks $((after - before)) '.summary |
+        "\(.requests_per_second * 10 | round / 10) \($ticks * 10000 / .requests | round)"' \
+        "$SCRATCH/large.json"
 }
 
 declare -A RESULTS
 for round in $(seq "$ROUNDS"); do
     for name in "${NAMES[@]}"; do
         port=${PORT[$name]}
-        small=$(ab_rps "$port"); read -r large cpu < <(wrk_rps "$port" "${PID[$name]}")
-        echo "round $round  $name: small $small req/s (ab), large $large req/s (wrk), $cpu µs CPU per large request" >&2
+        small=$(ab_rps "$port"); read -r large cpu < <(large_rps "$port" "${PID[$name]}")
+        echo "round $round  $name: small $small req/s (ab), large $large req/s (loadgen), $cpu µs CPU per large request" >&2
         RESULTS[$name.small]+="$small "; RESULTS[$name.large]+="$large "; RESULTS[$name.cpu]+="$cpu "
     done
 done
@@ -89,7 +93,7 @@ echo
 echo "files: $MODEL vs nginx 1 worker (sendfile $NGINX_SENDFILE), medians of $ROUNDS interleaved rounds,"
 echo "client and server sharing $(nproc) cores"
 echo "  small = ab -n $REQUESTS -c $CONNECTIONS http://127.0.0.1:PORT/small.html (a new connection each)"
-echo "  large = wrk -t1 -c$CONNECTIONS -d${DURATION}s http://127.0.0.1:PORT/large.bin (1 MiB, keep-alive)"
+echo "  large = loadgen http --connections $CONNECTIONS --duration ${DURATION}s --path /large.bin (1 MiB, keep-alive)"
 echo "  cpu   = the server's user + system CPU time per large request"
 for name in "${NAMES[@]:1}"; do
     for measure in small large cpu; do

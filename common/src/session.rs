@@ -39,7 +39,7 @@ mod rpc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::sendfile::FileRange;
+use crate::sendfile::{FILE_CHUNK, FileRange};
 use echo::Echo;
 pub use engine::OUTPUT_LIMIT;
 use engine::{Engine, Shared};
@@ -239,7 +239,7 @@ impl Session {
 
     // ANCHOR: pending_file
     /// Once [`Session::pending_output`] is all sent: the piece of a file to
-    /// send next (a response body), at most [`OUTPUT_LIMIT`] bytes. The
+    /// send next (a response body), at most [`FILE_CHUNK`] bytes. The
     /// driver hands it to the kernel (`sendfile(2)`), so the file's bytes
     /// never pass through the session, and reports the count with
     /// [`Session::consume_output`].
@@ -248,7 +248,7 @@ impl Session {
         if !shared.output.is_empty() {
             return None;
         }
-        Some(shared.file.as_ref()?.next(OUTPUT_LIMIT))
+        Some(shared.file.as_ref()?.next(FILE_CHUNK))
     }
     // ANCHOR_END: pending_file
 
