@@ -48,6 +48,8 @@
 #   WARMUP       seconds of churn before the start values (default 10)
 #   MAX_SECONDS  give up on one model and variant after this (default 900)
 # Exits 1 if any model failed. Client and server share the machine's cores.
+# With SAVE=1 the final table is kept in docs/src/measured/churn.md, which
+# the book's "How to measure" includes.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 need_tool jq jq
@@ -154,7 +156,7 @@ for model in "${models[@]}"; do
 
     rss_margin=$((rss0 / 10 > 2048 ? rss0 / 10 : 2048))
     read -r rss1 threads1 fds1 <<<"$(settled "$MODEL_PID" $((threads0 + THREAD_MARGIN)) $((fds0 + FD_MARGIN)))"
-    log_lines=$(wc -l <"$SCRATCH/$model.err")
+    log_lines=$(wc -l <"$MODEL_LOG")
     stop_model
     verdict=ok
     if [ "$errors" -gt 0 ] || [ "$rss1" -gt $((rss0 + rss_margin)) ] ||
@@ -168,13 +170,15 @@ for model in "${models[@]}"; do
   done
 done
 
-cat <<EOF
-
-$(machine_line).
-Warm-up ${WARMUP} s; then at least $COUNT connections, $CONNECTIONS at a time; RSS in MiB.
-
-| model | close | connections | per second | errors | RSS start / end | fds start / end | threads start / end | server log lines | |
-|---|---|---|---|---|---|---|---|---|---|
-EOF
-printf '%s\n' "${rows[@]}"
+{
+  echo "Warm-up ${WARMUP} s; then at least $COUNT connections, $CONNECTIONS at a time; RSS in MiB."
+  echo
+  echo "| model | close | connections | per second | errors | RSS start / end | fds start / end | threads start / end | server log lines | |"
+  echo "|---|---|---|---|---|---|---|---|---|---|"
+  printf '%s\n' "${rows[@]}"
+} >"$SCRATCH/table.md"
+echo
+machine_line
+cat "$SCRATCH/table.md"
+SAVED_SETTINGS="COUNT=$COUNT" SAVED_ARGS="$*" save_table churn "$SCRATCH/table.md"
 exit "$failed"

@@ -2,7 +2,8 @@
 #   need_tool nc netcat-openbsd      exit with an install hint if missing
 #   build_models [release|debug]     build the workspace binaries
 #   start_model 07-epoll --mode http start it on a free port; sets
-#                                    MODEL_ADDR, MODEL_PORT, MODEL_PID
+#                                    MODEL_ADDR, MODEL_PORT, MODEL_PID and
+#                                    MODEL_LOG (its stderr)
 #   stop_model                       stop that one and wait for its exit
 #   machine_line                     "machine: CPU, N cores ..." for output
 #   cpu_ticks PID, context_switches PID   what a server (and its children)
@@ -12,6 +13,10 @@
 #                                    docs/src/measured/NAME.csv, which the
 #                                    book's `<!-- n: @NAME KEY -->` markers
 #                                    are checked against
+#   locust_lab ADDR VARIANT TIME PREFIX   the lab's Locust run, headless
+#   save_table NAME FILE             with SAVE=1, keep the table a script
+#                                    printed as docs/src/measured/NAME.md,
+#                                    which a chapter includes whole
 # Every server started here is stopped by pid when the script exits, also
 # on Ctrl-C or an error.
 
@@ -64,9 +69,11 @@ start_model() { # model [server flags...]
   local model=$1; shift
   local binary out name
   binary=$(model_binary "$model")
-  name=$(basename "$model")
+  # Numbered, so two instances of one model keep their own logs.
+  name=$(basename "$model").${#STARTED_PIDS[@]}
   out="$SCRATCH/$name.out"
-  "$binary" --addr 127.0.0.1:0 "$@" >"$out" 2>"$SCRATCH/$name.err" &
+  MODEL_LOG="$SCRATCH/$name.err"
+  "$binary" --addr 127.0.0.1:0 "$@" >"$out" 2>"$MODEL_LOG" &
   STARTED_PIDS+=($!)
   local line=""
   for _ in $(seq 100); do
@@ -77,7 +84,7 @@ start_model() { # model [server flags...]
   done
   if [ -z "$line" ]; then
     echo "error: $model did not start:" >&2
-    cat "$SCRATCH/$name.err" >&2
+    cat "$MODEL_LOG" >&2
     exit 1
   fi
   echo "$line" >&2
@@ -130,6 +137,48 @@ save_measured() { # name
     cat "$MEASURED"
   } >"$file"
   echo "saved $(($(wc -l <"$MEASURED"))) numbers in docs/src/measured/$1.csv" >&2
+}
+
+# A table the script printed, kept for the book only when asked (SAVE=1),
+# as docs/src/measured/NAME.md: a first line with the machine and the
+# command, then the table as printed. The chapter includes the file, so
+# the book shows the last kept run and no number typed by hand.
+save_table() { # name file
+  local file="$ROOT/docs/src/measured/$1.md"
+  if [ "${SAVE:-0}" != 1 ]; then
+    echo "(SAVE=1 $0 keeps this table in docs/src/measured/$1.md for the book)" >&2
+    return 0
+  fi
+  mkdir -p "$(dirname "$file")"
+  {
+    echo "Kept run: $(machine_line | sed 's/^machine: //');" \
+      "\`SAVE=1 ${SAVED_SETTINGS:+$SAVED_SETTINGS }scripts/$(basename "$0")${SAVED_ARGS:+ $SAVED_ARGS}\`" \
+      "on $(date -u +%Y-%m-%d)."
+    echo
+    cat "$2"
+  } >"$file"
+  echo "saved the table in docs/src/measured/$1.md" >&2
+}
+
+# The lab's Locust user (scripts/locustfile.py) against a server, headless:
+# 100 users spawned at 10 a second, statistics reset once all of them run
+# (as loadgen's lab cell leaves out its warm-up), CSV files PREFIX_stats.csv
+# and PREFIX_stats_history.csv. Without Locust, says how to install it.
+locust_lab() { # addr close|keep-alive run-time csv-prefix
+  local user
+  case "$2" in
+    close) user=LabUserClose ;;
+    keep-alive) user=LabUser ;;
+    *) echo "error: variant must be close or keep-alive, not '$2'" >&2; exit 2 ;;
+  esac
+  if ! command -v locust >/dev/null 2>&1; then
+    echo "error: 'locust' is not installed; install it with: pip install locust" >&2
+    exit 1
+  fi
+  echo "locust: $user x 100 against $1 for $3; CSV in ${4}_*.csv" >&2
+  locust -f "$ROOT/scripts/locustfile.py" --headless --users 100 --spawn-rate 10 \
+    --run-time "$3" --reset-stats --only-summary \
+    --host "http://$1" --csv "$4" "$user"
 }
 
 # CPU time (user + system, clock ticks) of a server and its children (an

@@ -12,7 +12,9 @@
 #   DURATION=10 CLIENTS=100 scripts/syscalls.sh
 #
 # Prints a Markdown table: requests, system calls per request, and the
-# calls with at least 0.05 per request by name.
+# calls with at least 0.05 per request by name. With SAVE=1 the table of a
+# run of every model is kept in docs/src/measured/syscalls.md, which the
+# book's "How to measure" includes.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 DURATION=${DURATION:-5}
@@ -30,12 +32,13 @@ echo "building ${models[*]} and loadgen (release)..." >&2
 (cd "$ROOT" && cargo build --release --quiet "${bins[@]}" --bin loadgen)
 machine_line
 
-echo "| model | requests | syscalls/request | by name (>= 0.05/request) |"
-echo "|---|---|---|---|"
+table="$SCRATCH/table.md"
+row() { echo "$1" | tee -a "$table"; }
+row "| model | requests | syscalls/request | by name (>= 0.05/request) |"
+row "|---|---|---|---|"
 for model in "${models[@]}"; do
   mapfile -t flags < <(model_flags "$model")
   trace="$SCRATCH/$model.strace"
-  out="$SCRATCH/$model.out"
   start_model "$model" --mode http --db-latency 300ms --log warn "${flags[@]}" 2>/dev/null
   # The server and its forked children (04, 05); -f follows every thread.
   targets=(-p "$MODEL_PID")
@@ -55,5 +58,6 @@ for model in "${models[@]}"; do
   requests=$(jq '.summary.requests' "$SCRATCH/load.json")
   total=$(strace_total "$trace" "$requests" 1)
   detail=$(strace_by_name "$trace" "$requests" 0.05)
-  echo "| $model | $requests | $total | $detail |"
+  row "| $model | $requests | $total | $detail |"
 done
+SAVED_SETTINGS="DURATION=$DURATION CLIENTS=$CLIENTS" SAVED_ARGS="$*" save_table syscalls "$table"
