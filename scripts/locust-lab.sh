@@ -12,8 +12,8 @@
 # --reset-stats), as loadgen's lab cell leaves out its warm-up. CSV files go
 # to locust-results/MODEL-VARIANT_stats.csv and _stats_history.csv, the
 # same columns `loadgen http --locust-csv PREFIX` writes.
-# The loadgen side of the comparison:
-#   scripts/compare.sh --scenario lab --models MODEL --out /tmp/lab
+# Both tools at once, against two instances of the model, with a table:
+#   scripts/locust-vs-loadgen.sh
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 if [ $# -lt 1 ]; then
@@ -22,21 +22,13 @@ if [ $# -lt 1 ]; then
 fi
 model=$1 variant=${2:-close} run_time=${3:-80s}
 case "$variant" in
-  close) user=LabUserClose ;;
-  keep-alive) user=LabUser ;;
+  close | keep-alive) ;;
   *) echo "error: variant must be close or keep-alive, not '$variant'" >&2; exit 2 ;;
 esac
-if ! command -v locust >/dev/null 2>&1; then
-  echo "error: 'locust' is not installed; install it with: pip install locust" >&2
-  exit 1
-fi
+command -v locust >/dev/null 2>&1 || locust_lab - "$variant" - - # says how to install it
 mapfile -t flags < <(model_flags "$model")
 # Only this model: the whole workspace would take minutes.
 (cd "$ROOT" && cargo build --release --quiet --bin "$model")
 start_model "$model" --mode http --db-latency 300ms --log warn "${flags[@]}"
 mkdir -p "$ROOT/locust-results"
-prefix="$ROOT/locust-results/$model-$variant"
-echo "locust: $user x 100 against $MODEL_ADDR for $run_time; CSV in ${prefix}_*.csv" >&2
-locust -f "$ROOT/scripts/locustfile.py" --headless --users 100 --spawn-rate 10 \
-  --run-time "$run_time" --reset-stats --only-summary \
-  --host "http://$MODEL_ADDR" --csv "$prefix" "$user"
+locust_lab "$MODEL_ADDR" "$variant" "$run_time" "$ROOT/locust-results/$model-$variant"
