@@ -128,8 +128,7 @@ pub fn run_compare(options: &CompareOptions) -> anyhow::Result<Results> {
             cells.len(),
             progress_line(&result, remaining)
         );
-        results.cells.push(result);
-        results.finished_cells = results.cells.len();
+        results.add(result);
         results.elapsed_seconds = results.previous_seconds + elapsed;
         if let Err(error) = output::write_all(&results, &options.out) {
             eprintln!("compare: warning: {error:#}");

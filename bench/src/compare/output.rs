@@ -132,10 +132,11 @@ mod tests {
     }
 
     /// The committed results must stay readable by `--update` and
-    /// `--redraw`; updating one scenario keeps every other cell and records
-    /// the command.
+    /// `--redraw`; updating one scenario keeps every other cell, puts each
+    /// cell measured again where its earlier measurement was (the tables
+    /// keep their order), and records the command.
     #[test]
-    fn update_keeps_the_cells_it_does_not_measure_again() {
+    fn update_keeps_the_cells_it_does_not_measure_again_in_their_places() {
         let committed =
             std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/src/results");
         let previous = read_results(&committed).expect("the committed results.json parses");
@@ -150,23 +151,45 @@ mod tests {
             nginx: None,
         });
         assert_eq!(plan.len(), 3, "c10k has three client counts");
+        let is_planned = |result: &CellResult| plan.iter().any(|cell| cell.same_as(&result.cell));
+        let places: Vec<usize> = (0..total)
+            .filter(|&at| is_planned(&previous.cells[at]))
+            .collect();
+        assert_eq!(places.len(), 3, "the committed run has 07's c10k cells");
         let mut results = previous.clone();
         results.command = "bench compare --scenario c10k --models 07 --update".to_string();
         results.cells.clear();
         results.planned_cells = plan.len();
-        results.keep_unplanned(previous, &plan);
-        assert_eq!(results.cells.len(), total - 3);
-        assert!(
-            results.cells.iter().all(
-                |kept| !(kept.cell.scenario == Scenario::C10k && kept.cell.model == "07-epoll")
-            )
+        results.keep_unplanned(previous.clone(), &plan);
+        assert_eq!(
+            results.finished_cells,
+            total - 3,
+            "three are to be measured again"
         );
+        assert_eq!(results.planned_cells, total);
         assert_eq!(results.command, original_command);
         assert_eq!(
             results.updated_by.last().map(String::as_str),
             Some("bench compare --scenario c10k --models 07 --update")
         );
-        assert_eq!(results.planned_cells, total);
+        for &at in places.iter().rev() {
+            let mut again = previous.cells[at].clone();
+            again.elapsed_seconds = -1.0; // marks the new measurement
+            results.add(again);
+        }
+        assert_eq!(results.cells.len(), total, "replaced, not appended");
+        assert_eq!(results.finished_cells, total);
+        for (at, result) in results.cells.iter().enumerate() {
+            assert!(
+                result.cell.same_as(&previous.cells[at].cell),
+                "cell {at} moved"
+            );
+            assert_eq!(
+                result.elapsed_seconds < 0.0,
+                places.contains(&at),
+                "cell {at}"
+            );
+        }
     }
 
     #[test]

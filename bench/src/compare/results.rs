@@ -109,32 +109,41 @@ impl Results {
         }
     }
 
-    /// `--update`: start from an earlier run's results, keeping its cells
-    /// except those planned now (they are measured again and appended).
-    /// The earlier command stays first; this one is recorded as an update.
+    /// `--update`: start from an earlier run's results. Every earlier cell
+    /// stays where it was, so the tables keep their order; those planned
+    /// now are replaced by [`Results::add`] as they are measured again (if
+    /// the run is interrupted, the rest keep their earlier numbers). The
+    /// earlier command stays first; this one is recorded as an update.
     pub fn keep_unplanned(&mut self, previous: Results, planned: &[Cell]) {
-        let measured_again = |kept: &CellResult| {
-            planned.iter().any(|cell| {
-                cell.scenario == kept.cell.scenario
-                    && cell.model == kept.cell.model
-                    && cell.clients == kept.cell.clients
-                    && cell.keepalive == kept.cell.keepalive
-                    && cell.call == kept.cell.call
-                    && cell.file == kept.cell.file
-            })
-        };
+        let measured_again =
+            |kept: &CellResult| planned.iter().any(|cell| cell.same_as(&kept.cell));
         let new_command = std::mem::replace(&mut self.command, previous.command);
         self.updated_by = previous.updated_by;
         self.updated_by.push(new_command);
         self.quick |= previous.quick;
-        self.cells = previous
+        self.cells = previous.cells;
+        let kept: Vec<&CellResult> = self
             .cells
-            .into_iter()
+            .iter()
             .filter(|kept| !measured_again(kept))
             .collect();
-        self.previous_seconds = self.cells.iter().map(|kept| kept.elapsed_seconds).sum();
-        self.planned_cells += self.cells.len();
-        self.finished_cells = self.cells.len();
+        self.previous_seconds = kept.iter().map(|kept| kept.elapsed_seconds).sum();
+        self.planned_cells += kept.len();
+        self.finished_cells = kept.len();
+    }
+
+    /// A cell just measured: in the place of its earlier measurement (an
+    /// `--update`), or after the others.
+    pub fn add(&mut self, result: CellResult) {
+        match self
+            .cells
+            .iter()
+            .position(|earlier| earlier.cell.same_as(&result.cell))
+        {
+            Some(index) => self.cells[index] = result,
+            None => self.cells.push(result),
+        }
+        self.finished_cells += 1;
     }
 
     /// Every command that made these results: the run, then its updates.

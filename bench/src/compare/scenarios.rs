@@ -365,6 +365,17 @@ pub struct Cell {
 }
 
 impl Cell {
+    /// The same cell of the matrix (an `--update` measures it again),
+    /// whatever its durations were.
+    pub fn same_as(&self, other: &Cell) -> bool {
+        self.scenario == other.scenario
+            && self.model == other.model
+            && self.clients == other.clients
+            && self.keepalive == other.keepalive
+            && self.call == other.call
+            && self.file == other.file
+    }
+
     /// `keep-alive` or `close` for the lab, the function for rpc-sweep,
     /// empty for the others.
     pub fn variant(&self) -> &'static str {
