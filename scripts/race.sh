@@ -8,6 +8,8 @@
 #   scripts/race.sh 07 --cmd 'python3 my_server.py --port {port}'
 #   scripts/race.sh 01 --addr 127.0.0.1:8080
 #
+# SAVE=1 keeps the final table for the book (docs/src/measured/race.md).
+#
 # Models by name or number; a server of your own with --cmd (`{port}`
 # becomes a free port) or --addr (already running); flags after -- go to
 # `bench race` (see its --help). Builds only the named models and bench
@@ -44,4 +46,16 @@ if [ ${#models[@]} -gt 0 ]; then
   list=$(IFS=,; echo "${models[*]}")
   outsiders=(--models "$list" "${outsiders[@]}")
 fi
-target/release/bench race --bin-dir target/release "${outsiders[@]}" "$@"
+if [ "${SAVE:-0}" != 1 ]; then
+  exec target/release/bench race --bin-dir target/release "${outsiders[@]}" "$@"
+fi
+# SAVE=1: on a pipe (a line per second), and the final table kept in
+# docs/src/measured/race.md, which "How to measure" includes.
+target/release/bench race --bin-dir target/release "${outsiders[@]}" "$@" | tee "$SCRATCH/race.out"
+{
+  echo '```text'
+  sed -n '/^model  /,$p' "$SCRATCH/race.out"
+  echo '```'
+} >"$SCRATCH/table.md"
+saved="${models[*]}${*:+ -- $*}"
+SAVED_ARGS=$saved save_table race "$SCRATCH/table.md"
