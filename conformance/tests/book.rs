@@ -309,3 +309,77 @@ fn model_diffs_in_the_book_are_current() {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+/// The pages without exercises: the way in, the reference lists and the
+/// generated tables. Every other chapter teaches something to try.
+const PAGES_WITHOUT_EXERCISES: [&str; 5] = [
+    "introduction.md",
+    "glossary.md",
+    "results.md",
+    "results/results.md",
+    "SUMMARY.md",
+];
+
+/// What is wrong with a chapter's exercises: fewer than two answers in
+/// `<details>` under `## Exercises`, or an answer that gives no result to
+/// compare with (an `*Expected*` result or a `*Check:*`).
+fn exercise_problems(page: &str, text: &str) -> Vec<String> {
+    let Some(start) = text.find("\n## Exercises") else {
+        return vec![format!("{page}: no \"## Exercises\" section")];
+    };
+    let section = &text[start..];
+    let answers: Vec<&str> = section
+        .split("<details>")
+        .skip(1)
+        .map(|rest| rest.split("</details>").next().unwrap_or(rest))
+        .collect();
+    let mut problems = Vec::new();
+    if answers.len() < 2 {
+        problems.push(format!("{page}: {} answers, at least 2 wanted", answers.len()));
+    }
+    for (index, answer) in answers.iter().enumerate() {
+        if !answer.contains("*Expected") && !answer.contains("*Check:*") {
+            problems.push(format!(
+                "{page}: answer {} says no expected result or check",
+                index + 1
+            ));
+        }
+    }
+    problems
+}
+
+#[test]
+fn every_chapter_has_two_exercises_with_answers_to_check() {
+    let docs_source = workspace_root().join("docs/src");
+    let mut problems = Vec::new();
+    for page in markdown_files(&docs_source) {
+        let name = page
+            .strip_prefix(&docs_source)
+            .expect("under docs/src")
+            .display()
+            .to_string();
+        if PAGES_WITHOUT_EXERCISES.contains(&name.as_str())
+            || !name.ends_with(".md")
+            || name.starts_with("measured/")
+            || name.starts_with("timelines/")
+            || name.starts_with("diffs/")
+        {
+            continue;
+        }
+        let text = fs::read_to_string(&page).expect("read a book page");
+        problems.extend(exercise_problems(&name, &text));
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+#[test]
+fn an_answer_without_a_result_is_reported() {
+    let good = "# T\n\n## Exercises\n\n1. a\n\n<details>*Expected:* 3</details>\n\n\
+                2. b\n\n<details>*Check:* run it</details>\n";
+    assert!(exercise_problems("t.md", good).is_empty());
+    let vague = good.replace("*Check:* run it", "think about it");
+    assert_eq!(exercise_problems("t.md", &vague).len(), 1);
+    let one = "# T\n\n## Exercises\n\n1. a\n\n<details>*Expected:* 3</details>\n";
+    assert_eq!(exercise_problems("t.md", one).len(), 1);
+    assert_eq!(exercise_problems("t.md", "# T\n").len(), 1);
+}
