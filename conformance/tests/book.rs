@@ -335,7 +335,10 @@ fn exercise_problems(page: &str, text: &str) -> Vec<String> {
         .collect();
     let mut problems = Vec::new();
     if answers.len() < 2 {
-        problems.push(format!("{page}: {} answers, at least 2 wanted", answers.len()));
+        problems.push(format!(
+            "{page}: {} answers, at least 2 wanted",
+            answers.len()
+        ));
     }
     for (index, answer) in answers.iter().enumerate() {
         if !answer.contains("*Expected") && !answer.contains("*Check:*") {
