@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # A 2 GiB sparse file, downloaded in full from a model in files mode, while
 # the server's resident memory (summed over its processes) is sampled every
-# 100 ms: it must stay under 20 MiB, since at most 64 KiB of the file is
-# buffered per connection. A script rather than a test: 2 GiB through a
+# 100 ms: it must stay under 20 MiB, since no byte of the file passes
+# through the server with sendfile, and a driver that copies (08, 11)
+# holds at most 64 KiB of it per connection. A script rather than a test: 2 GiB through a
 # debug build takes minutes; this uses release builds.
 #
 # Usage: scripts/files-sparse-2gib.sh                 (07-epoll)
