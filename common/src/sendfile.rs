@@ -31,6 +31,10 @@ use std::os::unix::fs::FileExt;
 /// 1 MiB file twice the CPU: `scripts/bench-files-nginx.sh`.
 pub const FILE_CHUNK: usize = 2 * 1024 * 1024;
 
+/// The portable copy reads at most this much at a time: the session's
+/// output bound (64 KiB), so a copying driver holds no more than echo does.
+const COPY_LIMIT: usize = 64 * 1024;
+
 // ANCHOR: file_range
 /// The part of a file to send next: at most [`FILE_CHUNK`] bytes, which
 /// `sendfile` hands to the socket as far as it takes them; a driver that
@@ -60,7 +64,7 @@ impl FileRange<'_> {
     /// takes. Bytes read but not taken are read again next time (from the
     /// page cache), so nothing is kept between calls.
     pub fn copy_to(&self, socket: &mut impl Write) -> io::Result<usize> {
-        let mut buffer = vec![0; self.length.min(crate::session::OUTPUT_LIMIT)];
+        let mut buffer = vec![0; self.length.min(COPY_LIMIT)];
         let read = self.read(&mut buffer)?;
         socket.write(&buffer[..read])
     }
