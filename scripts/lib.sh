@@ -164,6 +164,12 @@ save_table() { # name file
 # 100 users spawned at 10 a second, statistics reset once all of them run
 # (as loadgen's lab cell leaves out its warm-up), CSV files PREFIX_stats.csv
 # and PREFIX_stats_history.csv. Without Locust, says how to install it.
+need_locust() {
+  command -v locust >/dev/null 2>&1 && return 0
+  echo "error: 'locust' is not installed; install it with: pip install locust" >&2
+  exit 1
+}
+
 locust_lab() { # addr close|keep-alive run-time csv-prefix
   local user
   case "$2" in
@@ -171,10 +177,7 @@ locust_lab() { # addr close|keep-alive run-time csv-prefix
     keep-alive) user=LabUser ;;
     *) echo "error: variant must be close or keep-alive, not '$2'" >&2; exit 2 ;;
   esac
-  if ! command -v locust >/dev/null 2>&1; then
-    echo "error: 'locust' is not installed; install it with: pip install locust" >&2
-    exit 1
-  fi
+  need_locust
   echo "locust: $user x 100 against $1 for $3; CSV in ${4}_*.csv" >&2
   locust -f "$ROOT/scripts/locustfile.py" --headless --users 100 --spawn-rate 10 \
     --run-time "$3" --reset-stats --only-summary \

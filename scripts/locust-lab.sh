@@ -25,7 +25,7 @@ case "$variant" in
   close | keep-alive) ;;
   *) echo "error: variant must be close or keep-alive, not '$variant'" >&2; exit 2 ;;
 esac
-command -v locust >/dev/null 2>&1 || locust_lab - "$variant" - - # says how to install it
+need_locust
 mapfile -t flags < <(model_flags "$model")
 # Only this model: the whole workspace would take minutes.
 (cd "$ROOT" && cargo build --release --quiet --bin "$model")

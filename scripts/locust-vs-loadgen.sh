@@ -20,7 +20,7 @@
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 need_tool jq jq
-command -v locust >/dev/null 2>&1 || locust_lab - close - - # says how to install it
+need_locust
 RUN_TIME=${RUN_TIME:-80}
 runs=("$@")
 [ ${#runs[@]} -eq 0 ] && runs=(01-blocking:close 03-thread-pool:close 07-epoll:close
