@@ -17,7 +17,6 @@ use std::time::Instant;
 
 use common::Session;
 use common::event_loop::Timers;
-use common::session::OUTPUT_LIMIT;
 use common::shutdown::half_close_writing;
 use io_uring::opcode;
 use io_uring::squeue::Flags;
@@ -153,11 +152,9 @@ impl Connection {
             self.send_buffer.clear();
             match self.session.pending_file() {
                 // A file body: the portable fallback, read into the send
-                // buffer and sent like bytes (a splice would spare the copy),
-                // at most the output bound at a time: the range may offer
-                // more, for `sendfile`, which holds none of it in memory.
+                // buffer and sent like bytes (a splice would spare the copy).
                 Some(range) => {
-                    self.send_buffer.resize(range.length.min(OUTPUT_LIMIT), 0);
+                    self.send_buffer.resize(range.copy_length(), 0);
                     match range.read(&mut self.send_buffer) {
                         Ok(read) => self.send_buffer.truncate(read),
                         Err(error) => {

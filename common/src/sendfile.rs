@@ -60,11 +60,17 @@ impl FileRange<'_> {
         Ok(read)
     }
 
+    /// How much of the range a driver that copies reads at once: at most
+    /// the output bound, whatever `sendfile` is offered.
+    pub fn copy_length(&self) -> usize {
+        self.length.min(COPY_LIMIT)
+    }
+
     /// The portable fallback: reads the range and writes what `socket`
     /// takes. Bytes read but not taken are read again next time (from the
     /// page cache), so nothing is kept between calls.
     pub fn copy_to(&self, socket: &mut impl Write) -> io::Result<usize> {
-        let mut buffer = vec![0; self.length.min(COPY_LIMIT)];
+        let mut buffer = vec![0; self.copy_length()];
         let read = self.read(&mut buffer)?;
         socket.write(&buffer[..read])
     }
