@@ -118,6 +118,11 @@ measured() { # key value
   echo "$1,$2" >>"$MEASURED"
 }
 
+# The command that re-measures a kept run, as its header names it.
+saved_command() {
+  echo "SAVE=1 ${SAVED_SETTINGS:+$SAVED_SETTINGS }scripts/$(basename "$0")${SAVED_ARGS:+ $SAVED_ARGS}"
+}
+
 # The run's numbers, kept for the book only when asked (SAVE=1): a plain
 # run must not leave the checkout changed. The header names the machine and
 # the command, so a reader can repeat it; the book test then lists every
@@ -132,7 +137,7 @@ save_measured() { # name
   mkdir -p "$(dirname "$file")"
   {
     echo "# $(machine_line)"
-    echo "# SAVE=1 ${SAVED_SETTINGS:+$SAVED_SETTINGS }scripts/$(basename "$0")${SAVED_ARGS:+ $SAVED_ARGS} on $(date -u +%Y-%m-%d)"
+    echo "# $(saved_command) on $(date -u +%Y-%m-%d)"
     echo "key,value"
     cat "$MEASURED"
   } >"$file"
@@ -152,7 +157,7 @@ save_table() { # name file
   mkdir -p "$(dirname "$file")"
   {
     echo "Kept run: $(machine_line | sed 's/^machine: //');" \
-      "\`SAVE=1 ${SAVED_SETTINGS:+$SAVED_SETTINGS }scripts/$(basename "$0")${SAVED_ARGS:+ $SAVED_ARGS}\`" \
+      "\`$(saved_command)\`" \
       "on $(date -u +%Y-%m-%d)."
     echo
     cat "$2"
