@@ -33,7 +33,7 @@ use std::io;
 use std::os::fd::AsFd;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::time::Instant;
 
 use clap::error::ErrorKind::ArgumentConflict;
 use clap::{CommandFactory, Parser, ValueEnum};
@@ -44,7 +44,7 @@ use tokio::io::{AsyncWriteExt, Interest};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::task::JoinSet;
-use tokio::time::timeout;
+use tokio::time::timeout_at;
 
 const MODEL: &str = "09-async";
 
@@ -182,9 +182,9 @@ struct Tokio;
 impl AsyncIo for Tokio {
     type Stream = TcpStream;
 
-    async fn readable(stream: &mut TcpStream, wait: Duration) -> io::Result<()> {
+    async fn readable(stream: &mut TcpStream, deadline: Instant) -> io::Result<()> {
         // `Elapsed` converts into an `io::Error` of kind `TimedOut`.
-        timeout(wait, stream.readable()).await?
+        timeout_at(deadline.into(), stream.readable()).await?
     }
 
     fn try_read(stream: &mut TcpStream, buffer: &mut [u8]) -> io::Result<usize> {
@@ -209,27 +209,27 @@ impl AsyncIo for Tokio {
         }
     }
 
-    async fn write(stream: &mut TcpStream, bytes: &[u8], wait: Duration) -> io::Result<usize> {
-        timeout(wait, stream.write(bytes)).await?
+    async fn write(stream: &mut TcpStream, bytes: &[u8], deadline: Instant) -> io::Result<usize> {
+        timeout_at(deadline.into(), stream.write(bytes)).await?
     }
 
     async fn send_file(
         stream: &mut TcpStream,
         range: &FileRange<'_>,
-        wait: Duration,
+        deadline: Instant,
     ) -> io::Result<usize> {
         // tokio has no sendfile: `async_io` waits for writability and
         // retries our syscall while it says `WouldBlock`.
         let send = || send_file(stream.as_fd(), range);
-        timeout(wait, stream.async_io(Interest::WRITABLE, send)).await?
+        timeout_at(deadline.into(), stream.async_io(Interest::WRITABLE, send)).await?
     }
 
     fn set_nodelay(stream: &TcpStream) -> io::Result<()> {
         stream.set_nodelay(true)
     }
 
-    async fn sleep(duration: Duration) {
-        tokio::time::sleep(duration).await;
+    async fn sleep_until(deadline: Instant) {
+        tokio::time::sleep_until(deadline.into()).await;
     }
 
     fn worker_label() -> String {

@@ -32,12 +32,12 @@ use {
     common::async_driver::{AsyncIo, serve_connection},
     common::sendfile::{FileRange, send_file},
     common::{AcceptErrors, GRACE_PERIOD, SessionConfig, Shutdown},
-    runtime::{Async, TaskGroup, race, sleep, timeout},
+    runtime::{Async, TaskGroup, race, sleep, sleep_until, timeout, timeout_at},
     std::io,
     std::net::{TcpListener, TcpStream},
     std::os::fd::{AsFd, BorrowedFd},
     std::process::ExitCode,
-    std::time::Duration,
+    std::time::Instant,
 };
 
 const MODEL: &str = "10-mini-runtime";
@@ -83,9 +83,9 @@ struct MiniRuntime;
 impl AsyncIo for MiniRuntime {
     type Stream = Async<TcpStream>;
 
-    async fn readable(stream: &mut Self::Stream, wait: Duration) -> io::Result<()> {
+    async fn readable(stream: &mut Self::Stream, deadline: Instant) -> io::Result<()> {
         // `None` (the timer won) becomes an `io::Error` of kind `TimedOut`.
-        timeout(wait, stream.readable())
+        timeout_at(deadline, stream.readable())
             .await
             .ok_or(io::ErrorKind::TimedOut.into())
     }
@@ -94,8 +94,12 @@ impl AsyncIo for MiniRuntime {
         stream.try_read(buffer)
     }
 
-    async fn write(stream: &mut Self::Stream, bytes: &[u8], wait: Duration) -> io::Result<usize> {
-        timeout(wait, stream.write(bytes))
+    async fn write(
+        stream: &mut Self::Stream,
+        bytes: &[u8],
+        deadline: Instant,
+    ) -> io::Result<usize> {
+        timeout_at(deadline, stream.write(bytes))
             .await
             .ok_or(io::ErrorKind::TimedOut)?
     }
@@ -103,10 +107,10 @@ impl AsyncIo for MiniRuntime {
     async fn send_file(
         stream: &mut Self::Stream,
         range: &FileRange<'_>,
-        wait: Duration,
+        deadline: Instant,
     ) -> io::Result<usize> {
         let send = |socket: &TcpStream| send_file(socket.as_fd(), range);
-        timeout(wait, stream.write_with(send))
+        timeout_at(deadline, stream.write_with(send))
             .await
             .ok_or(io::ErrorKind::TimedOut)?
     }
@@ -115,8 +119,8 @@ impl AsyncIo for MiniRuntime {
         stream.get_ref().set_nodelay(true)
     }
 
-    async fn sleep(duration: Duration) {
-        sleep(duration).await;
+    async fn sleep_until(deadline: Instant) {
+        sleep_until(deadline).await;
     }
 }
 // ANCHOR_END: mini_io

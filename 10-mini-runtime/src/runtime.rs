@@ -31,7 +31,7 @@ use nix::sys::epoll::EpollEvent;
 pub use reactor::Async;
 use reactor::Reactor;
 use timers::Timers;
-pub use timers::{race, sleep, timeout};
+pub use timers::{race, sleep, sleep_until, timeout, timeout_at};
 
 /// A Task: a spawned future. Single-threaded, so it need not be `Send`.
 type Task = Pin<Box<dyn Future<Output = ()>>>;

@@ -70,8 +70,13 @@ pub struct Sleep {
 }
 
 pub fn sleep(duration: Duration) -> Sleep {
+    sleep_until(Instant::now() + duration)
+}
+
+/// `sleep` told when it ends instead of how long it lasts.
+pub fn sleep_until(deadline: Instant) -> Sleep {
     Sleep {
-        deadline: Instant::now() + duration,
+        deadline,
         timer: None,
     }
 }
@@ -132,8 +137,15 @@ pub async fn race<T>(first: impl Future<Output = T>, second: impl Future<Output 
 
 /// `asyncio.wait_for`: `future`'s output, or `None` after `duration`.
 pub async fn timeout<T>(duration: Duration, future: impl Future<Output = T>) -> Option<T> {
+    timeout_at(Instant::now() + duration, future).await
+}
+
+/// `asyncio.timeout_at`: `future`'s output, or `None` at `deadline`. The
+/// timer is registered only if `future` has to wait: a read whose bytes
+/// are already there costs no timer at all.
+pub async fn timeout_at<T>(deadline: Instant, future: impl Future<Output = T>) -> Option<T> {
     race(async { Some(future.await) }, async {
-        sleep(duration).await;
+        sleep_until(deadline).await;
         None
     })
     .await
