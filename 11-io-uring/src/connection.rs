@@ -25,6 +25,7 @@ use nix::sys::socket::MsgFlags;
 
 use crate::buffers::{self, ProvidedBuffers};
 use crate::ring::{Completion, Io, Op, Ring};
+use crate::splice::{self, FilePipe};
 
 /// `IORING_RECVSEND_POLL_FIRST` (Linux 5.19; the crate does not name it):
 /// skip the receive attempt at submission and wait for data first. We
@@ -41,8 +42,14 @@ pub struct Connection {
     /// A copy of the session's output being sent. The session's own buffer
     /// may grow, and so move, while the kernel reads from this one.
     send_buffer: Vec<u8>,
+    /// Only while a large file body is sent (`splice.rs`).
+    pipe: Option<FilePipe>,
     receiving: bool,
     sending: bool,
+    /// The send in flight empties the pipe, not `send_buffer`.
+    sending_from_pipe: bool,
+    /// A fill of the pipe from a file is in flight.
+    filling: bool,
     /// The deadline of our entry in the loop's timer heap, if one is.
     timer_at: Option<Instant>,
     failed: bool,
@@ -57,8 +64,11 @@ impl Connection {
             socket,
             session,
             send_buffer: Vec::new(),
+            pipe: None,
             receiving: false,
             sending: false,
+            sending_from_pipe: false,
+            filling: false,
             timer_at: None,
             failed: false,
             cancelled: false,
@@ -66,7 +76,7 @@ impl Connection {
     }
 
     fn in_flight(&self) -> bool {
-        self.receiving || self.sending
+        self.receiving || self.sending || self.filling
     }
 
     // ANCHOR: complete
@@ -99,7 +109,18 @@ impl Connection {
             // A short send is normal: the rest goes out with the next one.
             (Io::Send, Ok(sent)) => {
                 log::debug!("send {sent} bytes on fd {}", self.socket.as_raw_fd());
+                if let Some(pipe) = self.pipe.as_mut().filter(|_| self.sending_from_pipe) {
+                    pipe.sent(sent as usize);
+                }
                 self.session.consume_output(sent as usize, now);
+            }
+            (Io::Fill, Ok(filled)) => {
+                let moved = (self.session.pending_file()).map(|range| range.moved(filled as usize));
+                match (moved, self.pipe.as_mut()) {
+                    (Some(Ok(filled)), Some(pipe)) => pipe.filled(filled),
+                    (Some(Err(error)), _) => self.fail(&error),
+                    _ => self.fail(&io::Error::other("a pipe filled with no file to send")),
+                }
             }
         }
         // Whatever the result, a buffer the kernel picked is ours to return.
@@ -109,6 +130,7 @@ impl Connection {
         match io {
             Io::Recv => self.receiving = false,
             Io::Send => self.sending = false,
+            Io::Fill => self.filling = false,
         }
     }
     // ANCHOR_END: complete
@@ -148,37 +170,16 @@ impl Connection {
             return self.cancel(slot, ring);
         }
         let fd = Fd(self.socket.as_raw_fd());
-        if !self.sending && self.session.wants_write() {
-            self.send_buffer.clear();
-            match self.session.pending_file() {
-                // A file body: the portable fallback, read into the send
-                // buffer and sent like bytes (a splice would spare the copy).
-                Some(range) => {
-                    self.send_buffer.resize(range.copy_length(), 0);
-                    match range.read(&mut self.send_buffer) {
-                        Ok(read) => self.send_buffer.truncate(read),
-                        Err(error) => {
-                            self.fail(&error);
-                            return self.cancel(slot, ring);
-                        }
-                    }
-                }
-                None => self
-                    .send_buffer
-                    .extend_from_slice(self.session.pending_output()),
+        if !self.sending && !self.filling {
+            if self.session.pending_file().is_none() {
+                self.pipe = None; // the body it was made for is sent
             }
-            let length = u32::try_from(self.send_buffer.len()).unwrap_or(u32::MAX);
-            let send = opcode::Send::new(fd, self.send_buffer.as_ptr(), length)
-                .flags(MsgFlags::MSG_NOSIGNAL.bits())
-                .build();
-            // SAFETY: `send_buffer` is not touched again until this send
-            // completes (`sending`), and the connection is freed only when
-            // nothing is in flight.
-            #[allow(unsafe_code)]
-            unsafe {
-                ring.push(Op::Connection(slot, Io::Send), send)
-            };
-            self.sending = true;
+            if self.session.wants_write()
+                && let Err(error) = self.send_next(slot, ring)
+            {
+                self.fail(&error);
+                return self.cancel(slot, ring);
+            }
         }
         if !self.receiving && self.session.wants_read() {
             // No buffer of ours: the kernel takes one from the provided
@@ -214,6 +215,70 @@ impl Connection {
     }
     // ANCHOR_END: settle
 
+    // ANCHOR: send_next
+    /// Submits the next piece of output: bytes (the session's, or a small
+    /// file's read into the send buffer), or a large file body, spliced.
+    fn send_next(&mut self, slot: usize, ring: &mut Ring) -> io::Result<()> {
+        let pipe_holds_bytes = self.pipe.as_ref().is_some_and(FilePipe::holds_bytes);
+        self.send_buffer.clear();
+        match self.session.pending_file() {
+            Some(range) if pipe_holds_bytes || range.length >= splice::WORTH_A_PIPE => {
+                return self.splice_next(slot, ring);
+            }
+            Some(range) => {
+                self.send_buffer.resize(range.copy_length(), 0);
+                let read = range.read(&mut self.send_buffer)?;
+                self.send_buffer.truncate(read);
+            }
+            None => (self.send_buffer).extend_from_slice(self.session.pending_output()),
+        }
+        let length = u32::try_from(self.send_buffer.len()).unwrap_or(u32::MAX);
+        let send = opcode::Send::new(
+            Fd(self.socket.as_raw_fd()),
+            self.send_buffer.as_ptr(),
+            length,
+        )
+        .flags(MsgFlags::MSG_NOSIGNAL.bits())
+        .build();
+        // SAFETY: `send_buffer` is not touched again until this send
+        // completes (`sending`), and the connection is freed only when
+        // nothing is in flight.
+        #[allow(unsafe_code)]
+        unsafe {
+            ring.push(Op::Connection(slot, Io::Send), send)
+        };
+        self.sending = true;
+        self.sending_from_pipe = false;
+        Ok(())
+    }
+    // ANCHOR_END: send_next
+
+    // ANCHOR: splice_next
+    /// Submits the next piece of a large file body: file -> pipe -> socket.
+    fn splice_next(&mut self, slot: usize, ring: &mut Ring) -> io::Result<()> {
+        if self.pipe.is_none() {
+            self.pipe = Some(FilePipe::new()?);
+        }
+        let (Some(range), Some(pipe)) = (self.session.pending_file(), self.pipe.as_ref()) else {
+            return Ok(());
+        };
+        let splices = pipe.next(&range, Fd(self.socket.as_raw_fd()))?;
+        // SAFETY: splices point to no memory of ours, only to descriptors,
+        // which stay open while they are in flight (see `FilePipe::next`).
+        #[allow(unsafe_code)]
+        unsafe {
+            if let Some(fill) = splices.fill {
+                ring.push(Op::Connection(slot, Io::Fill), fill);
+                self.filling = true;
+            }
+            ring.push(Op::Connection(slot, Io::Send), splices.send);
+        }
+        self.sending = true;
+        self.sending_from_pipe = true;
+        Ok(())
+    }
+    // ANCHOR_END: splice_next
+
     // ANCHOR: cancel
     /// Finished, but the kernel may still hold our buffers: cancel each
     /// operation in flight and wait for its completion before freeing them.
@@ -223,7 +288,12 @@ impl Connection {
         }
         if !self.cancelled {
             self.cancelled = true;
-            for (busy, io) in [(self.receiving, Io::Recv), (self.sending, Io::Send)] {
+            let operations = [
+                (self.receiving, Io::Recv),
+                (self.sending, Io::Send),
+                (self.filling, Io::Fill),
+            ];
+            for (busy, io) in operations {
                 if busy {
                     ring.cancel(Op::Connection(slot, io));
                 }

@@ -42,6 +42,8 @@ mod buffers;
 mod connection;
 #[cfg(target_os = "linux")]
 mod ring;
+#[cfg(target_os = "linux")]
+mod splice;
 
 #[cfg(target_os = "linux")]
 use {

@@ -54,10 +54,20 @@ impl FileRange<'_> {
     pub fn read(&self, buffer: &mut [u8]) -> io::Result<usize> {
         let wanted = buffer.len().min(self.length);
         let read = self.file.read_at(&mut buffer[..wanted], self.offset)?;
-        if read == 0 && wanted > 0 {
+        if wanted == 0 {
+            return Ok(0);
+        }
+        self.moved(read)
+    }
+
+    /// Checks the count a system call moved out of this range (a read, a
+    /// `sendfile`, a splice): 0 of a non-empty range means the file ended
+    /// before the length its response announced.
+    pub fn moved(&self, count: usize) -> io::Result<usize> {
+        if count == 0 && self.length > 0 {
             return Err(ended_early());
         }
-        Ok(read)
+        Ok(count)
     }
 
     /// How much of the range a driver that copies reads at once: at most
@@ -100,10 +110,7 @@ fn offset(range: &FileRange<'_>) -> io::Result<nix::libc::off_t> {
 pub fn send_file(socket: BorrowedFd<'_>, range: &FileRange<'_>) -> io::Result<usize> {
     let mut offset = offset(range)?;
     let sent = nix::sys::sendfile::sendfile(socket, range.file, Some(&mut offset), range.length)?;
-    if sent == 0 && range.length > 0 {
-        return Err(ended_early());
-    }
-    Ok(sent)
+    range.moved(sent)
 }
 // ANCHOR_END: send_file
 
