@@ -42,8 +42,9 @@ pub struct Connection {
     /// A copy of the session's output being sent. The session's own buffer
     /// may grow, and so move, while the kernel reads from this one.
     send_buffer: Vec<u8>,
-    /// Only while a large file body is sent (`splice.rs`).
-    pipe: Option<FilePipe>,
+    /// Only while a large file body is sent (`splice.rs`); boxed, so that
+    /// a connection without one is a pointer larger, not the pipe's size.
+    pipe: Option<Box<FilePipe>>,
     receiving: bool,
     sending: bool,
     /// The send in flight empties the pipe, not `send_buffer`.
@@ -219,7 +220,7 @@ impl Connection {
     /// Submits the next piece of output: bytes (the session's, or a small
     /// file's read into the send buffer), or a large file body, spliced.
     fn send_next(&mut self, slot: usize, ring: &mut Ring) -> io::Result<()> {
-        let pipe_holds_bytes = self.pipe.as_ref().is_some_and(FilePipe::holds_bytes);
+        let pipe_holds_bytes = self.pipe.as_ref().is_some_and(|pipe| pipe.holds_bytes());
         self.send_buffer.clear();
         match self.session.pending_file() {
             Some(range) if pipe_holds_bytes || range.length >= splice::WORTH_A_PIPE => {
@@ -257,7 +258,7 @@ impl Connection {
     /// Submits the next piece of a large file body: file -> pipe -> socket.
     fn splice_next(&mut self, slot: usize, ring: &mut Ring) -> io::Result<()> {
         if self.pipe.is_none() {
-            self.pipe = Some(FilePipe::new()?);
+            self.pipe = Some(Box::new(FilePipe::new()?));
         }
         let (Some(range), Some(pipe)) = (self.session.pending_file(), self.pipe.as_ref()) else {
             return Ok(());

@@ -17,14 +17,18 @@
 //! socket, so it takes no buffer of its own: the kernel picks one from a
 //! ring of buffers the server *provides* (`buffers.rs`) when bytes arrive,
 //! and an idle connection costs little more than its session, as in
-//! epoll. What it buys: fewer syscalls per request, and the same
-//! interface for sockets and files (epoll cannot wait for a disk).
+//! epoll. A large file body goes from the file into a pipe and from the
+//! pipe into the socket (`splice.rs`), io_uring's `sendfile`, which the
+//! kernel runs on worker threads of its own. What it buys: fewer syscalls
+//! per request, and the same interface for sockets and files (epoll
+//! cannot wait for a disk).
 //!
 //! The fake DB and idle deadlines wait in the same timer heap as 07's,
 //! and `io_uring_enter` waits at most until the nearest one (a kernel
 //! timeout per connection meant a cancellation per request, and the
 //! kernel's search for it grows with the connections). Signals arrive as
-//! a signalfd read submitted to the ring. No thread ever sleeps elsewhere.
+//! a signalfd read submitted to the ring. Our thread never sleeps
+//! elsewhere.
 //!
 //! Linux only: on macOS and the BSDs the binary says so and exits 1.
 //!
