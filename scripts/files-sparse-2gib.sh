@@ -2,7 +2,7 @@
 # A 2 GiB sparse file, downloaded in full from a model in files mode, while
 # the server's resident memory (summed over its processes) is sampled every
 # 100 ms: it must stay under 20 MiB, since no byte of the file passes
-# through the server with sendfile, and a driver that copies (08, 11)
+# through the server with sendfile or splice (11), and a driver that copies (08)
 # holds at most 64 KiB of it per connection. A script rather than a test: 2 GiB through a
 # debug build takes minutes; this uses release builds.
 #
