@@ -132,3 +132,92 @@ impl FilePipe {
 fn to_u32(length: usize) -> u32 {
     u32::try_from(length).unwrap_or(u32::MAX)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::fs::File;
+    use std::io::{Read, Write};
+    use std::net::{TcpListener, TcpStream};
+
+    use io_uring::IoUring;
+    use nix::libc::ECANCELED;
+
+    use super::*;
+
+    /// Submits `entries` in order and returns their results, in order.
+    fn run(ring: &mut IoUring, entries: &[Entry]) -> Vec<i32> {
+        for (index, entry) in entries.iter().enumerate() {
+            let entry = entry.clone().user_data(index as u64);
+            // SAFETY: the entries point to no memory, only to descriptors
+            // that the test keeps open until the completions are reaped.
+            #[allow(unsafe_code)]
+            unsafe { ring.submission().push(&entry) }.expect("room in the queue");
+        }
+        ring.submit_and_wait(entries.len()).expect("io_uring_enter");
+        let mut results = vec![i32::MIN; entries.len()];
+        for completion in ring.completion() {
+            results[completion.user_data() as usize] = completion.result();
+        }
+        results
+    }
+
+    /// What the driver meets when a file shrank under a response that
+    /// announced more: the linked send must not wait for bytes that never
+    /// come, and the bytes the fill did move must still go out.
+    #[test]
+    fn a_short_fill_cancels_its_send_and_the_bytes_it_moved_go_next() {
+        let Ok(mut ring) = IoUring::new(8) else {
+            eprintln!("SKIPPED: io_uring is unavailable here");
+            return;
+        };
+        let content: Vec<u8> = (0..40_000u32).map(|index| (index % 251) as u8).collect();
+        let mut file: File = tempfile::tempfile().expect("a temp file");
+        file.write_all(&content).expect("write");
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let mut client = TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
+        let (server, _) = listener.accept().expect("accept");
+        let socket = Fd(server.as_raw_fd());
+        let mut pipe = FilePipe::new().expect("a pipe");
+
+        // The response announced 60,000 bytes; the file holds 40,000.
+        let range = FileRange {
+            file: &file,
+            offset: 0,
+            length: 60_000,
+        };
+        let splices = pipe.next(&range, socket).expect("entries");
+        let fill = splices.fill.expect("an empty pipe is filled first");
+        assert_eq!(run(&mut ring, &[fill, splices.send]), [40_000, -ECANCELED]);
+        pipe.filled(range.moved(40_000).expect("bytes moved"));
+
+        // Nothing was sent, so the range is the same; the pipe goes first.
+        let splices = pipe.next(&range, socket).expect("entries");
+        assert!(
+            splices.fill.is_none(),
+            "bytes in the pipe go before a new fill"
+        );
+        assert_eq!(run(&mut ring, &[splices.send]), [40_000]);
+        pipe.sent(40_000);
+        assert!(!pipe.holds_bytes());
+
+        // The rest of the range: the file ends, which is the error.
+        let rest = FileRange {
+            file: &file,
+            offset: 40_000,
+            length: 20_000,
+        };
+        let splices = pipe.next(&rest, socket).expect("entries");
+        let fill = splices.fill.expect("a fill");
+        assert_eq!(run(&mut ring, &[fill, splices.send]), [0, -ECANCELED]);
+        let error = rest.moved(0).expect_err("the file ended early");
+        assert_eq!(error.kind(), io::ErrorKind::UnexpectedEof);
+
+        drop(server);
+        let mut received = Vec::new();
+        client.read_to_end(&mut received).expect("read");
+        assert!(
+            received == content,
+            "the client got other bytes than the file's"
+        );
+    }
+}
