@@ -161,6 +161,18 @@ mod tests {
         results
     }
 
+    /// An empty pipe's next piece: a fill linked to a send, run.
+    fn fill_and_send(
+        ring: &mut IoUring,
+        pipe: &FilePipe,
+        range: &FileRange<'_>,
+        socket: Fd,
+    ) -> Vec<i32> {
+        let splices = pipe.next(range, socket).expect("entries");
+        let fill = splices.fill.expect("an empty pipe is filled first");
+        run(ring, &[fill, splices.send])
+    }
+
     /// What the driver meets when a file shrank under a response that
     /// announced more: the linked send must not wait for bytes that never
     /// come, and the bytes the fill did move must still go out.
@@ -185,9 +197,8 @@ mod tests {
             offset: 0,
             length: 60_000,
         };
-        let splices = pipe.next(&range, socket).expect("entries");
-        let fill = splices.fill.expect("an empty pipe is filled first");
-        assert_eq!(run(&mut ring, &[fill, splices.send]), [40_000, -ECANCELED]);
+        let results = fill_and_send(&mut ring, &pipe, &range, socket);
+        assert_eq!(results, [40_000, -ECANCELED]);
         pipe.filled(range.moved(40_000).expect("bytes moved"));
 
         // Nothing was sent, so the range is the same; the pipe goes first.
@@ -206,9 +217,8 @@ mod tests {
             offset: 40_000,
             length: 20_000,
         };
-        let splices = pipe.next(&rest, socket).expect("entries");
-        let fill = splices.fill.expect("a fill");
-        assert_eq!(run(&mut ring, &[fill, splices.send]), [0, -ECANCELED]);
+        let results = fill_and_send(&mut ring, &pipe, &rest, socket);
+        assert_eq!(results, [0, -ECANCELED]);
         let error = rest.moved(0).expect_err("the file ended early");
         assert_eq!(error.kind(), io::ErrorKind::UnexpectedEof);
 
