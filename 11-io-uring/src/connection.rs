@@ -220,12 +220,20 @@ impl Connection {
     /// Submits the next piece of output: bytes (the session's, or a small
     /// file's read into the send buffer), or a large file body, spliced.
     fn send_next(&mut self, slot: usize, ring: &mut Ring) -> io::Result<()> {
-        let pipe_holds_bytes = self.pipe.as_ref().is_some_and(|pipe| pipe.holds_bytes());
+        let large =
+            (self.session.pending_file()).is_some_and(|range| range.length >= splice::WORTH_A_PIPE);
+        if large && self.pipe.is_none() {
+            // Out of descriptors (a pipe takes two), the body is copied:
+            // slower, but the response still goes out.
+            self.pipe = FilePipe::new()
+                .inspect_err(|error| log::debug!("no pipe ({error}): copying the file body"))
+                .ok()
+                .map(Box::new);
+        }
         self.send_buffer.clear();
         match self.session.pending_file() {
-            Some(range) if pipe_holds_bytes || range.length >= splice::WORTH_A_PIPE => {
-                return self.splice_next(slot, ring);
-            }
+            // A body started in the pipe ends there: its bytes are in it.
+            Some(_) if self.pipe.is_some() => return self.splice_next(slot, ring),
             Some(range) => {
                 self.send_buffer.resize(range.copy_length(), 0);
                 let read = range.read(&mut self.send_buffer)?;
@@ -257,9 +265,6 @@ impl Connection {
     // ANCHOR: splice_next
     /// Submits the next piece of a large file body: file -> pipe -> socket.
     fn splice_next(&mut self, slot: usize, ring: &mut Ring) -> io::Result<()> {
-        if self.pipe.is_none() {
-            self.pipe = Some(Box::new(FilePipe::new()?));
-        }
         let (Some(range), Some(pipe)) = (self.session.pending_file(), self.pipe.as_ref()) else {
             return Ok(());
         };

@@ -73,11 +73,6 @@ impl FilePipe {
         })
     }
 
-    /// Whether a short fill left bytes here that must go out first.
-    pub fn holds_bytes(&self) -> bool {
-        self.held > 0
-    }
-
     /// The operations that send the next piece of `range` to `socket`:
     /// at most a pipeful.
     ///
@@ -209,7 +204,6 @@ mod tests {
         );
         assert_eq!(run(&mut ring, &[splices.send]), [40_000]);
         pipe.sent(40_000);
-        assert!(!pipe.holds_bytes());
 
         // The rest of the range: the file ends, which is the error.
         let rest = FileRange {

@@ -1,6 +1,6 @@
 //! What is particular to 11-io-uring: thousands of connections, each with a
 //! receive in flight but no buffer held for it; surviving an exhausted
-//! descriptor table; and a shutdown that must cancel a thousand operations
+//! descriptor table (for accepts, and for a file body's pipe); and a shutdown that must cancel a thousand operations
 //! and reap their completions before it may free their buffers and exit.
 
 mod available;
@@ -60,4 +60,42 @@ fn idle_connections_hold_no_receive_buffer() {
         "{each} bytes of RSS per idle connection ({before} -> {after} for {IDLE})"
     );
     drop(idle);
+}
+
+/// A pipe takes two descriptors. Where none are left for one, a large file
+/// body is read and sent like a small one: slower, but it still comes
+/// whole, and the connection is not lost (it was, before this fallback).
+#[test]
+fn a_large_body_with_no_descriptors_for_a_pipe_is_copied_whole() {
+    let binary = binary_or_skip!();
+    let root = tempfile::tempdir().expect("a temp dir");
+    let content: Vec<u8> = (0..300_000u32).map(|index| (index % 251) as u8).collect();
+    std::fs::write(root.path().join("big.bin"), &content).expect("write big.bin");
+    std::fs::write(root.path().join("small.txt"), b"small\n").expect("write small.txt");
+    let root = root.path().to_str().expect("a UTF-8 temp path");
+    let args = ["--mode", "files", "--root", root, "--log", "debug"];
+    let server = conformance::Server::start(binary, &args);
+    let mut client = conformance::Client::connect(server.addr);
+    // Answered: the connection is accepted and holds its descriptor.
+    assert_eq!(client.get("/small.txt").body, b"small\n");
+    let Some(open) = conformance::procinfo::open_descriptors(server.pid) else {
+        return conformance::procinfo::report_skip("no pipe", "the server's descriptors");
+    };
+    // A new descriptor takes the lowest free number, and must be below
+    // the limit: room for the file the request opens, not for a pipe.
+    let limit = open + 1;
+    let lowered = std::process::Command::new("prlimit")
+        .arg(format!("--pid={}", server.pid))
+        .arg(format!("--nofile={limit}:{limit}"))
+        .status();
+    if !lowered.is_ok_and(|status| status.success()) {
+        return conformance::procinfo::report_skip_because(
+            "no pipe",
+            "prlimit (util-linux) could not lower the server's open-file limit",
+        );
+    }
+    let response = client.get("/big.bin");
+    assert_eq!(response.status, 200);
+    assert!(response.body == content, "the body differs: {response:?}");
+    server.wait_for_log("no pipe", 1, std::time::Duration::from_secs(5));
 }
