@@ -83,6 +83,10 @@ struct MiniRuntime;
 impl AsyncIo for MiniRuntime {
     type Stream = Async<TcpStream>;
 
+    fn now() -> Instant {
+        runtime::now()
+    }
+
     async fn readable(stream: &mut Self::Stream, deadline: Instant) -> io::Result<()> {
         // `None` (the timer won) becomes an `io::Error` of kind `TimedOut`.
         timeout_at(deadline, stream.readable())

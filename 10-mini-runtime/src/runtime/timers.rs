@@ -102,7 +102,9 @@ impl Future for Sleep {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<()> {
-        if Instant::now() >= self.deadline {
+        // The turn's clock, as the timers fire by it: no clock read per
+        // poll, and a deadline the loop saw pass is passed here too.
+        if super::now() >= self.deadline {
             return Poll::Ready(());
         }
         let timers = current();
