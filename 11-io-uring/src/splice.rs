@@ -26,8 +26,8 @@ use io_uring::types::Fd;
 use nix::fcntl::{FcntlArg, OFlag, fcntl};
 
 /// A body at least this long is spliced; a shorter one is copied.
-/// `scripts/bench-files-nginx.sh` with `MODEL=11-io-uring` measures both
-/// sides of it: the small file (copied) and the 1 MiB one (spliced).
+/// `scripts/bench-files-nginx.sh` measures both sides of it: the small
+/// file (copied) and the 1 MiB one (spliced).
 pub const WORTH_A_PIPE: usize = 64 * 1024;
 
 /// The pipe we ask for: a 1 MiB body in one pipeful, so one hand-off to
