@@ -31,7 +31,7 @@ use nix::sys::epoll::EpollEvent;
 pub use reactor::Async;
 use reactor::Reactor;
 use timers::Timers;
-pub use timers::{race, sleep, sleep_until, timeout, timeout_at};
+pub use timers::{now, race, sleep, sleep_until, timeout, timeout_at};
 
 /// A Task: a spawned future. Single-threaded, so it need not be `Send`.
 type Task = Pin<Box<dyn Future<Output = ()>>>;
@@ -49,8 +49,6 @@ struct Runtime {
     batch: RefCell<VecDeque<usize>>,
     /// Turns of the loop so far, to see it idle (or spin).
     turns: Cell<u64>,
-    /// The clock, read once per turn after the wait: see [`now`].
-    now: Cell<Instant>,
     /// Shared with the sockets and timers of this thread, which find them
     /// through their own thread-locals (see [`block_on`]).
     reactor: Rc<Reactor>,
@@ -91,18 +89,6 @@ pub fn block_on<T: 'static>(main: impl Future<Output = T> + 'static) -> io::Resu
     result.map(|()| output.take().expect("main finished"))
 }
 
-/// The time at which this turn of the loop began (after its wait): every
-/// task polled in the turn sees the same instant, as every event of one
-/// `epoll_wait` does in 07. Timers fire by it too, so a task woken by its
-/// timer sees its deadline passed. Outside the loop, the clock.
-pub fn now() -> Instant {
-    CURRENT.with_borrow(|runtime| {
-        runtime
-            .as_ref()
-            .map_or_else(Instant::now, |it| it.now.get())
-    })
-}
-
 /// Starts `future` as a task of the running loop: `asyncio.create_task`.
 pub fn spawn(future: impl Future<Output = ()> + 'static) {
     current().spawn(Box::pin(future));
@@ -120,7 +106,6 @@ impl Runtime {
             ready: Arc::new(ready),
             batch: RefCell::default(),
             turns: Cell::new(0),
-            now: Cell::new(Instant::now()),
             reactor: Rc::new(reactor),
             timers: Rc::default(),
         })
@@ -155,9 +140,9 @@ impl Runtime {
                 Some(Instant::now()) // more work: only look, do not wait
             };
             self.reactor.wait(&mut events, timeout)?;
-            let now = Instant::now();
-            self.now.set(now);
-            self.timers.borrow_mut().fire_due(now);
+            // The turn's one clock reading: the timers fire by it, and
+            // every task polled this turn sees it (`now`).
+            self.timers.borrow_mut().fire_due(Instant::now());
         }
     }
 

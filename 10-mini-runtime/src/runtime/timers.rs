@@ -19,6 +19,8 @@ pub(super) struct Timers {
     heap: BinaryHeap<Reverse<(Instant, u64)>>,
     wakers: HashMap<u64, Waker>,
     next_id: u64,
+    /// The clock as the loop read it this turn, after its wait: [`now`].
+    now: Option<Instant>,
 }
 
 impl Timers {
@@ -50,6 +52,7 @@ impl Timers {
     }
 
     pub(super) fn fire_due(&mut self, now: Instant) {
+        self.now = Some(now);
         while let Some(&Reverse((at, id))) = self.heap.peek() {
             if at > now {
                 break;
@@ -98,13 +101,27 @@ fn current() -> Rc<RefCell<Timers>> {
         .expect("timers work only inside block_on")
 }
 
+/// `loop.time()`, read once per turn: the time at which this turn of the
+/// loop began (after its wait). Every task polled in the turn sees the
+/// same instant, as every event of one `epoll_wait` does in 07, and the
+/// timers fire by it, so a task woken by its timer sees its deadline
+/// passed. Before the first turn, or outside the loop, the clock itself.
+pub fn now() -> Instant {
+    TIMERS
+        .with_borrow(|timers| {
+            let timers = timers.as_ref()?.try_borrow().ok()?;
+            timers.now
+        })
+        .unwrap_or_else(Instant::now)
+}
+
 impl Future for Sleep {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<()> {
         // The turn's clock, as the timers fire by it: no clock read per
         // poll, and a deadline the loop saw pass is passed here too.
-        if super::now() >= self.deadline {
+        if now() >= self.deadline {
             return Poll::Ready(());
         }
         let timers = current();
