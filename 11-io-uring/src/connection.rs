@@ -42,13 +42,12 @@ pub struct Connection {
     /// A copy of the session's output being sent. The session's own buffer
     /// may grow, and so move, while the kernel reads from this one.
     send_buffer: Vec<u8>,
-    /// Only while a large file body is sent (`splice.rs`); boxed, so that
-    /// a connection without one is a pointer larger, not the pipe's size.
+    /// Only while a large file body is sent (`splice.rs`), and then every
+    /// send empties it, not `send_buffer`. Boxed, so that a connection
+    /// without one is a pointer larger, not the pipe's size.
     pipe: Option<Box<FilePipe>>,
     receiving: bool,
     sending: bool,
-    /// The send in flight empties the pipe, not `send_buffer`.
-    sending_from_pipe: bool,
     /// A fill of the pipe from a file is in flight.
     filling: bool,
     /// The deadline of our entry in the loop's timer heap, if one is.
@@ -68,7 +67,6 @@ impl Connection {
             pipe: None,
             receiving: false,
             sending: false,
-            sending_from_pipe: false,
             filling: false,
             timer_at: None,
             failed: false,
@@ -110,10 +108,15 @@ impl Connection {
             // A short send is normal: the rest goes out with the next one.
             (Io::Send, Ok(sent)) => {
                 log::debug!("send {sent} bytes on fd {}", self.socket.as_raw_fd());
-                if let Some(pipe) = self.pipe.as_mut().filter(|_| self.sending_from_pipe) {
-                    pipe.sent(sent as usize);
-                }
                 self.session.consume_output(sent as usize, now);
+                if let Some(pipe) = self.pipe.as_mut() {
+                    pipe.sent(sent as usize);
+                    // The body's last bytes: the pipe goes, so that a
+                    // waiting connection holds no descriptors.
+                    if self.session.pending_file().is_none() {
+                        self.pipe = None;
+                    }
+                }
             }
             (Io::Fill, Ok(filled)) => {
                 let moved = (self.session.pending_file()).map(|range| range.moved(filled as usize));
@@ -171,16 +174,13 @@ impl Connection {
             return self.cancel(slot, ring);
         }
         let fd = Fd(self.socket.as_raw_fd());
-        if !self.sending && !self.filling {
-            if self.session.pending_file().is_none() {
-                self.pipe = None; // the body it was made for is sent
-            }
-            if self.session.wants_write()
-                && let Err(error) = self.send_next(slot, ring)
-            {
-                self.fail(&error);
-                return self.cancel(slot, ring);
-            }
+        if !self.sending
+            && !self.filling
+            && self.session.wants_write()
+            && let Err(error) = self.send_next(slot, ring)
+        {
+            self.fail(&error);
+            return self.cancel(slot, ring);
         }
         if !self.receiving && self.session.wants_read() {
             // No buffer of ours: the kernel takes one from the provided
@@ -257,7 +257,6 @@ impl Connection {
             ring.push(Op::Connection(slot, Io::Send), send)
         };
         self.sending = true;
-        self.sending_from_pipe = false;
         Ok(())
     }
     // ANCHOR_END: send_next
@@ -280,7 +279,6 @@ impl Connection {
             ring.push(Op::Connection(slot, Io::Send), splices.send);
         }
         self.sending = true;
-        self.sending_from_pipe = true;
         Ok(())
     }
     // ANCHOR_END: splice_next
