@@ -142,8 +142,7 @@ pub fn send_file(socket: BorrowedFd<'_>, range: &FileRange<'_>) -> io::Result<us
     let sent = usize::try_from(sent).unwrap_or(0);
     match result {
         Ok(()) | Err(nix::errno::Errno::EAGAIN) if sent > 0 => Ok(sent),
-        Ok(()) if range.length > 0 => Err(ended_early()),
-        Ok(()) => Ok(0),
+        Ok(()) => range.moved(0),
         Err(errno) => Err(errno.into()),
     }
 }
