@@ -68,7 +68,7 @@ impl FilePipe {
         Ok(FilePipe {
             read,
             write,
-            capacity: usize::try_from(capacity).unwrap_or(0).max(1),
+            capacity: usize::try_from(capacity).unwrap_or(0),
             held: 0,
         })
     }
