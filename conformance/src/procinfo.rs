@@ -90,6 +90,15 @@ pub fn open_descriptors(pid: u32) -> Option<usize> {
     return unknown(pid);
 }
 
+/// The numbers of the descriptors a process has open: where the next
+/// ones will go, since a new descriptor takes the lowest free number.
+pub fn descriptor_numbers(pid: u32) -> Option<BTreeSet<i32>> {
+    #[cfg(target_os = "linux")]
+    return linux::descriptor_numbers(pid);
+    #[cfg(not(target_os = "linux"))]
+    return unknown(pid);
+}
+
 /// No answer on this system.
 #[cfg(not(target_os = "linux"))]
 fn unknown<T>(_pid: u32) -> Option<T> {
@@ -158,6 +167,12 @@ mod linux {
 
     pub fn open_descriptors(pid: u32) -> Option<usize> {
         process(pid)?.fd_count().ok()
+    }
+
+    pub fn descriptor_numbers(pid: u32) -> Option<BTreeSet<i32>> {
+        let descriptors = process(pid)?.fd().ok()?;
+        // One closed while we list them is simply not there.
+        Some(descriptors.flatten().map(|info| info.fd).collect())
     }
 
     pub fn wakeups(pid: u32) -> Option<u64> {
