@@ -7,11 +7,12 @@
 # (wrk -t1 was the client here once: its one thread reads about 2 GB/s,
 # and nginx and 07 both stopped at that, so the ratio said nothing.)
 # Three rounds, interleaved (nginx, 07, 11, then 07, 11, nginx, ...) so
-# that noise from other processes hits all alike; prints each run, the medians and the
-# ratios model / nginx. Targets: >= 1.0 on both. Client and server share the machine's cores: say so next to
-# the numbers. The large runs also give each server's CPU time per request
-# (user + system, its whole process tree): where the copies went.
-# BASELINE=path/to/07-epoll adds a third server to every round, e.g. a
+# that noise from other processes hits all alike; prints each run, the
+# medians and the ratios model / nginx. Targets: >= 1.0 on both. Client
+# and server share the machine's cores: say so next to the numbers. The
+# large runs also give each server's CPU time per request (user + system,
+# its whole process tree): where the copies went.
+# BASELINE=path/to/07-epoll adds one more server to every round, e.g. a
 # build from before a change.
 #
 # Usage: scripts/bench-files-nginx.sh               (07-epoll and 11-io-uring)
