@@ -17,8 +17,9 @@
 //!    than [`OUTPUT_LIMIT`], whatever the body's size (a 2 GiB file too),
 //!    and the next request is not even parsed until the body is out.
 
+use std::cell::RefCell;
 use std::fmt::Write as _;
-use std::time::{Instant, SystemTime};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use ::http::header::{self, HeaderName};
 
@@ -440,7 +441,10 @@ impl Http {
             }
             // `to_str` fails on non-ASCII bytes, which no app here sends.
             if let Ok(value) = value.to_str() {
-                let _ = write!(headers, "{}: {value}\r\n", title_case(name.as_str()));
+                push_title_case(&mut headers, name.as_str());
+                headers.push_str(": ");
+                headers.push_str(value);
+                headers.push_str("\r\n");
             }
         }
         let asks_close = parts
@@ -509,20 +513,20 @@ impl Http {
         length: u64,
         persistence: Persistence,
     ) {
+        // Piece by piece: `format!` machinery costs more than the pieces
+        // on a page this small. Writing to a String cannot fail.
         let mut head = String::with_capacity(256);
-        // Writing to a String cannot fail.
-        let _ = write!(
-            head,
-            "HTTP/1.1 {} {}\r\nServer: {}\r\nDate: {}\r\n{}\
-             Content-Length: {}\r\nX-Worker: {}\r\n",
-            status.0,
-            status.1,
-            shared.server_name,
-            http_date(),
-            headers,
-            length,
-            shared.worker,
-        );
+        let _ = write!(head, "HTTP/1.1 {} ", status.0);
+        head.push_str(status.1);
+        head.push_str("\r\nServer: ");
+        head.push_str(shared.server_name);
+        head.push_str("\r\nDate: ");
+        push_http_date(&mut head);
+        head.push_str("\r\n");
+        head.push_str(headers);
+        let _ = write!(head, "Content-Length: {length}\r\nX-Worker: ");
+        head.push_str(&shared.worker);
+        head.push_str("\r\n");
         let at = shared.output.len() + head.len();
         let connection = match persistence {
             // See `HttpSettings::always_say_connection`.
@@ -545,22 +549,19 @@ impl Http {
     }
 }
 
-/// `content-type` as `Content-Type`. The `http` crate keeps names in lower
-/// case; they are case-insensitive, but the rest of our head is written
-/// the customary way and reads better alike.
-fn title_case(name: &str) -> String {
+/// Appends `content-type` as `Content-Type`. The `http` crate keeps names
+/// in lower case; they are case-insensitive, but the rest of our head is
+/// written the customary way and reads better alike.
+fn push_title_case(head: &mut String, name: &str) {
     let mut upper = true;
-    name.chars()
-        .map(|letter| {
-            let letter = if upper {
-                letter.to_ascii_uppercase()
-            } else {
-                letter
-            };
-            upper = letter == '-';
+    for letter in name.chars() {
+        head.push(if upper {
+            letter.to_ascii_uppercase()
+        } else {
             letter
-        })
-        .collect()
+        });
+        upper = letter == '-';
+    }
 }
 
 /// Headers the engine writes itself; an app's own are dropped.
@@ -572,10 +573,25 @@ const ENGINE_HEADERS: [HeaderName; 5] = [
     header::TRANSFER_ENCODING,
 ];
 
-/// The `Date` header value, formatted anew for every response: servers
-/// often cache it per second, an optimisation this teaching code skips.
-fn http_date() -> String {
+/// Appends the `Date` header's value (RFC 9110 §6.6.1), which changes
+/// once a second: formatted once a second per thread, as nginx does, not
+/// once per response.
+fn push_http_date(head: &mut String) {
+    thread_local! {
+        /// The second (since the epoch) `DATE` was formatted for, and it.
+        static DATE: RefCell<(u64, String)> = const { RefCell::new((0, String::new())) };
+    }
     // The wall clock is the one impure input of a session; tests check the
     // header's presence and shape, not its value.
-    httpdate::fmt_http_date(SystemTime::now())
+    let now = SystemTime::now();
+    let second = now
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs());
+    DATE.with_borrow_mut(|(formatted_at, date)| {
+        if date.is_empty() || *formatted_at != second {
+            *date = httpdate::fmt_http_date(now);
+            *formatted_at = second;
+        }
+        head.push_str(date);
+    });
 }
