@@ -3,12 +3,14 @@
 
 use std::cell::RefCell;
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::BinaryHeap;
 use std::future::{Future, poll_fn};
 use std::pin::{Pin, pin};
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
+
+use super::IdMap;
 
 // ANCHOR: timers
 /// `call_later`: a heap of deadlines, nearest first. A cancelled timer
@@ -17,7 +19,7 @@ use std::time::{Duration, Instant};
 #[derive(Default)]
 pub(super) struct Timers {
     heap: BinaryHeap<Reverse<(Instant, u64)>>,
-    wakers: HashMap<u64, Waker>,
+    wakers: IdMap<u64, Waker>,
     next_id: u64,
     /// The clock as the loop read it this turn, after its wait: [`now`].
     now: Option<Instant>,

@@ -434,7 +434,7 @@ impl Http {
         mut persistence: Persistence,
     ) {
         let (parts, body) = response.into_parts();
-        let mut headers = String::new();
+        let mut headers = String::with_capacity(128);
         for (name, value) in &parts.headers {
             if ENGINE_HEADERS.contains(name) {
                 continue;
