@@ -12,9 +12,8 @@ mod reactor;
 mod timers;
 
 use std::cell::{Cell, RefCell};
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::future::{Future, poll_fn};
-use std::hash::{BuildHasherDefault, Hasher};
 use std::io;
 use std::mem;
 use std::os::fd::{AsFd, OwnedFd};
@@ -31,7 +30,7 @@ use nix::sys::epoll::EpollEvent;
 
 pub use reactor::Async;
 use reactor::Reactor;
-use timers::Timers;
+use timers::{IdMap, Timers};
 pub use timers::{now, race, sleep, sleep_until, timeout, timeout_at};
 
 /// A Task: a spawned future. Single-threaded, so it need not be `Send`.
@@ -96,39 +95,6 @@ pub fn spawn(future: impl Future<Output = ()> + 'static) {
 }
 
 // ANCHOR_END: runtime
-
-/// A map keyed by the ids the loop hands out (tasks, timers). std's
-/// default hasher, SipHash, protects a map whose keys a client can pick
-/// from being filled with collisions; these keys are our own counters, so
-/// a multiplication spreads them well enough at a fraction of the cost
-/// (SipHash was 2 % of 10's time on the 0 ms page: `scripts/profile.sh`).
-pub(crate) type IdMap<K, V> = HashMap<K, V, BuildHasherDefault<IdHasher>>;
-
-/// Fibonacci hashing: the id times 2^64 / φ, which moves every bit of a
-/// small counter into the high bits that the map's probing looks at.
-#[derive(Default)]
-pub(crate) struct IdHasher(u64);
-
-impl Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write_u64(&mut self, id: u64) {
-        self.0 = (self.0 ^ id).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    }
-
-    fn write_usize(&mut self, id: usize) {
-        self.write_u64(id as u64);
-    }
-
-    /// Any other key, byte by byte (none is used here).
-    fn write(&mut self, bytes: &[u8]) {
-        bytes
-            .iter()
-            .for_each(|&byte| self.write_u64(u64::from(byte)));
-    }
-}
 
 // ANCHOR: run_loop
 impl Runtime {
