@@ -95,7 +95,6 @@ pub fn spawn(future: impl Future<Output = ()> + 'static) {
 }
 
 // ANCHOR_END: runtime
-
 // ANCHOR: run_loop
 impl Runtime {
     fn new() -> io::Result<Runtime> {

@@ -18,7 +18,7 @@
 //!    and the next request is not even parsed until the body is out.
 
 use std::cell::RefCell;
-use std::fmt::Write as _;
+use std::io::Write as _;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use ::http::header::{self, HeaderName};
@@ -513,30 +513,28 @@ impl Http {
         length: u64,
         persistence: Persistence,
     ) {
-        // Piece by piece: `format!` machinery costs more than the pieces
-        // on a page this small. Writing to a String cannot fail.
-        let mut head = String::with_capacity(256);
-        let _ = write!(head, "HTTP/1.1 {} ", status.0);
-        head.push_str(status.1);
-        head.push_str("\r\nServer: ");
-        head.push_str(shared.server_name);
-        head.push_str("\r\nDate: ");
-        push_http_date(&mut head);
-        head.push_str("\r\n");
-        head.push_str(headers);
-        let _ = write!(head, "Content-Length: {length}\r\nX-Worker: ");
-        head.push_str(&shared.worker);
-        head.push_str("\r\n");
-        let at = shared.output.len() + head.len();
         let connection = match persistence {
             // See `HttpSettings::always_say_connection`.
             Persistence::KeepAlive if !self.settings.always_say_connection => "",
             Persistence::KeepAlive | Persistence::KeepAliveDeclared => "Connection: keep-alive\r\n",
             Persistence::Close => "Connection: close\r\n",
         };
-        head.push_str(connection);
-        head.push_str("\r\n");
-        shared.output.extend_from_slice(head.as_bytes());
+        // Straight into the output, and piece by piece: no head built
+        // aside to be copied, and no formatting for what is mostly fixed
+        // text. Writing to a `Vec` cannot fail.
+        let output = &mut shared.output;
+        let _ = write!(output, "HTTP/1.1 {} {}\r\nServer: ", status.0, status.1);
+        output.extend_from_slice(shared.server_name.as_bytes());
+        output.extend_from_slice(b"\r\nDate: ");
+        push_http_date(output);
+        output.extend_from_slice(b"\r\n");
+        output.extend_from_slice(headers.as_bytes());
+        let _ = write!(output, "Content-Length: {length}\r\nX-Worker: ");
+        output.extend_from_slice(shared.worker.as_bytes());
+        output.extend_from_slice(b"\r\n");
+        let at = output.len();
+        output.extend_from_slice(connection.as_bytes());
+        output.extend_from_slice(b"\r\n");
         self.last_response = if persistence == Persistence::Close {
             shared.closing = true;
             None
@@ -576,22 +574,23 @@ const ENGINE_HEADERS: [HeaderName; 5] = [
 /// Appends the `Date` header's value (RFC 9110 §6.6.1), which changes
 /// once a second: formatted once a second per thread, as nginx does, not
 /// once per response.
-fn push_http_date(head: &mut String) {
+fn push_http_date(output: &mut Vec<u8>) {
     thread_local! {
-        /// The second (since the epoch) `DATE` was formatted for, and it.
-        static DATE: RefCell<(u64, String)> = const { RefCell::new((0, String::new())) };
+        /// The last value formatted, and the second since the epoch it is for.
+        static DATE: RefCell<(Option<u64>, String)> = const { RefCell::new((None, String::new())) };
     }
     // The wall clock is the one impure input of a session; tests check the
     // header's presence and shape, not its value.
     let now = SystemTime::now();
     let second = now
         .duration_since(UNIX_EPOCH)
-        .map_or(0, |since| since.as_secs());
-    DATE.with_borrow_mut(|(formatted_at, date)| {
-        if date.is_empty() || *formatted_at != second {
+        .ok()
+        .map(|since| since.as_secs());
+    DATE.with_borrow_mut(|(formatted_for, date)| {
+        if *formatted_for != second || date.is_empty() {
             *date = httpdate::fmt_http_date(now);
-            *formatted_at = second;
+            *formatted_for = second;
         }
-        head.push_str(date);
+        output.extend_from_slice(date.as_bytes());
     });
 }
